@@ -1,0 +1,103 @@
+import { OngoingAccessError } from './errors.js'
+import { type ASRequestLimits, NetworkError, parseJSONObject, requestAS } from './http.js'
+
+/** The endpoints of an authorization server. */
+export interface AuthorizationServerEndpoints {
+  /** The authorization endpoint (RFC 6749 §3.1). */
+  authorization: string
+  /** The token endpoint (RFC 6749 §3.2). */
+  token: string
+  /** The revocation endpoint (RFC 7009), when the server has one. */
+  revocation?: string
+  /** The JWKS of the server (RFC 7517), when it signs anything we verify. */
+  jwks?: string
+}
+
+/** What we use of an authorization server's metadata. */
+export interface AuthorizationServerMetadata extends AuthorizationServerEndpoints {
+  issuer: string
+  /** RFC 9207: the server puts `iss` in every authorization response. */
+  issParameterSupported: boolean
+}
+
+/**
+ * Reads the server's metadata: RFC 8414 first (`/.well-known/oauth-authorization-server`), then
+ * OpenID Connect Discovery (`/.well-known/openid-configuration`). The `issuer` in the document must
+ * be exactly the configured one (RFC 8414 §3.3).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc8414#section-3
+ */
+export async function discoverAuthorizationServer(
+  issuer: string,
+  fetchImpl: typeof fetch,
+  limits: ASRequestLimits,
+): Promise<AuthorizationServerMetadata> {
+  const base = new URL(issuer)
+  const path = base.pathname === '/' ? '' : base.pathname.replace(/\/$/, '')
+  const candidates = [
+    new URL(`/.well-known/oauth-authorization-server${path}`, base).href,
+    new URL(`${path}/.well-known/openid-configuration`, base).href,
+  ]
+  let lastProblem = 'no metadata found'
+  for (const url of candidates) {
+    let response: Awaited<ReturnType<typeof requestAS>>
+    try {
+      response = await requestAS(
+        fetchImpl,
+        url,
+        { headers: { accept: 'application/json' } },
+        limits,
+        'discovery',
+      )
+    } catch (err) {
+      if (err instanceof NetworkError) {
+        throw new OngoingAccessError(
+          'ERR_INVALID_RESPONSE',
+          `Discovery of ${issuer} failed: ${err.message}`,
+          { cause: err },
+        )
+      }
+      lastProblem = (err as Error).message
+      continue
+    }
+    if (response.status !== 200) {
+      lastProblem = `${url} answered ${response.status}`
+      continue
+    }
+    const doc = parseJSONObject(response.body)
+    if (doc === undefined)
+      throw new OngoingAccessError('ERR_INVALID_RESPONSE', `Discovery: ${url} is not a JSON object`)
+    if (doc.issuer !== issuer) {
+      throw new OngoingAccessError(
+        'ERR_ISSUER_MISMATCH',
+        `Discovery: metadata names issuer ${JSON.stringify(doc.issuer)}, expected ${JSON.stringify(issuer)}`,
+      )
+    }
+    const authorization = httpURL(doc.authorization_endpoint, 'authorization_endpoint')
+    const token = httpURL(doc.token_endpoint, 'token_endpoint')
+    const metadata: AuthorizationServerMetadata = {
+      issuer,
+      authorization,
+      token,
+      issParameterSupported: doc.authorization_response_iss_parameter_supported === true,
+    }
+    if (doc.revocation_endpoint !== undefined)
+      metadata.revocation = httpURL(doc.revocation_endpoint, 'revocation_endpoint')
+    if (doc.jwks_uri !== undefined) metadata.jwks = httpURL(doc.jwks_uri, 'jwks_uri')
+    return metadata
+  }
+  throw new OngoingAccessError('ERR_INVALID_RESPONSE', `Discovery of ${issuer} failed: ${lastProblem}`)
+}
+
+function httpURL(value: unknown, name: string): string {
+  if (typeof value === 'string') {
+    try {
+      const url = new URL(value)
+      if (url.protocol === 'https:' || url.protocol === 'http:') return url.href
+    } catch {}
+  }
+  throw new OngoingAccessError(
+    'ERR_INVALID_RESPONSE',
+    `Discovery: metadata \`${name}\` is missing or not an http(s) URL`,
+  )
+}

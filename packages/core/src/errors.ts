@@ -1,0 +1,116 @@
+const BRAND: unique symbol = Symbol.for('ongoing.OngoingAccessError') as never
+
+/**
+ * Stable error codes of {@link OngoingAccessError}. `switch (err.code)` narrows on them.
+ */
+export type OngoingAccessErrorCode =
+  | 'ERR_TRANSACTION'
+  | 'ERR_CONSENT_DENIED'
+  | 'ERR_AUTHORIZATION'
+  | 'ERR_ISSUER_MISMATCH'
+  | 'ERR_TOKEN_ENDPOINT'
+  | 'ERR_INVALID_RESPONSE'
+  | 'ERR_CONSENT_REQUIRED'
+  | 'ERR_STORE'
+
+/** Details an error may carry. Never token material. */
+export interface OngoingAccessErrorDetails {
+  /** HTTP status of the authorization server's answer, when one caused the error. */
+  status?: number
+  /** The `error` member of an RFC 6749 §5.2 error response (or of the callback). */
+  oauthError?: string
+  /** The `error_description` the server sent. Untrusted text: escape it before rendering. */
+  oauthErrorDescription?: string
+  /** How long the server asked us to wait (`Retry-After`), in ms. */
+  retryAfterMs?: number
+  /** The underlying cause (network error, store error). */
+  cause?: unknown
+}
+
+/**
+ * The one error class of ongoing. Branch on its `code`, never on its message.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await access.getAccessToken(userKey)
+ * } catch (err) {
+ *   if (err instanceof OngoingAccessError && err.code === 'ERR_CONSENT_REQUIRED') redirectToConsent()
+ *   else throw err
+ * }
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.2 for `oauthError`
+ */
+export class OngoingAccessError extends Error {
+  /** @internal brand shared by every copy of the package */
+  readonly [BRAND] = true
+  /** Stable code; see {@link OngoingAccessErrorCode}. */
+  readonly code: OngoingAccessErrorCode
+  /** HTTP status of the authorization server's answer, when one caused the error. */
+  readonly status: number | undefined
+  /** RFC 6749 `error` value, when the server sent one. */
+  readonly oauthError: string | undefined
+  /** RFC 6749 `error_description`, when the server sent one. Untrusted: escape before rendering. */
+  readonly oauthErrorDescription: string | undefined
+  /** How long the server asked us to wait before trying again (`Retry-After`), in ms. */
+  readonly retryAfterMs: number | undefined
+
+  constructor(code: OngoingAccessErrorCode, message: string, details: OngoingAccessErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause })
+    this.name = 'OngoingAccessError'
+    this.code = code
+    this.status = details.status
+    this.oauthError = details.oauthError
+    this.oauthErrorDescription = details.oauthErrorDescription
+    this.retryAfterMs = details.retryAfterMs
+  }
+}
+
+/** Why consent is required again. */
+export type ConsentRequiredReason =
+  /** No grant is stored for this user (never consented, forgotten, or unreadable). */
+  | 'no_grant'
+  /** The authorization server rejected the refresh token: it expired or was revoked. */
+  | 'invalid_grant'
+  /** The access token expired and the grant holds no refresh token. */
+  | 'no_refresh_token'
+
+/**
+ * Thrown (code `ERR_CONSENT_REQUIRED`) when the user must consent again: there is no grant, or its
+ * refresh token expired or was revoked. Adapters turn it into a redirect to consent or a 401.
+ *
+ * @example
+ * ```ts
+ * access.on('consentRequired', ({ userKey, reason }) => log.info({ userKey, reason }, 'reconsent'))
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.2 (`invalid_grant`)
+ */
+export class ConsentRequiredError extends OngoingAccessError {
+  /** Why consent is required. */
+  readonly reason: ConsentRequiredReason
+  /** The user whose grant is missing or dead. */
+  readonly userKey: string
+
+  constructor(userKey: string, reason: ConsentRequiredReason, details: OngoingAccessErrorDetails = {}) {
+    super('ERR_CONSENT_REQUIRED', consentMessage(reason), details)
+    this.name = 'ConsentRequiredError'
+    this.reason = reason
+    this.userKey = userKey
+  }
+}
+
+function consentMessage(reason: ConsentRequiredReason): string {
+  switch (reason) {
+    case 'no_grant':
+      return 'Consent required: no grant is stored for this user'
+    case 'invalid_grant':
+      return 'Consent required: the refresh token expired or was revoked'
+    case 'no_refresh_token':
+      return 'Consent required: the access token expired and the grant has no refresh token'
+  }
+}
+
+/** True when `err` is an {@link OngoingAccessError}, also when it came from another copy of the package (ESM and CommonJS). */
+export function isOngoingAccessError(err: unknown): err is OngoingAccessError {
+  return err instanceof OngoingAccessError || (typeof err === 'object' && err !== null && BRAND in err)
+}

@@ -1,0 +1,161 @@
+import { createHash } from 'node:crypto'
+import type { Grant } from './access-token.js'
+import { OngoingAccessError } from './errors.js'
+import type { Sealer } from './sealing.js'
+import type { TokenStore, TokenStoreLock } from './token-store.js'
+
+/** A grant as read from the store, with the version to compare-and-set against. */
+export interface VersionedGrant {
+  grant: Grant
+  version: number
+}
+
+/** A read whose record exists but does not open (moved, tampered, or under a retired key). */
+export interface UnreadableGrant {
+  grant: undefined
+  version: number
+}
+
+interface RecordShape {
+  v: 1
+  at: string
+  tt: string
+  ex: number
+  ob: number
+  rt?: string
+  rx?: number
+  sc?: string
+}
+
+/**
+ * Everything `OngoingAccess` does with its store: keys per grant (issuer + client + user), records
+ * sealed and bound to their key, every call bounded in time and mapped to `ERR_STORE`.
+ */
+export class GrantRepository {
+  readonly #prefix: string
+
+  constructor(
+    readonly store: TokenStore,
+    private readonly sealer: Sealer | undefined,
+    issuer: string,
+    clientId: string,
+    private readonly timeoutMs: number,
+  ) {
+    const grantId = createHash('sha256').update(`${issuer}\n${clientId}`).digest('base64url').slice(0, 16)
+    this.#prefix = `grant:${grantId}:`
+  }
+
+  keyOf(userKey: string): string {
+    return this.#prefix + userKey
+  }
+
+  /** The user key of a store key of ours, or `undefined` for another grant family. */
+  userKeyOf(storeKey: string): string | undefined {
+    return storeKey.startsWith(this.#prefix) ? storeKey.slice(this.#prefix.length) : undefined
+  }
+
+  async read(userKey: string): Promise<VersionedGrant | UnreadableGrant | undefined> {
+    const key = this.keyOf(userKey)
+    const entry = await this.#bounded(this.store.get(key), 'read')
+    if (entry === undefined) return undefined
+    return { grant: this.#decode(key, entry.value), version: entry.version }
+  }
+
+  /** Compare-and-set write. Returns the new version, or `undefined` when the write lost. */
+  async write(
+    userKey: string,
+    grant: Grant,
+    expectedVersion: number,
+    lock?: TokenStoreLock,
+  ): Promise<number | undefined> {
+    const key = this.keyOf(userKey)
+    const ttlMs =
+      grant.refreshExpiresAt === undefined ? undefined : Math.max(1000, grant.refreshExpiresAt - Date.now())
+    return this.#bounded(
+      this.store.set(key, this.#encode(key, grant), { expectedVersion, lock, ttlMs }),
+      'write',
+    )
+  }
+
+  async remove(userKey: string, expectedVersion?: number): Promise<boolean> {
+    return this.#bounded(this.store.delete(this.keyOf(userKey), expectedVersion), 'delete')
+  }
+
+  async acquireLock(userKey: string, ttlMs: number): Promise<TokenStoreLock | undefined> {
+    if (this.store.acquireLock === undefined) return undefined
+    return this.#bounded(this.store.acquireLock(this.keyOf(userKey), ttlMs), 'lock')
+  }
+
+  async release(lock: TokenStoreLock): Promise<void> {
+    await this.#bounded(lock.release(), 'unlock')
+  }
+
+  async claimOnce(id: string, ttlMs: number): Promise<boolean | undefined> {
+    if (this.store.claimOnce === undefined) return undefined
+    return this.#bounded(this.store.claimOnce(`tx:${id}`, ttlMs), 'claim')
+  }
+
+  #encode(key: string, grant: Grant): string {
+    const record: RecordShape = {
+      v: 1,
+      at: grant.accessToken,
+      tt: grant.tokenType,
+      ex: grant.expiresAt,
+      ob: grant.obtainedAt,
+    }
+    if (grant.refreshToken !== undefined) record.rt = grant.refreshToken
+    if (grant.refreshExpiresAt !== undefined) record.rx = grant.refreshExpiresAt
+    if (grant.scope !== undefined) record.sc = grant.scope
+    const json = JSON.stringify(record)
+    // The record is bound to its key: copied under another user's key, it does not open.
+    return this.sealer === undefined ? json : this.sealer.seal('token-store', json, key)
+  }
+
+  #decode(key: string, value: string): Grant | undefined {
+    const json = this.sealer === undefined ? value : this.sealer.open('token-store', value, key)
+    if (json === undefined) return undefined
+    let r: RecordShape
+    try {
+      r = JSON.parse(json) as RecordShape
+    } catch {
+      return undefined
+    }
+    if (r?.v !== 1 || typeof r.at !== 'string' || typeof r.ex !== 'number') return undefined
+    return {
+      accessToken: r.at,
+      tokenType: r.tt,
+      expiresAt: r.ex,
+      obtainedAt: r.ob,
+      refreshToken: r.rt,
+      refreshExpiresAt: r.rx,
+      scope: r.sc,
+    }
+  }
+
+  #bounded<T>(operation: Promise<T>, what: string): Promise<T> {
+    return boundStoreCall(operation, this.timeoutMs, what)
+  }
+}
+
+/** Bounds a store call in time; a failure or a timeout becomes `ERR_STORE`. */
+export function boundStoreCall<T>(operation: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      reject(new OngoingAccessError('ERR_STORE', `Token store ${what} did not finish within ${timeoutMs} ms`))
+    }, timeoutMs)
+    operation.then(
+      (value) => {
+        clearTimeout(timer)
+        resolve(value)
+      },
+      (err: unknown) => {
+        clearTimeout(timer)
+        reject(
+          err instanceof OngoingAccessError && err.code === 'ERR_STORE'
+            ? err
+            : new OngoingAccessError('ERR_STORE', `Token store ${what} failed`, { cause: err }),
+        )
+      },
+    )
+  })
+}

@@ -1,0 +1,41 @@
+export type { AccessToken } from './access-token.js'
+export { type CallbackParameters, parseCallbackParameters } from './callback.js'
+export type {
+  ClientAssertionAlgorithm,
+  ClientOptions,
+  PrivateKeyClientOptions,
+  PublicClientOptions,
+  SecretClientOptions,
+} from './client-auth.js'
+export {
+  type AuthorizationServerEndpoints,
+  type AuthorizationServerMetadata,
+  discoverAuthorizationServer,
+} from './discovery.js'
+export {
+  ConsentRequiredError,
+  type ConsentRequiredReason,
+  isOngoingAccessError,
+  OngoingAccessError,
+  type OngoingAccessErrorCode,
+  type OngoingAccessErrorDetails,
+} from './errors.js'
+export type { Logger, LogLevel } from './logger.js'
+export { MemoryTokenStore, type MemoryTokenStoreOptions } from './memory-token-store.js'
+export {
+  type FinishConsentOptions,
+  type FinishConsentResult,
+  type GetAccessTokenOptions,
+  OngoingAccess,
+  type OngoingAccessEvents,
+  type RestoreTokens,
+  type RevokeResult,
+  type StartConsentOptions,
+  type StartConsentResult,
+} from './ongoing-access.js'
+export type { OngoingAccessOptions, OnRefreshTokenExpired } from './options.js'
+export { calculatePKCECodeChallenge, generateCodeVerifier, generateRandomToken } from './pkce.js'
+export { parseRetryAfter, type RetryOptions } from './retry.js'
+export { sanitizeReturnTo } from './return-to.js'
+export { Sealer, type SealPurpose } from './sealing.js'
+export type { TokenStore, TokenStoreEntry, TokenStoreLock, TokenStoreSetOptions } from './token-store.js'

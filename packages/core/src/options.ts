@@ -1,0 +1,86 @@
+import type { ClientOptions } from './client-auth.js'
+import type { AuthorizationServerEndpoints } from './discovery.js'
+import type { Logger } from './logger.js'
+import type { RetryOptions } from './retry.js'
+import type { TokenStore } from './token-store.js'
+
+/** What adapters do when a grant is dead. */
+export type OnRefreshTokenExpired = 'reconsent' | 'error'
+
+/**
+ * Options of `OngoingAccess`. Validated once, at construction (a bad one throws `TypeError`).
+ */
+export interface OngoingAccessOptions {
+  /** The authorization server's issuer identifier; its metadata is discovered (RFC 8414, then OpenID Discovery). */
+  issuer: string
+  /** Endpoints, instead of discovery. */
+  endpoints?: AuthorizationServerEndpoints
+  /**
+   * RFC 9207: whether the server sends `iss` in every authorization response. Default: what its
+   * metadata says (`authorization_response_iss_parameter_supported`); false with explicit `endpoints`.
+   * When true, a callback without `iss` is refused; a present `iss` is always checked.
+   */
+  issParameterSupported?: boolean
+  /** The client's registration: `{ id, secret }`, `{ id, privateKey }`, or `{ id }` (public). */
+  client: ClientOptions
+  /** The redirect URI registered for the client: an absolute http(s) URL. */
+  redirectUri: string
+  /** The scope to request. Include what makes your server issue refresh tokens (often `offline_access`). */
+  scope: string
+  /** Extra parameters for every authorization request (e.g. `{ prompt: 'consent' }`). Default: none. */
+  authorizationParams?: Record<string, string>
+  /**
+   * At least 32 characters: seals consent transactions and encrypts tokens at rest (HKDF-derived
+   * keys, one per purpose). An array rotates keys: the first seals, all open.
+   */
+  secret: string | readonly string[]
+  /** Where grants live. Default: a new `MemoryTokenStore`. */
+  store?: TokenStore
+  /** Encrypt records before they reach the store. Default: true. */
+  encryptTokens?: boolean
+  /** Refresh when the token expires within this many seconds (at half life for shorter tokens). Default: 60. */
+  refreshSkewSeconds?: number
+  /** What adapters do when a grant is dead: send a browser back to consent, or pass the error on. Default: 'reconsent'. */
+  onRefreshTokenExpired?: OnRefreshTokenExpired
+  /** How long a consent may take, from `startConsent` to the callback. Default: 600 s. */
+  transactionTtlSeconds?: number
+  /** Timeout of every call to the authorization server. Default: 10,000 ms. */
+  requestTimeoutMs?: number
+  /** Largest answer read from the authorization server. Default: 1 MiB. */
+  maxResponseBytes?: number
+  /** Retries of transient refresh failures. Default: 3 attempts, 200 ms base, 2 s cap, Retry-After up to 10 s. */
+  retry?: RetryOptions
+  /** Bound on every token-store call; past it, `ERR_STORE`. Default: 1,000 ms. */
+  storeTimeoutMs?: number
+  /** Lifetime assumed when the server omits `expires_in`. Default: 3,600 s. */
+  defaultExpiresInSeconds?: number
+  /** How many users' fresh tokens the process-local cache holds. Default: 100,000. */
+  cacheMaxEntries?: number
+  /** The `fetch` used for every call to the authorization server and by `access.fetch`. Default: global `fetch`. */
+  fetch?: typeof fetch
+  /** A logger hook; never receives token material. Default: silent. */
+  logger?: Logger
+}
+
+export function positiveNumber(
+  value: unknown,
+  name: string,
+  fallback: number,
+  { allowZero = false } = {},
+): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {
+    throw new TypeError(`ongoing: \`${name}\` must be a ${allowZero ? 'non-negative' : 'positive'} number`)
+  }
+  return value
+}
+
+export function absoluteHttpURL(value: unknown, name: string): URL {
+  if (typeof value === 'string') {
+    try {
+      const url = new URL(value)
+      if (url.protocol === 'http:' || url.protocol === 'https:') return url
+    } catch {}
+  }
+  throw new TypeError(`ongoing: \`${name}\` must be an absolute http(s) URL`)
+}

@@ -1,0 +1,227 @@
+import { type AccessToken, accessTokenOf, type Grant, refreshAtOf } from './access-token.js'
+import { ConsentRequiredError, isOngoingAccessError, OngoingAccessError } from './errors.js'
+import type { GrantRepository, VersionedGrant } from './grant-repository.js'
+import type { Logger } from './logger.js'
+import { type ResolvedRetryOptions, withRetries } from './retry.js'
+import { refreshTokenGrant, type TokenEndpointClient } from './token-endpoint.js'
+import type { TokenStoreLock } from './token-store.js'
+
+/** What the refresh algorithm needs from its owner. */
+export interface RefreshContext {
+  repository: GrantRepository
+  tokenClient(): Promise<TokenEndpointClient>
+  retry: ResolvedRetryOptions
+  skewMs: number
+  /** The refresh lock's TTL: longer than every token call and its retries together. */
+  lockTtlMs: number
+  /** Wakes when the store says `userKey`'s grant changed, or after `ms` (polling fallback). */
+  waitForChange(userKey: string, ms: number): Promise<void>
+  defaultExpiresInMs: number
+  logger: Logger
+  onRefresh(userKey: string, token: AccessToken, rotated: boolean): void
+  onRefreshError(userKey: string, error: OngoingAccessError): void
+  onConsentRequired(error: ConsentRequiredError): void
+  /** Keeps a usable token in the process-local cache. */
+  remember(userKey: string, grant: Grant, version: number): void
+}
+
+/** What a caller asks of a refresh. */
+export interface RefreshRequest {
+  /** Refresh even if the stored token looks fresh (unless another caller refreshed meanwhile). */
+  force: boolean
+  /** A token the caller knows is rejected: any other fresh token satisfies the request. */
+  rejectedValue: string | undefined
+}
+
+/**
+ * The refresh algorithm (DESIGN.md, "the heart"), steps 3 to 7; steps 1 and 2 (the fresh cache and
+ * the in-process single flight) live in `OngoingAccess`.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-6
+ * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2 (refresh token rotation)
+ */
+export async function refreshGrant(
+  ctx: RefreshContext,
+  userKey: string,
+  request: RefreshRequest,
+): Promise<AccessToken> {
+  const { repository } = ctx
+  const first = await readGrant(ctx, userKey)
+  if (usable(ctx, first, first, request)) return cached(ctx, userKey, first, false)
+
+  // 3. Take the store's lock; when another process holds it, wait for its write.
+  let lock: TokenStoreLock | undefined
+  if (repository.store.acquireLock !== undefined) {
+    const deadline = Date.now() + ctx.lockTtlMs + 1_000
+    let pollMs = 10
+    for (;;) {
+      lock = await repository.acquireLock(userKey, ctx.lockTtlMs)
+      if (lock !== undefined) break
+      await ctx.waitForChange(userKey, pollMs)
+      pollMs = Math.min(pollMs * 2, 250)
+      const seen = await readGrant(ctx, userKey)
+      if (usable(ctx, seen, first, request)) return cached(ctx, userKey, seen, true)
+      if (Date.now() > deadline) {
+        throw new OngoingAccessError(
+          'ERR_STORE',
+          'Timed out waiting for another process to finish refreshing this grant',
+        )
+      }
+    }
+  }
+
+  try {
+    // 4. Holding the lock, read again: another process may have refreshed already.
+    const current = lock === undefined ? first : await readGrant(ctx, userKey)
+    if (usable(ctx, current, first, request))
+      return cached(ctx, userKey, current, current.version !== first.version)
+    const { refreshToken } = current.grant
+    if (refreshToken === undefined) throw consentRequired(ctx, userKey, 'no_refresh_token')
+
+    // 5. Call the token endpoint; transient failures are retried, invalid_grant is not.
+    const client = await ctx.tokenClient()
+    let response: Awaited<ReturnType<typeof refreshTokenGrant>>
+    try {
+      response = await withRetries(
+        () => refreshTokenGrant(client, refreshToken),
+        ctx.retry,
+        ({ attempt, delayMs, error }) =>
+          ctx.logger('warn', 'ongoing: token refresh failed, retrying', {
+            userKey,
+            attempt,
+            delayMs: Math.round(delayMs),
+            reason: reasonOf(error),
+          }),
+      )
+    } catch (err) {
+      if (
+        isOngoingAccessError(err) &&
+        err.code === 'ERR_TOKEN_ENDPOINT' &&
+        err.oauthError === 'invalid_grant'
+      ) {
+        // 7. Did another writer win a rotation race? Then its token is ours too.
+        const after = await repositoryRead(ctx, userKey)
+        if (after?.grant !== undefined && after.version !== current.version)
+          return cached(ctx, userKey, after as VersionedGrant, true)
+        await repository.remove(userKey, current.version)
+        throw consentRequired(ctx, userKey, 'invalid_grant', err)
+      }
+      const error = isOngoingAccessError(err)
+        ? err
+        : new OngoingAccessError('ERR_TOKEN_ENDPOINT', `Token refresh failed: ${(err as Error).message}`, {
+            cause: err,
+          })
+      ctx.onRefreshError(userKey, error)
+      throw error
+    }
+
+    // 6. Save before anyone uses the new token; keep the old refresh token when none came back.
+    const now = Date.now()
+    const grant: Grant = {
+      accessToken: response.accessToken,
+      tokenType: response.tokenType,
+      expiresAt:
+        now + (response.expiresIn === undefined ? ctx.defaultExpiresInMs : response.expiresIn * 1000),
+      obtainedAt: now,
+      refreshToken: response.refreshToken ?? refreshToken,
+      refreshExpiresAt:
+        response.refreshExpiresIn !== undefined && response.refreshExpiresIn > 0
+          ? now + response.refreshExpiresIn * 1000
+          : response.refreshToken === undefined
+            ? current.grant.refreshExpiresAt
+            : undefined,
+      scope: response.scope ?? current.grant.scope,
+    }
+    const version = await repository.write(userKey, grant, current.version, lock)
+    if (version === undefined) {
+      // Our lock expired and someone else wrote, or the store lost our lock: never overwrite.
+      const after = await repositoryRead(ctx, userKey)
+      if (after?.grant !== undefined && fresh(ctx, after.grant))
+        return cached(ctx, userKey, after as VersionedGrant, true)
+      const error = new OngoingAccessError(
+        'ERR_STORE',
+        'The refreshed grant could not be saved: another writer changed it first',
+      )
+      ctx.onRefreshError(userKey, error)
+      throw error
+    }
+    ctx.remember(userKey, grant, version)
+    const token = accessTokenOf(grant, true)
+    ctx.onRefresh(
+      userKey,
+      token,
+      response.refreshToken !== undefined && response.refreshToken !== refreshToken,
+    )
+    return token
+  } finally {
+    if (lock !== undefined) {
+      await repository.release(lock).catch((err: unknown) => {
+        ctx.logger('warn', 'ongoing: releasing the refresh lock failed; it expires by itself', {
+          userKey,
+          reason: reasonOf(err),
+        })
+      })
+    }
+  }
+}
+
+async function repositoryRead(ctx: RefreshContext, userKey: string) {
+  return ctx.repository.read(userKey)
+}
+
+/** Reads the grant; a missing or unreadable grant means consent is required. */
+async function readGrant(ctx: RefreshContext, userKey: string): Promise<VersionedGrant> {
+  const read = await ctx.repository.read(userKey)
+  if (read === undefined) throw consentRequired(ctx, userKey, 'no_grant')
+  if (read.grant === undefined) {
+    ctx.logger(
+      'warn',
+      'ongoing: stored grant does not open (moved, tampered, or under a retired key); treated as no grant',
+      { userKey },
+    )
+    throw consentRequired(ctx, userKey, 'no_grant')
+  }
+  return read as VersionedGrant
+}
+
+function fresh(ctx: RefreshContext, grant: Grant): boolean {
+  return Date.now() < refreshAtOf(grant, ctx.skewMs)
+}
+
+/** Whether `seen` satisfies the request without a token call of ours. */
+function usable(
+  ctx: RefreshContext,
+  seen: VersionedGrant,
+  first: VersionedGrant,
+  request: RefreshRequest,
+): boolean {
+  if (!fresh(ctx, seen.grant)) return false
+  if (request.rejectedValue !== undefined) return seen.grant.accessToken !== request.rejectedValue
+  if (request.force) return seen.version !== first.version
+  return true
+}
+
+function cached(ctx: RefreshContext, userKey: string, read: VersionedGrant, refreshed: boolean): AccessToken {
+  ctx.remember(userKey, read.grant, read.version)
+  return accessTokenOf(read.grant, refreshed)
+}
+
+function consentRequired(
+  ctx: RefreshContext,
+  userKey: string,
+  reason: ConsentRequiredError['reason'],
+  cause?: OngoingAccessError,
+): ConsentRequiredError {
+  const error = new ConsentRequiredError(
+    userKey,
+    reason,
+    cause === undefined ? {} : { cause, status: cause.status, oauthError: cause.oauthError },
+  )
+  ctx.onConsentRequired(error)
+  return error
+}
+
+function reasonOf(err: unknown): string {
+  if (isOngoingAccessError(err)) return err.status === undefined ? err.code : `${err.code} ${err.status}`
+  return err instanceof Error ? err.message : 'unknown'
+}

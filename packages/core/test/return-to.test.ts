@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest'
+import { sanitizeReturnTo } from '../src/index.js'
+
+describe('sanitizeReturnTo', () => {
+  it('keeps same-origin relative paths', () => {
+    expect(sanitizeReturnTo('/library?tab=genres#top')).toBe('/library?tab=genres#top')
+    expect(sanitizeReturnTo('/a/../b')).toBe('/b')
+  })
+
+  it.each([
+    '//evil.com',
+    'https://evil.com',
+    '/\\evil.com',
+    '/%2F%2Fevil.com',
+    '/%2f/evil.com',
+    '/%5Cevil.com',
+    'javascript:alert(1)',
+    '\\\\evil.com',
+    '/\t/evil.com',
+    '/\n/evil.com',
+    'evil.com',
+    '@evil.com',
+    'http:evil.com',
+    '',
+    '/'.padEnd(3000, 'a'),
+  ])('turns %j into /', (bad) => {
+    expect(sanitizeReturnTo(bad)).toBe('/')
+  })
+
+  it('treats @ inside a path as a path', () => {
+    expect(sanitizeReturnTo('/@evil.com')).toBe('/@evil.com')
+  })
+})
