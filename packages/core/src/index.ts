@@ -39,3 +39,13 @@ export { parseRetryAfter, type RetryOptions } from './retry.js'
 export { sanitizeReturnTo } from './return-to.js'
 export { Sealer, type SealPurpose } from './sealing.js'
 export type { TokenStore, TokenStoreEntry, TokenStoreLock, TokenStoreSetOptions } from './token-store.js'
+export { type CookieAttributes, clearCookie, readCookie, serializeCookie } from './web/cookies.js'
+export { httpStatusOf } from './web/http-status.js'
+export {
+  isBrowserNavigation,
+  isSameOriginRequest,
+  OngoingRoutes,
+  type OngoingRoutesOptions,
+  type WebRequest,
+  type WebResponse,
+} from './web/routes.js'

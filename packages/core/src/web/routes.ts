@@ -1,0 +1,280 @@
+import type { AccessToken } from '../access-token.js'
+import { ConsentRequiredError, isOngoingAccessError, OngoingAccessError } from '../errors.js'
+import type { OngoingAccess } from '../ongoing-access.js'
+import { generateRandomToken } from '../pkce.js'
+import { sanitizeReturnTo } from '../return-to.js'
+import { clearCookie, readCookie, serializeCookie } from './cookies.js'
+
+/** The little an adapter tells about a request. Header names are lower case. */
+export interface WebRequest {
+  method: string
+  /** Path and query as the client sent them (Express `originalUrl`, Koa `originalUrl`). */
+  url: string
+  header(name: string): string | undefined
+}
+
+/** What an adapter writes back. */
+export interface WebResponse {
+  status: number
+  headers: Record<string, string>
+  /** `Set-Cookie` values, one each. */
+  cookies: string[]
+  /** JSON to send, if any. */
+  json?: unknown
+}
+
+/** Options shared by every adapter's router and middleware. */
+export interface OngoingRoutesOptions {
+  /**
+   * Path of the consent route as the browser sees it. Default: the sibling of `redirectUri`'s
+   * path (`/auth/callback` → `/auth/consent`).
+   */
+  consentPath?: string
+  /** Where the user lands after consent when no `returnTo` was given. Default: `/`. */
+  defaultReturnTo?: string
+  /** Prefix of the cookies the routes set. Default: `ongoing`. */
+  cookieName?: string
+  /** Lifetime of the random user-key cookie (used when the app gives no `userKey`). Default: 400 days. */
+  userCookieMaxAgeSeconds?: number
+}
+
+const MAX_URL_LENGTH = 16 * 1024
+const USER_KEY_CACHE_MAX = 10_000
+
+/**
+ * The consent, callback and refresh routes and the per-request token logic, framework-free.
+ * Adapters (`@ongoing/express`, `@ongoing/koa`, `@ongoing/nestjs`) only convert their request into a
+ * {@link WebRequest} and a {@link WebResponse} back.
+ *
+ * @example
+ * ```ts
+ * const routes = new OngoingRoutes(access)
+ * const response = await routes.consent(webRequest, userKeyFromSession)
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9700#section-2.1 (state, PKCE), https://www.rfc-editor.org/rfc/rfc6265bis (SameSite)
+ */
+export class OngoingRoutes {
+  /** Path of the consent route, as the browser sees it. */
+  readonly consentPath: string
+  /** Path of the callback route (the path of `redirectUri`). */
+  readonly callbackPath: string
+  readonly #access: OngoingAccess
+  readonly #defaultReturnTo: string
+  readonly #userCookie: string
+  readonly #txCookiePrefix: string
+  readonly #secure: boolean
+  readonly #userCookieMaxAge: number
+  readonly #txMaxAge: number
+  readonly #userKeys = new Map<string, string>()
+
+  constructor(access: OngoingAccess, options: OngoingRoutesOptions = {}) {
+    this.#access = access
+    const redirect = new URL(access.redirectUri)
+    this.callbackPath = redirect.pathname
+    this.consentPath = options.consentPath ?? siblingPath(redirect.pathname, 'consent')
+    if (!this.consentPath.startsWith('/'))
+      throw new TypeError('ongoing: `consentPath` must be an absolute path')
+    this.#defaultReturnTo = sanitizeReturnTo(options.defaultReturnTo ?? '/')
+    const name = options.cookieName ?? 'ongoing'
+    if (!/^[A-Za-z0-9_-]+$/.test(name))
+      throw new TypeError('ongoing: `cookieName` may hold only letters, digits, _ and -')
+    this.#userCookie = `${name}.uid`
+    this.#txCookiePrefix = `${name}.tx.`
+    this.#secure = redirect.protocol === 'https:'
+    this.#userCookieMaxAge = options.userCookieMaxAgeSeconds ?? 400 * 24 * 3600
+    this.#txMaxAge = 600
+  }
+
+  /**
+   * The user key the routes keep in their sealed cookie, if the request carries a valid one.
+   * Synchronous and cached: the hot path pays no crypto for a cookie it has seen.
+   */
+  userKeyFromCookie(request: WebRequest): string | undefined {
+    const sealed = readCookie(request.header('cookie'), this.#userCookie)
+    if (sealed === undefined) return undefined
+    const known = this.#userKeys.get(sealed)
+    if (known !== undefined) return known
+    const userKey = this.#access.sealer.open('user-key-cookie', sealed)
+    if (userKey === undefined) return undefined
+    if (this.#userKeys.size >= USER_KEY_CACHE_MAX)
+      this.#userKeys.delete(this.#userKeys.keys().next().value as string)
+    this.#userKeys.set(sealed, userKey)
+    return userKey
+  }
+
+  /**
+   * `GET consent`: starts a consent and redirects to the authorization server. The sealed
+   * transaction goes into an HttpOnly, SameSite=Lax cookie named after its `state`, so two tabs can
+   * consent at once. Without an app-given `userKey`, a random one is kept in a sealed cookie.
+   */
+  async consent(request: WebRequest, userKey: string | undefined): Promise<WebResponse> {
+    const cookies: string[] = []
+    let key = userKey ?? this.userKeyFromCookie(request)
+    if (key === undefined) {
+      key = generateRandomToken(16)
+      const sealed = this.#access.sealer.seal('user-key-cookie', key)
+      cookies.push(
+        serializeCookie(this.#userCookie, sealed, {
+          path: '/',
+          maxAgeSeconds: this.#userCookieMaxAge,
+          secure: this.#secure,
+        }),
+      )
+    }
+    const url = new URL(request.url, 'http://request.invalid')
+    const returnTo = sanitizeReturnTo(
+      url.searchParams.get('returnTo') ?? this.#defaultReturnTo,
+      this.#defaultReturnTo,
+    )
+    const started = await this.#access.startConsent({ userKey: key, returnTo })
+    cookies.push(
+      serializeCookie(this.#txCookieName(started.state), started.transaction, {
+        path: this.callbackPath,
+        maxAgeSeconds: this.#txMaxAge,
+        secure: this.#secure,
+      }),
+    )
+    return { status: 302, headers: { location: started.url.href, 'cache-control': 'no-store' }, cookies }
+  }
+
+  /**
+   * `GET callback`: finishes the consent whose transaction cookie matches `state`, clears that
+   * cookie, and redirects (303) to `returnTo`.
+   *
+   * @throws {OngoingAccessError} for every bad callback (adapters map it with `httpStatusOf`).
+   */
+  async callback(request: WebRequest): Promise<WebResponse> {
+    if (request.url.length > MAX_URL_LENGTH)
+      throw new OngoingAccessError('ERR_AUTHORIZATION', 'Callback URL is too long')
+    // Build the callback URL on the registered redirect URI, never on the Host header.
+    const callbackUrl = new URL(request.url, this.#access.redirectUri)
+    const states = callbackUrl.searchParams.getAll('state')
+    const state = states.length === 1 ? states[0] : undefined
+    const cookieName = state === undefined ? undefined : this.#txCookieName(state)
+    const transaction =
+      cookieName === undefined ? undefined : readCookie(request.header('cookie'), cookieName)
+    const result = await this.#access.finishConsent({ callbackUrl, transaction })
+    const cookies =
+      cookieName === undefined
+        ? []
+        : [clearCookie(cookieName, { path: this.callbackPath, secure: this.#secure })]
+    return {
+      status: 303,
+      headers: {
+        location: result.returnTo ?? this.#defaultReturnTo,
+        'cache-control': 'no-store',
+        'referrer-policy': 'no-referrer',
+      },
+      cookies,
+    }
+  }
+
+  /**
+   * `POST refresh`: forces a refresh of the caller's grant. Answers `{ expiresAt, refreshed }`,
+   * never a token. Cross-site requests are refused (Fetch Metadata, then `Origin`).
+   */
+  async refresh(request: WebRequest, userKey: string | undefined): Promise<WebResponse> {
+    if (!isSameOriginRequest(request, this.#access.redirectUri)) {
+      return {
+        status: 403,
+        headers: { 'cache-control': 'no-store' },
+        cookies: [],
+        json: { error: 'cross_site_request' },
+      }
+    }
+    const key = userKey ?? this.userKeyFromCookie(request)
+    if (key === undefined) return this.consentRequired(request, new ConsentRequiredError('', 'no_grant'))
+    try {
+      const token = await this.#access.getAccessToken(key, { forceRefresh: true })
+      return {
+        status: 200,
+        headers: { 'cache-control': 'no-store' },
+        cookies: [],
+        json: { expiresAt: token.expiresAt, refreshed: token.refreshed },
+      }
+    } catch (err) {
+      if (err instanceof ConsentRequiredError) return this.consentRequired(request, err)
+      throw err
+    }
+  }
+
+  /**
+   * The token for a protected request: synchronous when a fresh token is cached (no promise is
+   * created), a promise otherwise. Rejects with `ConsentRequiredError` when there is no grant.
+   */
+  accessToken(userKey: string | undefined): AccessToken | Promise<AccessToken> {
+    if (userKey === undefined) return Promise.reject(new ConsentRequiredError('', 'no_grant'))
+    return this.#access.getCachedAccessToken(userKey) ?? this.#access.getAccessToken(userKey)
+  }
+
+  /**
+   * Whether the adapter should answer consent-required itself (`'reconsent'`), or pass the error to
+   * the framework's error handling (`'error'`).
+   */
+  handlesConsentRequired(err: unknown): err is ConsentRequiredError {
+    return (
+      this.#access.onRefreshTokenExpired === 'reconsent' &&
+      isOngoingAccessError(err) &&
+      err.code === 'ERR_CONSENT_REQUIRED'
+    )
+  }
+
+  /**
+   * The answer when consent is required: a browser navigation is redirected to the consent route
+   * with `returnTo` set to where it was; anything else gets `401` with
+   * `WWW-Authenticate: Bearer error="invalid_token"` and a JSON body naming the consent URL.
+   *
+   * @see https://www.rfc-editor.org/rfc/rfc6750#section-3.1
+   */
+  consentRequired(request: WebRequest, err: ConsentRequiredError): WebResponse {
+    const returnTo = sanitizeReturnTo(
+      request.method === 'GET' || request.method === 'HEAD' ? request.url : this.#defaultReturnTo,
+      this.#defaultReturnTo,
+    )
+    const consentUrl = `${this.consentPath}?${new URLSearchParams({ returnTo })}`
+    if (isBrowserNavigation(request)) {
+      return { status: 302, headers: { location: consentUrl, 'cache-control': 'no-store' }, cookies: [] }
+    }
+    return {
+      status: 401,
+      headers: {
+        'www-authenticate': 'Bearer error="invalid_token", error_description="consent required"',
+        'cache-control': 'no-store',
+      },
+      cookies: [],
+      json: { error: 'consent_required', reason: err.reason, consentUrl },
+    }
+  }
+
+  #txCookieName(state: string): string {
+    // Named after the state, so concurrent consents in two tabs keep their own transaction.
+    return this.#txCookiePrefix + state.slice(0, 16).replace(/[^A-Za-z0-9_-]/g, '')
+  }
+}
+
+function siblingPath(path: string, name: string): string {
+  const slash = path.lastIndexOf('/')
+  return `${path.slice(0, slash + 1)}${name}`
+}
+
+/** A top-level navigation that can be redirected (not fetch/XHR asking for JSON). */
+export function isBrowserNavigation(request: WebRequest): boolean {
+  if (request.method !== 'GET' && request.method !== 'HEAD') return false
+  const mode = request.header('sec-fetch-mode')
+  if (mode !== undefined) return mode === 'navigate'
+  const accept = request.header('accept') ?? ''
+  return accept.includes('text/html')
+}
+
+/**
+ * Whether a state-changing request comes from our own site: `Sec-Fetch-Site` when the browser sends
+ * it, otherwise `Origin` compared with the redirect URI's origin (never with `Host`).
+ *
+ * @see https://www.w3.org/TR/fetch-metadata/
+ */
+export function isSameOriginRequest(request: WebRequest, redirectUri: string): boolean {
+  const site = request.header('sec-fetch-site')
+  if (site !== undefined) return site === 'same-origin'
+  const origin = request.header('origin')
+  return origin !== undefined && origin === new URL(redirectUri).origin
+}
