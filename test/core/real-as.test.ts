@@ -1,6 +1,6 @@
+import { ConsentRequiredError, MemoryTokenStore, OngoingAccess } from '@ongoing/core'
 import { startTestAuthorizationServer, type TestAuthorizationServer } from '@ongoing/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ConsentRequiredError, MemoryTokenStore, OngoingAccess } from '@ongoing/core'
 import { APP_SECRET, accessFor, consentAs, REDIRECT_URI, recordTokenTraffic } from './real-as.js'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))

@@ -1,5 +1,5 @@
-import { driveConsent, type TestAuthorizationServer } from '@ongoing/testing'
 import { OngoingAccess, type OngoingAccessOptions } from '@ongoing/core'
+import { driveConsent, type TestAuthorizationServer } from '@ongoing/testing'
 
 export const REDIRECT_URI = 'http://127.0.0.1:3999/auth/callback'
 export const APP_SECRET = 'ongoing-tests-secret-ongoing-tests-secret'

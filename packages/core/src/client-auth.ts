@@ -1,6 +1,18 @@
-import { createPrivateKey, KeyObject } from 'node:crypto'
-import { type CryptoKey, importJWK, type JWK, SignJWT } from 'jose'
+import { createPrivateKey, KeyObject, type webcrypto } from 'node:crypto'
+import { importJWK, type JWK, SignJWT } from 'jose'
 import { generateRandomToken } from './pkce.js'
+
+type CryptoKey = webcrypto.CryptoKey
+
+/** A private JSON Web Key (RFC 7517), e.g. `{ kty: 'EC', crv: 'P-256', x, y, d, kid }`. */
+export interface PrivateJWK {
+  kty: string
+  d?: string
+  kid?: string
+  alg?: string
+  crv?: string
+  [parameter: string]: unknown
+}
 
 /** Algorithms accepted for `private_key_jwt` client assertions. */
 export type ClientAssertionAlgorithm = 'RS256' | 'PS256' | 'PS512' | 'ES256' | 'EdDSA'
@@ -32,7 +44,7 @@ export interface SecretClientOptions {
 export interface PrivateKeyClientOptions {
   id: string
   /** A private JWK, a PKCS#8 PEM string, a `KeyObject` or a `CryptoKey`. */
-  privateKey: JWK | string | KeyObject | CryptoKey
+  privateKey: PrivateJWK | string | KeyObject | webcrypto.CryptoKey
   /** The `kid` header of the assertion (a JWK's own `kid` is used when absent). */
   keyId?: string
   /** Default: inferred from the key (RSA → RS256, P-256 → ES256, Ed25519 → EdDSA). */

@@ -1,0 +1,6 @@
+import { type AccessToken, OngoingAccess } from '@ongoing/core'
+
+export function expiresAt(token: AccessToken): number {
+  return token.expiresAt
+}
+export const Access = OngoingAccess
