@@ -1,6 +1,6 @@
 import type { AccessToken } from '../access-token.js'
 import { ConsentRequiredError, isOngoingAccessError, OngoingAccessError } from '../errors.js'
-import type { OngoingAccess } from '../ongoing-access.js'
+import type { FinishConsentResult, OngoingAccess } from '../ongoing-access.js'
 import { generateRandomToken } from '../pkce.js'
 import { sanitizeReturnTo } from '../return-to.js'
 import { clearCookie, readCookie, serializeCookie } from './cookies.js'
@@ -139,11 +139,12 @@ export class OngoingRoutes {
 
   /**
    * `GET callback`: finishes the consent whose transaction cookie matches `state`, clears that
-   * cookie, and redirects (303) to `returnTo`.
+   * cookie, and redirects (303) to `returnTo`. `result` says whose grant was stored (a login
+   * strategy hands it to the app); it holds a token, so adapters never write it out.
    *
    * @throws {OngoingAccessError} for every bad callback (adapters map it with `httpStatusOf`).
    */
-  async callback(request: WebRequest): Promise<WebResponse> {
+  async callback(request: WebRequest): Promise<WebResponse & { result: FinishConsentResult }> {
     if (request.url.length > MAX_URL_LENGTH)
       throw new OngoingAccessError('ERR_AUTHORIZATION', 'Callback URL is too long')
     // Build the callback URL on the registered redirect URI, never on the Host header.
@@ -166,6 +167,7 @@ export class OngoingRoutes {
         'referrer-policy': 'no-referrer',
       },
       cookies,
+      result,
     }
   }
 
