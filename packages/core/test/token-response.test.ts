@@ -154,8 +154,11 @@ describe('token responses at refresh', () => {
 
   it('gives up after the configured attempts with ERR_TOKEN_ENDPOINT and keeps the grant', async () => {
     const { fake, access } = await expiredUser()
+    const events: string[] = []
+    access.on('refreshError', ({ error }) => events.push(`${error.code} ${error.status}`))
     fake.answer(() => json({ error: 'server_error' }, 502))
     const err = await rejection(access.getAccessToken('alice'))
+    expect(events).toEqual(['ERR_TOKEN_ENDPOINT 502'])
     expect(err).toMatchObject({ code: 'ERR_TOKEN_ENDPOINT', status: 502 })
     expect(fake.calls.refresh_token).toBe(3)
     fake.answer(() => json(tokens({ access_token: 'at-recovered' })))
