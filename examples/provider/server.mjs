@@ -1,0 +1,119 @@
+// A local OAuth 2.0 authorization server for the examples, built on oidc-provider, plus the API
+// the example apps read: GET /api/me/listening-history. For development only: any login name and
+// any password sign in, client secrets are in this file, and everything lives in memory.
+//
+//   node server.mjs            PORT=4000  ACCESS_TOKEN_TTL=30  REFRESH_TOKEN_TTL=86400
+//
+// EXPRESS_APP_URL, KOA_APP_URL and NESTJS_APP_URL (defaults http://localhost:3001, :3002, :3003)
+// say where the example apps run: each app's client may only redirect to <its URL>/auth/callback.
+import { generateKeyPairSync } from 'node:crypto'
+import { createServer } from 'node:http'
+import Provider from 'oidc-provider'
+import { listeningHistory } from './listening-history.mjs'
+
+const env = process.env
+const port = Number(env.PORT ?? 4000)
+const accessTokenTTL = Number(env.ACCESS_TOKEN_TTL ?? 30) // short, so refreshes show within a minute
+const refreshTokenTTL = Number(env.REFRESH_TOKEN_TTL ?? 24 * 3600)
+
+// One client per example app. Web clients: the redirect URI must match exactly, port included.
+const client = (id, appUrl) => ({
+  client_id: id,
+  client_secret: `${id}-dev-secret`,
+  redirect_uris: [`${appUrl}/auth/callback`],
+  grant_types: ['authorization_code', 'refresh_token'],
+  token_endpoint_auth_method: 'client_secret_basic',
+})
+const clients = [
+  client('genrefy-express', env.EXPRESS_APP_URL ?? 'http://localhost:3001'),
+  client('genrefy-koa', env.KOA_APP_URL ?? 'http://localhost:3002'),
+  client('genrefy-nestjs', env.NESTJS_APP_URL ?? 'http://localhost:3003'),
+]
+
+// Listen first, so that PORT=0 (a free port, for tests) still gives the issuer its real port.
+const server = createServer()
+await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve))
+const issuer = `http://127.0.0.1:${server.address().port}`
+
+const provider = new Provider(issuer, {
+  clients,
+  scopes: ['offline_access', 'api:read'],
+  features: {
+    devInteractions: { enabled: true }, // oidc-provider's built-in login and consent pages
+    revocation: { enabled: true }, // RFC 7009, used by access.revoke()
+  },
+  pkce: { required: () => true },
+  // oidc-provider's default issues refresh tokens only with `offline_access` granted through
+  // `prompt=consent`; here every client allowed the refresh_token grant gets one.
+  issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+  // Every refresh returns a new refresh token and retires the old one; presenting a retired one
+  // again revokes the whole grant (RFC 9700 section 4.14.2). This is what @ongoing/core handles.
+  rotateRefreshToken: true,
+  expiresWithSession: async () => false, // a refresh token outlives the login session
+  ttl: {
+    AccessToken: accessTokenTTL,
+    RefreshToken: refreshTokenTTL,
+    AuthorizationCode: 60,
+    Grant: refreshTokenTTL,
+    Interaction: 600,
+    Session: 24 * 3600,
+  },
+  findAccount: async (_ctx, id) => ({ accountId: id, claims: async () => ({ sub: id }) }),
+  cookies: { keys: ['example-provider-cookie-key'] },
+  jwks: { keys: [developmentSigningKey()] },
+})
+
+// One log line per token request, so you can watch refreshes happen. Never the tokens.
+provider.use(async (ctx, next) => {
+  await next()
+  if (ctx.method === 'POST' && ctx.path === '/token') {
+    const { client, params } = ctx.oidc ?? {}
+    console.log(`token request: grant_type=${params?.grant_type} client=${client?.clientId} → ${ctx.status}`)
+  }
+})
+
+const handleOAuth = provider.callback()
+server.on('request', (req, res) => {
+  if (req.url?.split('?')[0] === '/api/me/listening-history') {
+    serveListeningHistory(req, res).catch(() => send(res, 500, { error: 'server_error' }))
+  } else {
+    handleOAuth(req, res)
+  }
+})
+
+/** The protected API: a bearer token (RFC 6750) issued by this server, with scope api:read. */
+async function serveListeningHistory(req, res) {
+  const [scheme, value] = (req.headers.authorization ?? '').split(' ')
+  const token = scheme?.toLowerCase() === 'bearer' ? await provider.AccessToken.find(value) : undefined
+  // find() refuses expired tokens; a revoked grant takes its tokens with it.
+  const grant = token && (await provider.Grant.find(token.grantId))
+  if (!token || !grant) {
+    return send(res, 401, { error: 'invalid_token' }, 'Bearer error="invalid_token"')
+  }
+  if (!token.scopes.has('api:read')) {
+    return send(
+      res,
+      403,
+      { error: 'insufficient_scope' },
+      'Bearer error="insufficient_scope", scope="api:read"',
+    )
+  }
+  send(res, 200, listeningHistory(token.accountId))
+}
+
+function send(res, status, body, challenge) {
+  const headers = { 'content-type': 'application/json', 'cache-control': 'no-store' }
+  if (challenge) headers['www-authenticate'] = challenge
+  res.writeHead(status, headers).end(JSON.stringify(body))
+}
+
+/** A fresh key per start: fine for a development server, which signs nothing that must last. */
+function developmentSigningKey() {
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
+  return { ...privateKey.export({ format: 'jwk' }), kid: 'dev', alg: 'RS256', use: 'sig' }
+}
+
+const stop = () => server.close(() => process.exit(0)) && server.closeAllConnections()
+process.once('SIGINT', stop)
+process.once('SIGTERM', stop)
+console.log(`provider: ${issuer}  (access tokens live ${accessTokenTTL} s; log in as any name, any password)`)
