@@ -38,6 +38,14 @@ export { calculatePKCECodeChallenge, generateCodeVerifier, generateRandomToken }
 export { parseRetryAfter, type RetryOptions } from './retry.js'
 export { sanitizeReturnTo } from './return-to.js'
 export { Sealer, type SealPurpose } from './sealing.js'
+export {
+  createMemoryRateLimiter,
+  type SwapRateLimiter,
+  type SwapRequest,
+  type SwapResponse,
+  type TokenSwapOptions,
+  TokenSwapService,
+} from './swap/token-swap-service.js'
 export type { TokenStore, TokenStoreEntry, TokenStoreLock, TokenStoreSetOptions } from './token-store.js'
 export { type CookieAttributes, clearCookie, readCookie, serializeCookie } from './web/cookies.js'
 export { httpStatusOf } from './web/http-status.js'

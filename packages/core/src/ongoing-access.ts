@@ -524,6 +524,21 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
     return this.#metadata
   }
 
+  /** @internal The token endpoint client (for the token swap service). */
+  tokenEndpointClient(): Promise<TokenEndpointClient> {
+    return this.#tokenClient()
+  }
+
+  /** The client id of the configured client. */
+  get clientId(): string {
+    return this.#auth.clientId
+  }
+
+  /** @internal The retry policy of refreshes. */
+  get retryOptions(): ResolvedRetryOptions {
+    return this.#retry
+  }
+
   /** Stops listening to the store. Does not close the store (you own it). */
   close(): void {
     this.#unsubscribe?.()

@@ -33,15 +33,11 @@ export interface TokenEndpointClient {
 export function authorizationCodeGrant(
   client: TokenEndpointClient,
   code: string,
-  codeVerifier: string,
+  codeVerifier: string | undefined,
   redirectUri: string,
 ): Promise<TokenEndpointResponse> {
-  const body = new URLSearchParams({
-    grant_type: 'authorization_code',
-    code,
-    code_verifier: codeVerifier,
-    redirect_uri: redirectUri,
-  })
+  const body = new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: redirectUri })
+  if (codeVerifier !== undefined) body.set('code_verifier', codeVerifier)
   return tokenRequest(client, body)
 }
 
