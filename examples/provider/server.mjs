@@ -32,7 +32,7 @@ const clients = [
 
 // Listen first, so that PORT=0 (a free port, for tests) still gives the issuer its real port.
 const server = createServer()
-await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve))
+await new Promise((resolve, reject) => server.once('error', reject).listen(port, '127.0.0.1', resolve))
 const issuer = `http://127.0.0.1:${server.address().port}`
 
 const provider = new Provider(issuer, {

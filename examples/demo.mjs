@@ -1,0 +1,74 @@
+// `pnpm demo`: the local authorization server and the three Genrefy apps, on fixed ports, with
+// their output interleaved. Ctrl-C stops them all. Expects the packages (and the NestJS example)
+// built: the root `demo` script does that first.
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+
+const services = [
+  { name: 'provider', port: 4000, script: 'provider/server.mjs', ready: /^provider: / },
+  { name: 'express', port: 3001, script: 'express/app.mjs', ready: /^express example: / },
+  { name: 'koa', port: 3002, script: 'koa/app.mjs', ready: /^koa example: / },
+  { name: 'nestjs', port: 3003, script: 'nestjs/dist/main.js', ready: /^nestjs example: / },
+]
+const colors = { provider: 35, express: 32, koa: 36, nestjs: 31 }
+const width = Math.max(...services.map((s) => s.name.length))
+const tag = (name) => `\x1b[${colors[name]}m${name.padEnd(width)}\x1b[0m │`
+
+let stopping = false
+const children = services.map(({ name, port, script, ready }) => {
+  const path = fileURLToPath(new URL(script, import.meta.url))
+  const child = spawn(process.execPath, [path], {
+    cwd: fileURLToPath(new URL(script.slice(0, script.indexOf('/') + 1), import.meta.url)),
+    env: { ...process.env, PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  child.ready = new Promise((resolve) => {
+    for (const stream of [child.stdout, child.stderr]) {
+      let rest = ''
+      stream.setEncoding('utf8').on('data', (chunk) => {
+        const lines = (rest + chunk).split('\n')
+        rest = lines.pop()
+        for (const line of lines) {
+          if (ready.test(line)) resolve()
+          if (!/oidc-provider WARNING/.test(line)) console.log(`${tag(name)} ${line}`)
+        }
+      })
+    }
+  })
+  child.on('exit', (code, signal) => {
+    if (stopping) return
+    console.error(`${tag(name)} exited (${signal ?? `code ${code}`}); stopping the demo`)
+    stop(1)
+  })
+  return child
+})
+
+function stop(exitCode = 0) {
+  if (stopping) return
+  stopping = true
+  const running = children.filter((child) => child.exitCode === null && child.signalCode === null)
+  let left = running.length
+  if (left === 0) process.exit(exitCode)
+  for (const child of running) {
+    child.on('exit', () => --left === 0 && process.exit(exitCode))
+    child.kill('SIGTERM')
+  }
+}
+process.on('SIGINT', () => stop(0))
+process.on('SIGTERM', () => stop(0))
+
+await Promise.all(children.map((child) => child.ready))
+const ttl = process.env.ACCESS_TOKEN_TTL ?? 30
+console.log(`
+  Genrefy, three ways, each connected to a local OAuth 2.0 authorization server:
+
+    Express   http://localhost:3001
+    Koa       http://localhost:3002
+    NestJS    http://localhost:3003
+
+    Authorization server  http://127.0.0.1:4000   log in as any name, with any password
+
+  Click "Connect", sign in, approve. Access tokens live ${ttl} s, so watch "Refreshes so far"
+  grow as you reload, press "Refresh now", or let the background jobs (every 10 s) read on.
+  Ctrl-C stops everything.
+`)
