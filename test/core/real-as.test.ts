@@ -217,6 +217,12 @@ describe('against a real authorization server (oidc-provider, strict rotation)',
     expect(as.stats().tokenCalls.authorization_code).toBe(0)
   })
 
+  it('an OpenID consent: the real ID token verifies against the server’s JWKS', async () => {
+    const access = accessFor(as, { scope: 'openid offline_access api:read' })
+    const result = await consentAs(access, 'oscar')
+    expect(result.token.scope).toContain('openid')
+  })
+
   it('a user who cancels at the consent page gets ERR_CONSENT_DENIED', async () => {
     const access = accessFor(as)
     const started = await access.startConsent({ userKey: 'hank' })

@@ -46,17 +46,13 @@ export class MemoryTokenStore implements TokenStore {
   }
 
   async get(key: string): Promise<TokenStoreEntry | undefined> {
-    const entry = this.#entries.get(key)
-    if (entry === undefined) return undefined
-    if (entry.expiresAt <= Date.now()) {
-      this.#entries.delete(key)
-      return undefined
-    }
-    return { value: entry.value, version: entry.version }
+    const entry = this.#current(key)
+    return entry === undefined ? undefined : { value: entry.value, version: entry.version }
   }
 
   async set(key: string, value: string, options: TokenStoreSetOptions): Promise<number | undefined> {
-    const current = await this.get(key)
+    // No await between the version check and the write: that is what makes it compare-and-set.
+    const current = this.#current(key)
     if ((current?.version ?? 0) !== options.expectedVersion) return undefined
     if (options.lock !== undefined && !this.#holds(options.lock)) return undefined
     const version = options.expectedVersion + 1
@@ -114,6 +110,16 @@ export class MemoryTokenStore implements TokenStore {
 
   async close(): Promise<void> {
     this.#listeners.clear()
+  }
+
+  #current(key: string): (TokenStoreEntry & { expiresAt: number }) | undefined {
+    const entry = this.#entries.get(key)
+    if (entry === undefined) return undefined
+    if (entry.expiresAt <= Date.now()) {
+      this.#entries.delete(key)
+      return undefined
+    }
+    return entry
   }
 
   #holds(lock: TokenStoreLock): boolean {

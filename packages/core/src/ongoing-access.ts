@@ -6,6 +6,7 @@ import { type AuthorizationServerMetadata, discoverAuthorizationServer } from '.
 import { type ConsentRequiredError, isOngoingAccessError, OngoingAccessError } from './errors.js'
 import { GrantRepository } from './grant-repository.js'
 import type { ASRequestLimits } from './http.js'
+import { checkAlgorithms, DEFAULT_ID_TOKEN_ALGORITHMS, IdTokenVerifier } from './id-token.js'
 import { type Logger, silentLogger } from './logger.js'
 import { MemoryTokenStore } from './memory-token-store.js'
 import {
@@ -152,6 +153,8 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
   readonly #changeWaiters = new Map<string, Set<() => void>>()
   readonly #refreshContext: RefreshContext
   #metadata: Promise<AuthorizationServerMetadata> | undefined
+  #idTokenVerifier: IdTokenVerifier | undefined
+  readonly #idTokenAlgorithms: string[]
   #unsubscribe: (() => void) | undefined
 
   constructor(options: OngoingAccessOptions) {
@@ -188,6 +191,7 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
       maxBodyBytes: positiveNumber(options.maxResponseBytes, 'maxResponseBytes', 1024 * 1024),
     }
     this.#retry = resolveRetryOptions(options.retry)
+    this.#idTokenAlgorithms = checkAlgorithms(options.idTokenSigningAlgorithms ?? DEFAULT_ID_TOKEN_ALGORITHMS)
     this.#skewMs =
       positiveNumber(options.refreshSkewSeconds, 'refreshSkewSeconds', 60, { allowZero: true }) * 1000
     this.#transactionTtlMs =
@@ -343,6 +347,17 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
       throw new OngoingAccessError('ERR_AUTHORIZATION', 'Authorization response has no `code`')
     const client = await this.#tokenClient()
     const response = await authorizationCodeGrant(client, params.code, tx.codeVerifier, this.redirectUri)
+    if (response.idToken !== undefined && metadata.jwks !== undefined) {
+      this.#idTokenVerifier ??= new IdTokenVerifier(
+        metadata.jwks,
+        this.#fetch,
+        this.#limits.timeoutMs,
+        this.issuer,
+        this.#auth.clientId,
+        this.#idTokenAlgorithms,
+      )
+      await this.#idTokenVerifier.verify(response.idToken)
+    }
     const now = Date.now()
     const grant: Grant = {
       accessToken: response.accessToken,

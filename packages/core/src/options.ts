@@ -58,6 +58,11 @@ export interface OngoingAccessOptions {
   cacheMaxEntries?: number
   /** The `fetch` used for every call to the authorization server and by `access.fetch`. Default: global `fetch`. */
   fetch?: typeof fetch
+  /**
+   * Algorithms accepted for ID token signatures (when `openid` is in the scope). Asymmetric only.
+   * Default: RS256, PS256, PS384, PS512, ES256, ES384, EdDSA.
+   */
+  idTokenSigningAlgorithms?: string[]
   /** A logger hook; never receives token material. Default: silent. */
   logger?: Logger
 }

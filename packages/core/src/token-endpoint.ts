@@ -14,6 +14,8 @@ export interface TokenEndpointResponse {
   /** Seconds the refresh token lives, when the server said (a common extension). */
   refreshExpiresIn: number | undefined
   scope: string | undefined
+  /** The OpenID Connect ID token, when the server sent one (verified by the caller). */
+  idToken: string | undefined
 }
 
 /** Where and how to call the token endpoint. */
@@ -93,7 +95,7 @@ export function processTokenResponse(response: ASResponse): TokenEndpointRespons
     )
   }
   if (json.error !== undefined) throw endpointError(response, json)
-  const { access_token, token_type, expires_in, refresh_token, refresh_expires_in, scope } = json
+  const { access_token, token_type, expires_in, refresh_token, refresh_expires_in, scope, id_token } = json
   if (typeof access_token !== 'string' || access_token.length === 0)
     throw invalid('`access_token` is missing or not a string')
   if (typeof token_type !== 'string' || token_type.length === 0)
@@ -104,6 +106,7 @@ export function processTokenResponse(response: ASResponse): TokenEndpointRespons
     throw invalid('`refresh_token` is not a non-empty string')
   }
   if (scope !== undefined && typeof scope !== 'string') throw invalid('`scope` is not a string')
+  if (id_token !== undefined && typeof id_token !== 'string') throw invalid('`id_token` is not a string')
   return {
     accessToken: access_token,
     tokenType: 'Bearer',
@@ -111,6 +114,7 @@ export function processTokenResponse(response: ASResponse): TokenEndpointRespons
     refreshToken: refresh_token,
     refreshExpiresIn: seconds(refresh_expires_in, 'refresh_expires_in'),
     scope,
+    idToken: id_token,
   }
 }
 

@@ -4,7 +4,9 @@ import { OngoingAccess, type OngoingAccessOptions } from '../src/index.js'
 export interface FakeAS {
   fetch: typeof fetch
   /** Token endpoint calls so far, by grant type. */
-  calls: { authorization_code: number; refresh_token: number; revocation: number }
+  calls: { authorization_code: number; refresh_token: number; revocation: number; jwks: number }
+  /** The JWKS the fake serves at /jwks (advertised in metadata as jwks_uri). */
+  jwks: { keys: unknown[] }
   /** Form bodies the token endpoint received (for assertions about what was sent). */
   bodies: URLSearchParams[]
   /** Answers the next token endpoint calls, in order; the last one repeats. */
@@ -38,7 +40,8 @@ export function tokens(extra: Record<string, unknown> = {}): Record<string, unkn
 export function createFakeAS(): FakeAS {
   let handlers: TokenHandler[] = [() => json(tokens())]
   const fake: FakeAS = {
-    calls: { authorization_code: 0, refresh_token: 0, revocation: 0 },
+    calls: { authorization_code: 0, refresh_token: 0, revocation: 0, jwks: 0 },
+    jwks: { keys: [] },
     bodies: [],
     answer(...next) {
       handlers = next
@@ -52,8 +55,13 @@ export function createFakeAS(): FakeAS {
           authorization_endpoint: `${ISSUER}/authorize`,
           token_endpoint: `${ISSUER}/token`,
           revocation_endpoint: `${ISSUER}/revoke`,
+          jwks_uri: `${ISSUER}/jwks`,
           authorization_response_iss_parameter_supported: true,
         })
+      }
+      if (url.pathname === '/jwks') {
+        fake.calls.jwks++
+        return json(fake.jwks)
       }
       if (url.pathname === '/revoke') {
         fake.calls.revocation++

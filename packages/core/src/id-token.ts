@@ -1,0 +1,90 @@
+import { createRemoteJWKSet, customFetch, jwtVerify } from 'jose'
+import { OngoingAccessError } from './errors.js'
+
+/** Asymmetric algorithms accepted for ID token signatures by default. Never `none`, never HMAC. */
+export const DEFAULT_ID_TOKEN_ALGORITHMS = [
+  'RS256',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'EdDSA',
+] as const
+
+const MAX_ID_TOKEN_LENGTH = 16 * 1024
+
+/**
+ * Verifies ID tokens from the token endpoint: signature with a key from the server's configured
+ * JWKS only (never `jku`, `x5u` or an embedded `jwk`), an algorithm allow-list, `iss`, `aud`, `exp`.
+ * An unknown `kid` refetches the JWKS at most once per cooldown (30 s).
+ *
+ * @see https://openid.net/specs/openid-connect-core-1_0.html#IDTokenValidation
+ * @see https://www.rfc-editor.org/rfc/rfc8725#section-3.1 (algorithm verification)
+ */
+export class IdTokenVerifier {
+  readonly #jwks: ReturnType<typeof createRemoteJWKSet>
+  readonly #algorithms: string[]
+
+  constructor(
+    jwksUri: string,
+    fetchImpl: typeof fetch,
+    timeoutMs: number,
+    private readonly issuer: string,
+    private readonly clientId: string,
+    algorithms: readonly string[] = DEFAULT_ID_TOKEN_ALGORITHMS,
+  ) {
+    this.#algorithms = checkAlgorithms(algorithms)
+    this.#jwks = createRemoteJWKSet(new URL(jwksUri), {
+      timeoutDuration: timeoutMs,
+      cooldownDuration: 30_000,
+      [customFetch]: (url: string, init: RequestInit) => fetchImpl(url, init),
+    })
+  }
+
+  /** @throws {OngoingAccessError} `ERR_INVALID_RESPONSE` when the ID token does not verify. */
+  async verify(idToken: string): Promise<void> {
+    if (
+      idToken.length > MAX_ID_TOKEN_LENGTH ||
+      !/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(idToken)
+    ) {
+      throw new OngoingAccessError(
+        'ERR_INVALID_RESPONSE',
+        'Token endpoint answered with a malformed ID token',
+      )
+    }
+    try {
+      await jwtVerify(idToken, this.#jwks, {
+        algorithms: this.#algorithms,
+        issuer: this.issuer,
+        audience: this.clientId,
+        requiredClaims: ['sub', 'iat', 'exp'],
+        clockTolerance: 30,
+      })
+    } catch (err) {
+      const reason = (err as { code?: string }).code ?? 'ERR_JWT_INVALID'
+      throw new OngoingAccessError(
+        'ERR_INVALID_RESPONSE',
+        `Token endpoint answered with an ID token that does not verify (${reason})`,
+        {
+          cause: err,
+        },
+      )
+    }
+  }
+}
+
+/** Validates an algorithm allow-list: asymmetric signatures only. */
+export function checkAlgorithms(algorithms: readonly string[]): string[] {
+  if (!Array.isArray(algorithms) || algorithms.length === 0) {
+    throw new TypeError('ongoing: `idTokenSigningAlgorithms` must be a non-empty list')
+  }
+  for (const alg of algorithms) {
+    if (typeof alg !== 'string' || !/^(RS|PS|ES)(256|384|512)$|^EdDSA$|^Ed25519$/.test(alg)) {
+      throw new TypeError(
+        `ongoing: \`idTokenSigningAlgorithms\` may hold only asymmetric algorithms, not ${JSON.stringify(alg)}`,
+      )
+    }
+  }
+  return [...algorithms]
+}
