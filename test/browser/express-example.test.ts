@@ -59,54 +59,57 @@ it('keeps showing the genres after the access token expires, with one refresh', 
       '--disable-quic',
     ],
   })
-  const page = await browser.newPage()
-  ctx.onTestFailed(async () => {
-    mkdirSync(root('test-results'), { recursive: true })
-    await page.screenshot({ path: root('test-results/express-example-failure.png'), fullPage: true })
-  })
+  const page = await browser.newPage() // in a fresh, temporary profile
+  page.setDefaultTimeout(10_000)
   // Loopback only: the provider's dev pages link a web font, which must not leave the machine.
   await page.route(
     (url) => url.hostname !== 'localhost' && url.hostname !== '127.0.0.1',
     (route) => route.abort(),
   )
 
-  await page.goto(appUrl)
-  await page.click('#connect')
-  await page.waitForURL(`${issuer}/interaction/**`)
-  await page.fill('input[name=login]', 'alice')
-  await page.fill('input[name=password]', 'any password')
-  await page.click('button[type=submit]') // the provider's login page
-  await page.click('button:has-text("Continue")') // its consent page
-  await page.waitForURL(`${appUrl}/genres`)
+  try {
+    await page.goto(appUrl)
+    await page.click('#connect')
+    await page.waitForURL(`${issuer}/interaction/**`)
+    await page.fill('input[name=login]', 'alice')
+    await page.fill('input[name=password]', 'any password')
+    await page.click('button[type=submit]') // the provider's login page
+    await page.click('button:has-text("Continue")') // its consent page
+    await page.waitForURL(`${appUrl}/genres`)
 
-  const genres = await page.locator('#genres li .genre').allTextContents()
-  expect(genres.length).toBeGreaterThan(2)
-  expect(await page.textContent('h2')).toBe('Top genres of alice')
-  expect(await page.textContent('#refresh-count')).toBe('0')
-  expect(provider.count(/grant_type=authorization_code .* 200$/)).toBe(1)
-  expect(provider.count(/grant_type=refresh_token/)).toBe(0)
+    const genres = await page.locator('#genres li .genre').allTextContents()
+    expect(genres.length).toBeGreaterThan(2)
+    expect(await page.textContent('h2')).toBe('Top genres of alice')
+    expect(await page.textContent('#refresh-count')).toBe('0')
+    expect(provider.count(/grant_type=authorization_code .* 200$/)).toBe(1)
+    expect(provider.count(/grant_type=refresh_token/)).toBe(0)
 
-  const expiresAt = Number(await page.getAttribute('#expires-in', 'data-expires-at'))
-  expect(expiresAt - Date.now()).toBeLessThanOrEqual(ACCESS_TOKEN_TTL_SECONDS * 1000)
-  await sleep(expiresAt - Date.now() + 500)
+    const expiresAt = Number(await page.getAttribute('#expires-in', 'data-expires-at'))
+    expect(expiresAt - Date.now()).toBeLessThanOrEqual(ACCESS_TOKEN_TTL_SECONDS * 1000)
+    await sleep(expiresAt - Date.now() + 500)
 
-  await page.reload()
-  expect(await page.locator('#genres li .genre').allTextContents()).toEqual(genres)
-  expect(await page.textContent('#refresh-count')).toBe('1')
-  expect(Number(await page.getAttribute('#expires-in', 'data-expires-at'))).toBeGreaterThan(Date.now())
-  await sleep(200) // the provider logs each token request before answering; let its output arrive
-  expect(provider.count(/grant_type=refresh_token .* 200$/)).toBe(1)
-  expect(provider.count(/grant_type=/)).toBe(2)
+    await page.reload()
+    expect(await page.locator('#genres li .genre').allTextContents()).toEqual(genres)
+    expect(await page.textContent('#refresh-count')).toBe('1')
+    expect(Number(await page.getAttribute('#expires-in', 'data-expires-at'))).toBeGreaterThan(Date.now())
+    await sleep(200) // the provider logs each token request before answering; let its output arrive
+    expect(provider.count(/grant_type=refresh_token .* 200$/)).toBe(1)
+    expect(provider.count(/grant_type=/)).toBe(2)
 
-  mkdirSync(root('test-results'), { recursive: true })
-  const path = root('test-results/express-example.png')
-  await page.screenshot({ path, fullPage: true })
+    mkdirSync(root('test-results'), { recursive: true })
+    const path = root('test-results/express-example.png')
+    await page.screenshot({ path, fullPage: true })
 
-  // "Refresh now": a same-origin POST to the router's /refresh, then the page reloads.
-  await Promise.all([page.waitForEvent('load'), page.click('#refresh-now')])
-  expect(await page.textContent('#refresh-count')).toBe('2')
-  await sleep(200)
-  expect(provider.count(/grant_type=refresh_token .* 200$/)).toBe(2)
+    // "Refresh now": a same-origin POST to the router's /refresh, then the page reloads.
+    await Promise.all([page.waitForEvent('load'), page.click('#refresh-now')])
+    expect(await page.textContent('#refresh-count')).toBe('2')
+    await sleep(200)
+    expect(provider.count(/grant_type=refresh_token .* 200$/)).toBe(2)
+  } catch (error) {
+    mkdirSync(root('test-results'), { recursive: true })
+    await page.screenshot({ path: root('test-results/express-example-failure.png'), fullPage: true })
+    throw error
+  }
 }, 60_000)
 
 /** Starts `node <script>` with `env` and collects its output lines. */
