@@ -69,7 +69,7 @@ export class MemoryTokenStore implements TokenStore {
   }
 
   async delete(key: string, expectedVersion?: number): Promise<boolean> {
-    const current = this.#entries.get(key)
+    const current = this.#current(key)
     if (current === undefined) return false
     if (expectedVersion !== undefined && current.version !== expectedVersion) return false
     this.#entries.delete(key)

@@ -8,3 +8,16 @@ export {
   type TestAuthorizationServerStats,
 } from './authorization-server.js'
 export { type DriveConsentOptions, driveConsent } from './consent-driver.js'
+export {
+  type RedisAvailability,
+  type RedisServer,
+  redisServerAvailability,
+  type StartRedisServerOptions,
+  startRedisServer,
+} from './redis-server.js'
+export { type DescribeWithRedisOptions, describeWithRedis, isCI } from './redis-suite.js'
+export {
+  runTokenStoreConformance,
+  type TokenStoreConformanceFixture,
+  type TokenStoreConformanceOptions,
+} from './store-conformance.js'

@@ -1,0 +1,5 @@
+export {
+  RedisTokenStore,
+  type RedisTokenStoreLock,
+  type RedisTokenStoreOptions,
+} from './redis-token-store.js'

@@ -1,0 +1,516 @@
+import { randomBytes } from 'node:crypto'
+import type { TokenStore, TokenStoreEntry, TokenStoreLock, TokenStoreSetOptions } from '@ongoing/core'
+import { Redis, type RedisOptions } from 'ioredis'
+import { DELETE_SCRIPT, EXTEND_SCRIPT, type LuaScript, RELEASE_SCRIPT, SET_SCRIPT } from './scripts.js'
+
+/** Options of {@link RedisTokenStore}: give `url` or `client`, not both. */
+export interface RedisTokenStoreOptions {
+  /**
+   * A Redis URL (`redis://[user:password@]host:port[/db]`, `rediss://` for TLS). The store opens
+   * its own connection, set up to fail fast when Redis is unreachable (no offline queue, commands
+   * time out after `commandTimeoutMs`, reconnecting every 50–500 ms), and closes it in `close()`.
+   */
+  url?: string
+  /**
+   * An ioredis client you own. The store never closes it; it only closes the subscriber connection
+   * it creates from it with `client.duplicate()` for change notification. For bounded failures,
+   * create it with `{ enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 1000 }`
+   * (see {@link RedisTokenStore}); the store refuses to queue commands while the client is not
+   * connected whatever its options are.
+   */
+  client?: Redis
+  /** Prefix of every Redis key and of the change channel. Default: `'ongoing:'`. */
+  keyPrefix?: string
+  /**
+   * How long one command may take before it fails. Default: 800 ms, under the 1,000 ms that
+   * `OngoingAccess` allows each store call (`storeTimeoutMs`), so the store's own error is the one
+   * you see and an unanswered lock request is cleaned up.
+   */
+  commandTimeoutMs?: number
+  /**
+   * Further ioredis options for the connection opened from `url` (TLS, `connectionName`, …). The
+   * store's fail-fast settings apply unless you override them here.
+   */
+  redisOptions?: RedisOptions
+}
+
+/** A refresh lock held in Redis. */
+export interface RedisTokenStoreLock extends TokenStoreLock {
+  /**
+   * Extends the lock to `ttlMs` from now, if this holder still holds it.
+   *
+   * @returns `true` when extended, `false` when the lock was lost (expired or taken).
+   */
+  extend(ttlMs: number): Promise<boolean>
+}
+
+const DEFAULT_PREFIX = 'ongoing:'
+const DEFAULT_COMMAND_TIMEOUT_MS = 800
+
+/**
+ * A token store in Redis, for apps running several processes or machines: compare-and-set writes
+ * in a Lua script, a refresh lock (`SET NX PX` with a random token) that only its holder can release
+ * or extend and that fences writes, change notification over pub/sub, and single-use claims.
+ *
+ * Every command fails within a bounded time when Redis is unreachable; nothing is queued for later.
+ * Connections recover by themselves when Redis comes back.
+ *
+ * Redis layout, under `keyPrefix` (default `ongoing:`):
+ * - `{<key>}`: a hash `{ n: version, v: value }`, expiring with the record's TTL;
+ * - `{<key>}:lock`: the refresh lock's holder token, expiring with the lock;
+ * - `claim:<id>`: single-use claims;
+ * - channel `changes`: one message per write or delete.
+ *
+ * @example
+ * ```ts
+ * import { OngoingAccess } from '@ongoing/core'
+ * import { RedisTokenStore } from '@ongoing/redis'
+ *
+ * const store = new RedisTokenStore({ url: process.env.REDIS_URL })
+ * const access = new OngoingAccess({ ...options, store })
+ * // … on shutdown:
+ * access.close()
+ * await store.close()
+ * ```
+ * @example With a client you own:
+ * ```ts
+ * import { Redis } from 'ioredis'
+ *
+ * const client = new Redis(process.env.REDIS_URL, {
+ *   enableOfflineQueue: false,
+ *   maxRetriesPerRequest: 0,
+ *   commandTimeout: 1000,
+ * })
+ * const store = new RedisTokenStore({ client, keyPrefix: 'myapp:ongoing:' })
+ * ```
+ * @see https://redis.io/docs/latest/develop/use/patterns/distributed-locks/ (single-instance lock)
+ */
+export class RedisTokenStore implements TokenStore {
+  /** The prefix of every key and of the change channel. */
+  readonly keyPrefix: string
+  readonly #client: Redis
+  readonly #ownsClient: boolean
+  readonly #commandTimeoutMs: number
+  readonly #boundCommands: boolean
+  readonly #channel: string
+  readonly #origin = randomBytes(9).toString('base64url')
+  readonly #listeners = new Set<(key: string) => void>()
+  #subscriber: Redis | undefined
+  #subscribed: Promise<void> | undefined
+  #closed = false
+
+  /**
+   * @param options - `{ url }` or `{ client }`, and optionally `keyPrefix` and `commandTimeoutMs`.
+   * @throws {TypeError} when the options are invalid (neither or both of `url` and `client`, a
+   *   malformed URL, a bad prefix or timeout).
+   */
+  constructor(options: RedisTokenStoreOptions) {
+    if (typeof options !== 'object' || options === null)
+      throw new TypeError('ongoing: RedisTokenStore needs `{ url }` or `{ client }`')
+    const { url, client, keyPrefix = DEFAULT_PREFIX, commandTimeoutMs = DEFAULT_COMMAND_TIMEOUT_MS } = options
+    if ((url === undefined) === (client === undefined))
+      throw new TypeError('ongoing: RedisTokenStore needs exactly one of `url` and `client`')
+    if (typeof keyPrefix !== 'string')
+      throw new TypeError('ongoing: RedisTokenStore `keyPrefix` must be a string')
+    if (typeof commandTimeoutMs !== 'number' || !Number.isFinite(commandTimeoutMs) || commandTimeoutMs <= 0)
+      throw new TypeError('ongoing: RedisTokenStore `commandTimeoutMs` must be a positive number')
+    this.keyPrefix = keyPrefix
+    this.#channel = `${keyPrefix}changes`
+    this.#commandTimeoutMs = commandTimeoutMs
+    if (url !== undefined) {
+      if (typeof url !== 'string' || !/^rediss?:\/\//.test(url) || !URL.canParse(url))
+        throw new TypeError('ongoing: RedisTokenStore `url` must be a redis:// or rediss:// URL')
+      this.#client = new Redis(url, {
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 0,
+        autoResendUnfulfilledCommands: false,
+        commandTimeout: commandTimeoutMs,
+        connectTimeout: Math.max(commandTimeoutMs, 1_000),
+        retryStrategy: (attempt) => Math.min(attempt * 50, 500),
+        ...options.redisOptions,
+      })
+      // Connection errors are reported through the failing calls; without a listener ioredis
+      // would print each reconnection failure.
+      this.#client.on('error', ignore)
+      this.#ownsClient = true
+    } else {
+      if (
+        typeof client !== 'object' ||
+        client === null ||
+        typeof client.evalsha !== 'function' ||
+        typeof client.duplicate !== 'function'
+      ) {
+        throw new TypeError('ongoing: RedisTokenStore `client` must be an ioredis client')
+      }
+      this.#client = client
+      this.#ownsClient = false
+    }
+    this.#boundCommands = typeof this.#client.options.commandTimeout !== 'number'
+  }
+
+  /**
+   * The current entry of `key`, in one round trip (`HMGET`).
+   *
+   * @throws {Error} when Redis is unreachable or does not answer within `commandTimeoutMs`.
+   * @example
+   * ```ts
+   * const entry = await store.get('grant:…:user-42') // { value, version } | undefined
+   * ```
+   */
+  async get(key: string): Promise<TokenStoreEntry | undefined> {
+    const [version, value] = await this.#run('get', () => this.#client.hmget(this.#recordKey(key), 'n', 'v'))
+    if (version === null || version === undefined || value === null || value === undefined) return undefined
+    return { value, version: Number(version) }
+  }
+
+  /**
+   * Compare-and-set write: stores `value` when the record's version is `expectedVersion` (0 when
+   * absent) and, with `lock`, when that lock is still held by its holder (fencing), all in one Lua
+   * script that also publishes the change. `ttlMs` sets the record's lifetime (none: it persists).
+   *
+   * @returns The new version, or `undefined` when the version or the lock did not match.
+   * @throws {Error} when Redis is unreachable or does not answer within `commandTimeoutMs`.
+   * @example
+   * ```ts
+   * const version = await store.set(key, sealed, { expectedVersion: entry?.version ?? 0, lock, ttlMs })
+   * if (version === undefined) {
+   *   // another writer won: read again
+   * }
+   * ```
+   */
+  async set(key: string, value: string, options: TokenStoreSetOptions): Promise<number | undefined> {
+    const { expectedVersion, lock, ttlMs } = options
+    if (!Number.isInteger(expectedVersion) || expectedVersion < 0)
+      throw new TypeError('ongoing: `expectedVersion` must be a non-negative integer')
+    if (typeof value !== 'string') throw new TypeError('ongoing: a token store value must be a string')
+    if (ttlMs !== undefined && (!Number.isFinite(ttlMs) || ttlMs <= 0))
+      throw new TypeError('ongoing: `ttlMs` must be a positive number')
+    const result = await this.#eval(
+      'set',
+      SET_SCRIPT,
+      [this.#recordKey(key), this.#lockKey(key)],
+      [
+        String(expectedVersion),
+        value,
+        ttlMs === undefined ? '' : String(Math.ceil(ttlMs)),
+        lock === undefined ? '' : lock.token,
+        this.#channel,
+        this.#message(key),
+      ],
+    )
+    const version = Number(result)
+    if (!(version > 0)) return undefined
+    this.#notify(key)
+    return version
+  }
+
+  /**
+   * Deletes `key`; with `expectedVersion`, only when that is still its version.
+   *
+   * @returns Whether a record was deleted.
+   * @throws {Error} when Redis is unreachable or does not answer within `commandTimeoutMs`.
+   * @example
+   * ```ts
+   * await store.delete(key, entry.version)
+   * ```
+   */
+  async delete(key: string, expectedVersion?: number): Promise<boolean> {
+    const deleted = await this.#eval(
+      'delete',
+      DELETE_SCRIPT,
+      [this.#recordKey(key)],
+      [expectedVersion === undefined ? '' : String(expectedVersion), this.#channel, this.#message(key)],
+    )
+    if (Number(deleted) !== 1) return false
+    this.#notify(key)
+    return true
+  }
+
+  /**
+   * Takes the refresh lock of `key` for `ttlMs` (`SET NX PX` with a random token), or returns
+   * `undefined` at once when another holder has it. Only the holder can release or extend it, and
+   * writes that pass it fail once it is no longer held.
+   *
+   * @throws {Error} when Redis is unreachable or does not answer within `commandTimeoutMs`.
+   * @example
+   * ```ts
+   * const lock = await store.acquireLock(key, 5_000)
+   * if (lock) {
+   *   try {
+   *     await store.set(key, value, { expectedVersion, lock })
+   *   } finally {
+   *     await lock.release()
+   *   }
+   * }
+   * ```
+   */
+  async acquireLock(key: string, ttlMs: number): Promise<RedisTokenStoreLock | undefined> {
+    if (!Number.isFinite(ttlMs) || ttlMs <= 0)
+      throw new TypeError('ongoing: lock `ttlMs` must be a positive number')
+    const lockKey = this.#lockKey(key)
+    const token = randomBytes(16).toString('base64url')
+    let acquired: string | null
+    try {
+      acquired = await this.#run('acquireLock', () =>
+        this.#client.set(lockKey, token, 'PX', Math.ceil(ttlMs), 'NX'),
+      )
+    } catch (err) {
+      // The SET may still reach Redis after we gave up: free the lock nobody will use. Best effort;
+      // otherwise it expires after ttlMs.
+      if (!this.#closed) this.#eval('release', RELEASE_SCRIPT, [lockKey], [token]).catch(ignore)
+      throw err
+    }
+    if (acquired !== 'OK') return undefined
+    return {
+      key,
+      token,
+      release: async () => {
+        await this.#eval('release', RELEASE_SCRIPT, [lockKey], [token])
+      },
+      extend: async (extendMs: number) => {
+        if (!Number.isFinite(extendMs) || extendMs <= 0)
+          throw new TypeError('ongoing: lock `ttlMs` must be a positive number')
+        const extended = await this.#eval(
+          'extend',
+          EXTEND_SCRIPT,
+          [lockKey],
+          [token, String(Math.ceil(extendMs))],
+        )
+        return Number(extended) === 1
+      },
+    }
+  }
+
+  /**
+   * Calls `listener(key)` after every successful write or delete of any key under this prefix, by
+   * this store at once and by any other process through Redis pub/sub. The subscriber connection
+   * is created on the first call (a `duplicate()` of the client) and closed by `close()`. A
+   * notification can be missed while Redis is unreachable; `OngoingAccess` also polls.
+   *
+   * @returns A function that removes the listener.
+   * @example
+   * ```ts
+   * const unsubscribe = store.subscribe((key) => cache.delete(key))
+   * ```
+   */
+  subscribe(listener: (key: string) => void): () => void {
+    if (typeof listener !== 'function') throw new TypeError('ongoing: listener must be a function')
+    this.#listeners.add(listener)
+    if (this.#subscriber === undefined && !this.#closed) this.#startSubscriber()
+    return () => {
+      this.#listeners.delete(listener)
+    }
+  }
+
+  /**
+   * Records `id` as used for `ttlMs` (`SET NX PX`): `true` the first time, `false` while it is
+   * remembered, across every process.
+   *
+   * @throws {Error} when Redis is unreachable or does not answer within `commandTimeoutMs`.
+   * @example
+   * ```ts
+   * if (!(await store.claimOnce(transactionId, 600_000))) throw new Error('replayed')
+   * ```
+   */
+  async claimOnce(id: string, ttlMs: number): Promise<boolean> {
+    if (!Number.isFinite(ttlMs) || ttlMs <= 0)
+      throw new TypeError('ongoing: claim `ttlMs` must be a positive number')
+    const claimed = await this.#run('claimOnce', () =>
+      this.#client.set(`${this.keyPrefix}claim:${id}`, '1', 'PX', Math.ceil(ttlMs), 'NX'),
+    )
+    return claimed === 'OK'
+  }
+
+  /**
+   * Resolves once the connection is ready and, when someone subscribed, the change subscription is
+   * active. Optional: every call waits for the first connection by itself. Useful at startup, to
+   * fail early when Redis is unreachable.
+   *
+   * @param timeoutMs - How long to wait. Default: 10,000 ms.
+   * @throws {Error} when not ready in time, or closed.
+   * @example
+   * ```ts
+   * await store.ready()
+   * ```
+   */
+  async ready(timeoutMs = 10_000): Promise<void> {
+    if (this.#closed) throw new Error('ongoing: RedisTokenStore is closed')
+    const client = this.#client
+    if (client.status === 'wait') client.connect().catch(ignore)
+    const connected =
+      client.status === 'ready'
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => client.once('ready', () => resolve()))
+    await withTimeout(
+      connected.then(() => this.#subscribed),
+      timeoutMs,
+      'ongoing: RedisTokenStore was not ready in time',
+    )
+  }
+
+  /**
+   * Closes the subscriber connection it created and, when it was given a `url`, its own
+   * connection. A client passed as `client` stays open: you own it. Idempotent.
+   *
+   * @example
+   * ```ts
+   * process.once('SIGTERM', async () => {
+   *   access.close()
+   *   await store.close()
+   * })
+   * ```
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    this.#listeners.clear()
+    const closing: Promise<void>[] = []
+    if (this.#subscriber !== undefined) closing.push(this.#quit(this.#subscriber))
+    if (this.#ownsClient) closing.push(this.#quit(this.#client))
+    await Promise.all(closing)
+  }
+
+  #recordKey(key: string): string {
+    return `${this.keyPrefix}{${key}}`
+  }
+
+  #lockKey(key: string): string {
+    return `${this.keyPrefix}{${key}}:lock`
+  }
+
+  #message(key: string): string {
+    return `${this.#origin}:${key}`
+  }
+
+  #notify(key: string): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener(key)
+      } catch {
+        // A listener's failure must not fail a write that already happened.
+      }
+    }
+  }
+
+  #startSubscriber(): void {
+    const subscriber = this.#client.duplicate({
+      // The one command it sends is SUBSCRIBE: queueing it until connected is harmless, and ioredis
+      // subscribes again by itself after every reconnection.
+      enableOfflineQueue: true,
+      maxRetriesPerRequest: null,
+      autoResubscribe: true,
+      commandTimeout: undefined,
+      lazyConnect: false,
+      retryStrategy: (attempt) => Math.min(attempt * 50, 500),
+    })
+    subscriber.on('error', ignore)
+    subscriber.on('message', (channel: string, message: string) => {
+      if (channel !== this.#channel) return
+      const separator = message.indexOf(':')
+      if (separator < 0) return
+      // Our own writes were announced when they returned.
+      if (message.slice(0, separator) === this.#origin) return
+      this.#notify(message.slice(separator + 1))
+    })
+    this.#subscriber = subscriber
+    this.#subscribed = subscriber.subscribe(this.#channel).then(
+      () => undefined,
+      () => undefined,
+    )
+  }
+
+  async #quit(connection: Redis): Promise<void> {
+    if (connection.status === 'ready') {
+      await withTimeout(connection.quit(), this.#commandTimeoutMs, 'QUIT timed out').catch(ignore)
+    }
+    if (connection.status !== 'end') connection.disconnect()
+  }
+
+  async #eval(what: string, lua: LuaScript, keys: string[], args: string[]): Promise<unknown> {
+    return this.#run(what, async () => {
+      try {
+        return await this.#client.evalsha(lua.sha, keys.length, ...keys, ...args)
+      } catch (err) {
+        if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err
+        return this.#client.eval(lua.source, keys.length, ...keys, ...args)
+      }
+    })
+  }
+
+  /**
+   * Runs one store operation: only on a ready connection (nothing waits in an offline queue),
+   * bounded in time, with errors that carry no command arguments (values may hold tokens).
+   */
+  async #run<T>(what: string, command: () => Promise<T>): Promise<T> {
+    if (this.#closed) throw new Error('ongoing: RedisTokenStore is closed')
+    try {
+      if (this.#client.status !== 'ready') await waitForReady(this.#client, this.#commandTimeoutMs)
+      const running = command()
+      return await (this.#boundCommands
+        ? withTimeout(running, this.#commandTimeoutMs, 'Command timed out')
+        : running)
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err)
+      throw new Error(`ongoing: Redis ${what} failed: ${reason.slice(0, 200)}`)
+    }
+  }
+}
+
+function ignore(): void {}
+
+const readyWaiters = new WeakMap<Redis, Promise<void>>()
+
+/**
+ * Waits for `client` to be ready. Fails at once when it is between reconnection attempts or was
+ * closed, and after `timeoutMs` otherwise: a caller never waits for Redis to come back.
+ */
+function waitForReady(client: Redis, timeoutMs: number): Promise<void> {
+  switch (client.status) {
+    case 'ready':
+      return Promise.resolve()
+    case 'reconnecting':
+      return Promise.reject(new Error('Redis is unreachable (reconnecting)'))
+    case 'end':
+    case 'close':
+      return Promise.reject(new Error('the Redis connection is closed'))
+    case 'wait':
+      client.connect().catch(ignore)
+      break
+  }
+  // One pair of listeners per connection attempt, however many calls wait on it.
+  let waiter = readyWaiters.get(client)
+  if (waiter === undefined) {
+    waiter = new Promise<void>((resolve, reject) => {
+      const settle = (err?: Error) => {
+        client.off('ready', onReady)
+        client.off('close', onClose)
+        readyWaiters.delete(client)
+        if (err === undefined) resolve()
+        else reject(err)
+      }
+      const onReady = () => settle()
+      const onClose = () => settle(new Error('Redis is unreachable (connection closed)'))
+      client.once('ready', onReady)
+      client.once('close', onClose)
+    })
+    waiter.catch(ignore)
+    readyWaiters.set(client, waiter)
+  }
+  return withTimeout(waiter, timeoutMs, 'Redis connection not ready in time')
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(message)), ms)
+    promise.then(
+      (value) => {
+        clearTimeout(timer)
+        resolve(value)
+      },
+      (err: unknown) => {
+        clearTimeout(timer)
+        reject(err)
+      },
+    )
+  })
+}
