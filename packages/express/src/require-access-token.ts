@@ -1,0 +1,72 @@
+import { type AccessToken, type OngoingAccess, OngoingRoutes } from '@ongoing/core'
+import type { NextFunction, Request, RequestHandler, Response } from 'express'
+import type { RequireAccessTokenOptions } from './options.js'
+import { checkAccess, checkUserKey, httpErrorOf, isPromiseLike, send, toWebRequest } from './web.js'
+
+/**
+ * Middleware that puts a fresh access token on `req.ongoing` (`{ accessToken, expiresAt, userKey }`),
+ * refreshing it when it is about to expire (once per grant, however many requests wait). A cached
+ * token costs no promise.
+ *
+ * When consent is required (no grant, or its refresh token expired or was revoked) and the
+ * access's `onRefreshTokenExpired` is `'reconsent'` (the default): a browser navigation is
+ * redirected to the consent route with `returnTo` set to where it was; any other request gets
+ * `401` with `WWW-Authenticate: Bearer error="invalid_token"` and `{ error: 'consent_required',
+ * reason, consentUrl }`. With `'error'`, the `ConsentRequiredError` goes to `next(err)`, like every
+ * other error (with `status` 401, `expose`, and `headers`; see {@link ongoingRouter}).
+ *
+ * @param access - The app's `OngoingAccess`.
+ * @param options - `userKey(req)`, `consentPath` (default: the sibling of `redirectUri`'s path,
+ *   `/auth/callback` → `/auth/consent`), `cookieName`. The same as {@link ongoingRouter}'s.
+ * @returns A named middleware, `requireAccessToken`.
+ * @throws {TypeError} at once, for a bad option.
+ * @example
+ * ```ts
+ * app.get('/library', requireAccessToken(access), async (req, res) => {
+ *   const api = await fetch(url, { headers: { authorization: `Bearer ${req.ongoing.accessToken}` } })
+ *   res.json(await api.json())
+ * })
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-6 (refreshing), https://www.rfc-editor.org/rfc/rfc6750#section-3.1 (invalid_token)
+ */
+export function requireAccessToken(
+  access: OngoingAccess,
+  options: RequireAccessTokenOptions = {},
+): RequestHandler {
+  checkAccess(access)
+  const userKeyOf = checkUserKey(options.userKey)
+  const routes = new OngoingRoutes(access, options)
+
+  function fail(req: Request, res: Response, next: NextFunction, err: unknown): void {
+    const request = toWebRequest(req)
+    if (routes.handlesConsentRequired(err)) send(res, routes.consentRequired(request, err))
+    else next(httpErrorOf(err))
+  }
+
+  function withUserKey(req: Request, res: Response, next: NextFunction, given: string | undefined): void {
+    const userKey = given ?? routes.userKeyFromCookie(toWebRequest(req))
+    const token = routes.accessToken(userKey)
+    const use = (token: AccessToken) => {
+      req.ongoing = { accessToken: token.value, expiresAt: token.expiresAt, userKey: userKey as string }
+      next()
+    }
+    if (isPromiseLike(token)) token.then(use, (err: unknown) => fail(req, res, next, err))
+    else use(token)
+  }
+
+  return function requireAccessToken(req: Request, res: Response, next: NextFunction): void {
+    let given: string | undefined | PromiseLike<string | undefined>
+    try {
+      given = userKeyOf?.(req)
+    } catch (err) {
+      next(err)
+      return
+    }
+    if (isPromiseLike(given))
+      given.then(
+        (key) => withUserKey(req, res, next, key),
+        (err: unknown) => next(err),
+      )
+    else withUserKey(req, res, next, given)
+  }
+}

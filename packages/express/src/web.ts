@@ -1,0 +1,72 @@
+import {
+  httpStatusOf,
+  isOngoingAccessError,
+  type OngoingAccess,
+  type WebRequest,
+  type WebResponse,
+} from '@ongoing/core'
+import type { Request, Response } from 'express'
+
+/** Whose grant a request uses: a user key, or `undefined` for the router's sealed cookie. */
+export type UserKeyOf = (req: Request) => string | undefined | PromiseLike<string | undefined>
+
+export function checkAccess(access: OngoingAccess): void {
+  if (typeof access?.startConsent !== 'function' || typeof access.getAccessToken !== 'function')
+    throw new TypeError('ongoing: the first argument must be an OngoingAccess')
+}
+
+export function checkUserKey(userKey: unknown): UserKeyOf | undefined {
+  if (userKey !== undefined && typeof userKey !== 'function')
+    throw new TypeError('ongoing: `userKey` must be a function (req) => string | undefined')
+  return userKey as UserKeyOf | undefined
+}
+
+export function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as PromiseLike<T> | undefined)?.then === 'function'
+}
+
+export function toWebRequest(req: Request): WebRequest {
+  return {
+    method: req.method,
+    url: req.originalUrl,
+    header(name) {
+      const value = req.headers[name]
+      return Array.isArray(value) ? value.join(', ') : value
+    },
+  }
+}
+
+export function writeHeaders(res: Response, response: WebResponse): void {
+  for (const [name, value] of Object.entries(response.headers)) res.setHeader(name, value)
+  if (response.cookies.length > 0) res.append('Set-Cookie', response.cookies)
+}
+
+export function send(res: Response, response: WebResponse): void {
+  res.status(response.status)
+  writeHeaders(res, response)
+  if (response.json === undefined) res.end()
+  else res.json(response.json)
+}
+
+/**
+ * The error to hand to `next(err)`. An `OngoingAccessError` keeps its class, `code` and message
+ * (it is the prototype of what we pass on), with the HTTP answer laid over it the way Express's
+ * final handler and `http-errors` read it: `status`/`statusCode` from `httpStatusOf` (the original
+ * `status` is the authorization server's), `expose` below 500, and `headers` with
+ * `WWW-Authenticate` on 401. Other errors pass unchanged.
+ */
+export function httpErrorOf(err: unknown): unknown {
+  if (!isOngoingAccessError(err)) return err
+  const status = httpStatusOf(err)
+  const headers: Record<string, string> = { 'cache-control': 'no-store' }
+  // The challenge OngoingRoutes.consentRequired answers with (401 is only ever consent required).
+  if (status === 401)
+    headers['www-authenticate'] = 'Bearer error="invalid_token", error_description="consent required"'
+  const own = (value: unknown) => ({ value, enumerable: true, writable: true, configurable: true })
+  return Object.create(err, {
+    status: own(status),
+    statusCode: own(status),
+    expose: own(status < 500),
+    headers: own(headers),
+  })
+}

@@ -1,0 +1,356 @@
+// One suite for every adapter: each runs it through real HTTP against a real authorization server.
+import { once } from 'node:events'
+import { createServer as createHttpServer, type RequestListener } from 'node:http'
+import { createServer } from 'node:net'
+import type { OngoingAccess, OngoingAccessOptions } from '@ongoing/core'
+import { driveConsent, startTestAuthorizationServer, type TestAuthorizationServer } from '@ongoing/testing'
+import request from 'supertest'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+
+/** An app under test, listening on the port of its `redirectUri`. */
+export interface RunningApp {
+  baseUrl: string
+  access: OngoingAccess
+  /** Errors that reached the framework's own error handling (which then answers as it does by default). */
+  errors: unknown[]
+  close(): Promise<void>
+}
+
+/**
+ * Starts an app built the way that framework's users would build it:
+ * - the adapter's consent routes under `/auth` (GET consent, GET callback, POST refresh), without
+ *   a `userKey` option (the sealed cookie);
+ * - `GET /api/me` behind the adapter's per-request middleware or guard, answering
+ *   `{ accessToken, expiresAt, userKey }` from the per-request value;
+ * - a hook that records the errors reaching the framework's error handling, then lets the
+ *   framework answer by default; proxies trusted where the framework can (`X-Forwarded-*`).
+ */
+export interface AdapterHarness {
+  name: string
+  start(options: OngoingAccessOptions): Promise<RunningApp>
+}
+
+export const SECRET = 'parity suite secret: at least thirty-two characters'
+const TTL_SECONDS = 2
+
+export async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+/** Serves `handler` on 127.0.0.1 at the port of `redirectUri`. */
+export async function listen(handler: RequestListener, redirectUri: string) {
+  const server = createHttpServer(handler)
+  server.listen(Number(new URL(redirectUri).port), '127.0.0.1')
+  await once(server, 'listening')
+  return {
+    baseUrl: new URL(redirectUri).origin,
+    close: async () => {
+      server.closeAllConnections()
+      server.close()
+      await once(server, 'close')
+    },
+  }
+}
+
+/** Just enough of a browser's cookie jar: one host, every path. */
+export class CookieJar {
+  readonly cookies = new Map<string, string>()
+  store(setCookie: string[] | string | undefined): void {
+    for (const line of [setCookie ?? []].flat()) {
+      const [pair = '', ...attributes] = line.split(';')
+      const eq = pair.indexOf('=')
+      const name = pair.slice(0, eq).trim()
+      if (attributes.some((a) => /^\s*max-age=0\s*$/i.test(a))) this.cookies.delete(name)
+      else this.cookies.set(name, pair.slice(eq + 1).trim())
+    }
+  }
+  header(): string {
+    return [...this.cookies].map(([name, value]) => `${name}=${value}`).join('; ')
+  }
+  named(prefix: string): [string, string] | undefined {
+    return [...this.cookies].find(([name]) => name.startsWith(prefix))
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+function setCookies(response: request.Response): string[] {
+  return [response.headers['set-cookie'] ?? []].flat() as string[]
+}
+
+function codeOf(err: unknown): unknown {
+  const e = err as { code?: unknown; cause?: { code?: unknown } }
+  return e?.code ?? e?.cause?.code
+}
+
+export function runParitySuite(harness: AdapterHarness): void {
+  describe(`${harness.name}: adapter parity`, () => {
+    let as: TestAuthorizationServer
+    let app: RunningApp | undefined
+
+    beforeAll(async () => {
+      as = await startTestAuthorizationServer({ accessTokenTTLSeconds: TTL_SECONDS })
+    })
+    afterAll(() => as?.close())
+    afterEach(async () => {
+      await app?.close()
+      app = undefined
+    })
+
+    async function start(extra: Partial<OngoingAccessOptions> = {}) {
+      const port = await freePort()
+      const redirectUri = `http://127.0.0.1:${port}/auth/callback`
+      app = await harness.start({
+        issuer: as.issuer,
+        client: as.clients.confidential,
+        redirectUri,
+        scope: 'offline_access api:read',
+        secret: SECRET,
+        refreshSkewSeconds: 0,
+        ...extra,
+      })
+      return { app, redirectUri, http: request(app.baseUrl), jar: new CookieJar() }
+    }
+
+    type Started = Awaited<ReturnType<typeof start>>
+
+    function get(s: Started, path: string, accept = 'text/html') {
+      const req = s.http.get(path).set('Accept', accept)
+      const cookie = s.jar.header()
+      return cookie === '' ? req : req.set('Cookie', cookie)
+    }
+
+    /** GET /auth/consent, the authorization server's login and consent pages, and the callback URL. */
+    async function authorize(s: Started, returnTo: string, login: string) {
+      const consent = await get(s, `/auth/consent?returnTo=${encodeURIComponent(returnTo)}`)
+      expect(consent.status).toBe(302)
+      s.jar.store(setCookies(consent))
+      const callback = await driveConsent(consent.headers.location as string, {
+        redirectUriPrefix: s.redirectUri,
+        login,
+      })
+      return { consent, callback, path: callback.pathname + callback.search }
+    }
+
+    async function connect(s: Started, { returnTo = '/library', login = 'alice' } = {}) {
+      const { consent, path } = await authorize(s, returnTo, login)
+      const done = await get(s, path)
+      s.jar.store(setCookies(done))
+      expect(done.status).toBe(303)
+      return { consent, done }
+    }
+
+    async function me(s: Started) {
+      const response = await get(s, '/api/me', 'application/json')
+      expect(response.status).toBe(200)
+      return response.body as { accessToken: string; expiresAt: number; userKey: string }
+    }
+
+    async function introspect(token: string) {
+      const { id, secret } = as.clients.confidential
+      const response = await fetch(new URL('/token/introspection', as.issuer), {
+        method: 'POST',
+        headers: { authorization: `Basic ${btoa(`${id}:${secret}`)}` },
+        body: new URLSearchParams({ token }),
+      })
+      return (await response.json()) as { active: boolean; client_id?: string; sub?: string }
+    }
+
+    it('consent redirects with S256 and state, and sets an HttpOnly SameSite=Lax transaction cookie', async () => {
+      const s = await start()
+      const response = await get(s, '/auth/consent?returnTo=/library')
+      expect(response.status).toBe(302)
+      expect(response.headers['cache-control']).toBe('no-store')
+      const location = new URL(response.headers.location as string)
+      expect(location.origin + location.pathname).toBe(`${as.issuer}/auth`)
+      const params = location.searchParams
+      expect(params.get('response_type')).toBe('code')
+      expect(params.get('client_id')).toBe(as.clients.confidential.id)
+      expect(params.get('redirect_uri')).toBe(s.redirectUri)
+      expect(params.get('code_challenge_method')).toBe('S256')
+      expect(params.get('code_challenge')).toMatch(/^[A-Za-z0-9_-]{43}$/)
+      expect(params.get('state')).toMatch(/^[A-Za-z0-9_-]{22,}$/)
+      expect(params.has('code_verifier')).toBe(false)
+
+      const cookies = setCookies(response)
+      const tx = cookies.find((c) => c.startsWith('ongoing.tx.'))
+      expect(tx).toBeDefined()
+      expect(tx).toMatch(/; HttpOnly/)
+      expect(tx).toMatch(/; SameSite=Lax/)
+      expect(tx).toMatch(/; Path=\/auth\/callback;/)
+      expect(tx).toMatch(/; Max-Age=600;/)
+      expect(tx).not.toMatch(/Secure/) // http on loopback
+      const uid = cookies.find((c) => c.startsWith('ongoing.uid='))
+      expect(uid).toMatch(/; Path=\/;.*SameSite=Lax; HttpOnly/)
+      expect(as.stats().tokenCalls.total).toBe(0)
+    })
+
+    it('a forged Host or X-Forwarded-Host never changes redirect_uri', async () => {
+      const s = await start()
+      const consent = await get(s, '/auth/consent')
+        .set('Host', 'evil.example')
+        .set('X-Forwarded-Host', 'evil.example')
+        .set('X-Forwarded-Proto', 'https')
+      expect(consent.status).toBe(302)
+      const location = new URL(consent.headers.location as string)
+      expect(location.searchParams.get('redirect_uri')).toBe(s.redirectUri)
+      s.jar.store(setCookies(consent))
+      const callback = await driveConsent(location, { redirectUriPrefix: s.redirectUri, login: 'erin' })
+      const done = await get(s, callback.pathname + callback.search)
+        .set('Host', 'evil.example')
+        .set('X-Forwarded-Host', 'evil.example')
+      expect(done.status).toBe(303)
+      expect(done.headers.location).toBe('/')
+      expect(as.stats().tokenCalls.authorization_code).toBe(1)
+    })
+
+    it('the callback stores the grant and redirects (303) to returnTo with no-store and no-referrer', async () => {
+      const s = await start()
+      as.resetStats()
+      const { done } = await connect(s, { returnTo: '/library?tab=genres' })
+      expect(done.headers.location).toBe('/library?tab=genres')
+      expect(done.headers['cache-control']).toBe('no-store')
+      expect(done.headers['referrer-policy']).toBe('no-referrer')
+      const cleared = setCookies(done).find((c) => c.startsWith('ongoing.tx.'))
+      expect(cleared).toMatch(/^ongoing\.tx\.[A-Za-z0-9_-]+=; Path=\/auth\/callback; Max-Age=0/)
+      expect(s.jar.named('ongoing.tx.')).toBeUndefined()
+      expect(as.stats().tokenCalls).toMatchObject({ authorization_code: 1, refresh_token: 0 })
+      const { userKey } = await me(s)
+      expect(await s.app.access.getAccessToken(userKey)).toMatchObject({ refreshed: false })
+    })
+
+    it('a protected route gets the stored access token, and it works at the authorization server', async () => {
+      const s = await start()
+      await connect(s, { login: 'bob' })
+      as.resetStats()
+      const first = await me(s)
+      expect(first.userKey).toMatch(/^[A-Za-z0-9_-]{16,}$/)
+      expect(first.accessToken).toBe((await s.app.access.getAccessToken(first.userKey)).value)
+      expect(first.expiresAt).toBeGreaterThan(Date.now())
+      expect(first.expiresAt).toBeLessThanOrEqual(Date.now() + TTL_SECONDS * 1000)
+      expect(await introspect(first.accessToken)).toMatchObject({
+        active: true,
+        client_id: as.clients.confidential.id,
+        sub: 'bob',
+      })
+      expect(await me(s)).toEqual(first)
+      expect(as.stats().tokenCalls.total).toBe(0)
+    })
+
+    it('an expired token is refreshed transparently, once for concurrent requests', async () => {
+      const s = await start()
+      await connect(s, { login: 'carol' })
+      const before = await me(s)
+      await sleep(before.expiresAt - Date.now() + 50)
+      as.resetStats()
+      const after = await Promise.all([me(s), me(s), me(s)])
+      expect(as.stats().tokenCalls).toMatchObject({ refresh_token: 1, authorization_code: 0 })
+      expect(new Set(after.map((m) => m.accessToken)).size).toBe(1)
+      expect(after[0]?.accessToken).not.toBe(before.accessToken)
+      expect(after[0]?.expiresAt).toBeGreaterThan(Date.now())
+      expect(await introspect(after[0]?.accessToken as string)).toMatchObject({ active: true, sub: 'carol' })
+    })
+
+    it('a dead refresh token sends a browser back to consent and gives a JSON client 401', async () => {
+      const s = await start()
+      await connect(s, { login: 'dora' })
+      const { expiresAt } = await me(s)
+      as.revokeGrantsOf('dora')
+      await sleep(expiresAt - Date.now() + 50)
+
+      const browser = await get(s, '/api/me?view=full')
+      expect(browser.status).toBe(302)
+      expect(browser.headers.location).toBe('/auth/consent?returnTo=%2Fapi%2Fme%3Fview%3Dfull')
+
+      const client = await get(s, '/api/me', 'application/json')
+      expect(client.status).toBe(401)
+      expect(client.headers['www-authenticate']).toMatch(/^Bearer error="invalid_token"/)
+      expect(client.headers['cache-control']).toBe('no-store')
+      expect(client.body).toMatchObject({
+        error: 'consent_required',
+        consentUrl: '/auth/consent?returnTo=%2Fapi%2Fme',
+      })
+      expect(s.app.errors).toEqual([])
+
+      // Consenting again through the URL it named brings the user back where they were.
+      const { path } = await authorize(s, '/api/me?view=full', 'dora')
+      const done = await get(s, path)
+      expect(done.status).toBe(303)
+      expect(done.headers.location).toBe('/api/me?view=full')
+      expect((await me(s)).accessToken).not.toBe('')
+    })
+
+    it("with onRefreshTokenExpired: 'error', consent required goes to the framework's error handling", async () => {
+      const s = await start({ onRefreshTokenExpired: 'error' })
+      const response = await get(s, '/api/me')
+      expect(response.status).toBe(401)
+      expect(response.headers['www-authenticate']).toMatch(/^Bearer error="invalid_token"/)
+      expect(response.headers.location).toBeUndefined()
+      expect(s.app.errors).toHaveLength(1)
+      expect(codeOf(s.app.errors[0])).toBe('ERR_CONSENT_REQUIRED')
+    })
+
+    it('a tampered or missing transaction cookie is refused with 400 and no token call', async () => {
+      const s = await start()
+      const { path } = await authorize(s, '/library', 'frank')
+      const [name, value] = s.jar.named('ongoing.tx.') as [string, string]
+      as.resetStats()
+
+      const flipped = value.slice(0, 30) + (value[30] === 'A' ? 'B' : 'A') + value.slice(31)
+      s.jar.cookies.set(name, flipped)
+      expect((await get(s, path)).status).toBe(400)
+      s.jar.cookies.delete(name)
+      expect((await get(s, path)).status).toBe(400)
+      expect(as.stats().tokenCalls.total).toBe(0)
+      expect(s.app.errors.map(codeOf)).toEqual(['ERR_TRANSACTION', 'ERR_TRANSACTION'])
+
+      // Nothing was used up: the real cookie still finishes the consent.
+      s.jar.cookies.set(name, value)
+      const done = await get(s, path)
+      expect(done.status).toBe(303)
+      expect(as.stats().tokenCalls.authorization_code).toBe(1)
+    })
+
+    it('a returnTo that would leave the site becomes a same-origin path', async () => {
+      const s = await start()
+      for (const returnTo of ['//evil.com', 'https://evil.com', '/\\evil.com', '/%2F%2Fevil.com']) {
+        const { done } = await connect(s, { returnTo, login: 'gina' })
+        const location = done.headers.location as string
+        expect(location).toMatch(/^\/(?![/\\])/)
+        expect(new URL(location, s.app.baseUrl).origin).toBe(new URL(s.app.baseUrl).origin)
+        expect(location).not.toContain('evil')
+      }
+    })
+
+    it('POST /auth/refresh refuses cross-site requests and answers same-origin ones without tokens', async () => {
+      const s = await start()
+      await connect(s, { login: 'hugo' })
+      const before = await me(s)
+      as.resetStats()
+      const post = () => {
+        const req = s.http.post('/auth/refresh').set('Accept', 'application/json')
+        return req.set('Cookie', s.jar.header())
+      }
+      expect((await post().set('Origin', 'https://evil.example')).status).toBe(403)
+      expect((await post().set('Sec-Fetch-Site', 'cross-site')).status).toBe(403)
+      expect((await post().set('Sec-Fetch-Site', 'same-site')).status).toBe(403)
+      expect((await post()).status).toBe(403) // no Origin at all
+      expect(as.stats().tokenCalls.total).toBe(0)
+
+      const ok = await post().set('Origin', new URL(s.redirectUri).origin)
+      expect(ok.status).toBe(200)
+      expect(ok.headers['cache-control']).toBe('no-store')
+      expect(Object.keys(ok.body).sort()).toEqual(['expiresAt', 'refreshed'])
+      expect(ok.body.refreshed).toBe(true)
+      expect(ok.body.expiresAt).toBeGreaterThan(Date.now())
+      expect(as.stats().tokenCalls.refresh_token).toBe(1)
+      const after = await me(s)
+      expect(after.accessToken).not.toBe(before.accessToken)
+      expect(ok.text).not.toContain(after.accessToken)
+    })
+  })
+}
