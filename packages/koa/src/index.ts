@@ -1,0 +1,8 @@
+export type {
+  OngoingKoaOptions,
+  OngoingRequestState,
+  OngoingRouterOptions,
+  RequireAccessTokenOptions,
+} from './options.js'
+export { requireAccessToken } from './require-access-token.js'
+export { ongoingRouter } from './router.js'

@@ -1,0 +1,44 @@
+import type { OngoingRoutesOptions } from '@ongoing/core'
+import type { Context } from 'koa'
+
+/**
+ * Options of {@link requireAccessToken} (and, with `prefix`, of {@link ongoingRouter}). Give both
+ * the same: they must agree on the cookie name and the consent path.
+ */
+export interface OngoingKoaOptions extends OngoingRoutesOptions {
+  /**
+   * Whose grant a request uses: your user id, from your session or `ctx.state.user`; sync or
+   * async. Default: none, and a random user key kept in a sealed HttpOnly cookie (also when this
+   * returns `undefined`). The key is stored with the grant, so keep it stable for a user.
+   */
+  userKey?: (ctx: Context) => string | undefined | PromiseLike<string | undefined>
+}
+
+/** Options of {@link ongoingRouter}. */
+export interface OngoingRouterOptions extends OngoingKoaOptions {
+  /**
+   * Path prefix of the routes: `${prefix}/consent`, `${prefix}/callback` (the last segment of
+   * `redirectUri`'s path) and `${prefix}/refresh`. Default: `/auth`.
+   */
+  prefix?: string
+}
+
+/** Options of {@link requireAccessToken}. */
+export type RequireAccessTokenOptions = OngoingKoaOptions
+
+/** What {@link requireAccessToken} puts on `ctx.state.ongoing`. */
+export interface OngoingRequestState {
+  /** A fresh access token for `userKey`'s grant. Send it as a bearer token; never log it. */
+  accessToken: string
+  /** When `accessToken` expires, in ms since epoch. */
+  expiresAt: number
+  /** Whose grant it is. */
+  userKey: string
+}
+
+declare module 'koa' {
+  interface DefaultState {
+    /** The caller's fresh access token. Set by `requireAccessToken` of `@ongoing/koa`, only there. */
+    ongoing: OngoingRequestState
+  }
+}

@@ -1,0 +1,63 @@
+import { type AccessToken, type OngoingAccess, OngoingRoutes } from '@ongoing/core'
+import type { Context, Middleware, Next } from 'koa'
+import type { RequireAccessTokenOptions } from './options.js'
+import { checkAccess, checkUserKey, httpErrorOf, isPromiseLike, send, toWebRequest } from './web.js'
+
+/**
+ * Middleware that puts a fresh access token on `ctx.state.ongoing` (`{ accessToken, expiresAt,
+ * userKey }`), refreshing it when it is about to expire (once per grant, however many requests
+ * wait). A cached token costs no promise of ours.
+ *
+ * When consent is required (no grant, or its refresh token expired or was revoked) and the
+ * access's `onRefreshTokenExpired` is `'reconsent'` (the default): a browser navigation is
+ * redirected to the consent route with `returnTo` set to where it was; any other request gets
+ * `401` with `WWW-Authenticate: Bearer error="invalid_token"` and `{ error: 'consent_required',
+ * reason, consentUrl }`. With `'error'`, the `ConsentRequiredError` is thrown to Koa's error
+ * handling, like every other error (with `status` 401, `expose`, and `headers`; see
+ * {@link ongoingRouter}).
+ *
+ * @param access - The app's `OngoingAccess`.
+ * @param options - `userKey(ctx)`, `consentPath` (default: the sibling of `redirectUri`'s path,
+ *   `/auth/callback` → `/auth/consent`), `cookieName`. The same as {@link ongoingRouter}'s.
+ * @returns A named middleware, `requireAccessToken`.
+ * @throws {TypeError} at once, for a bad option.
+ * @example
+ * ```ts
+ * router.get('/library', requireAccessToken(access), async (ctx) => {
+ *   const api = await fetch(url, { headers: { authorization: `Bearer ${ctx.state.ongoing.accessToken}` } })
+ *   ctx.body = await api.json()
+ * })
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-6 (refreshing), https://www.rfc-editor.org/rfc/rfc6750#section-3.1 (invalid_token)
+ */
+export function requireAccessToken(
+  access: OngoingAccess,
+  options: RequireAccessTokenOptions = {},
+): Middleware {
+  checkAccess(access)
+  const userKeyOf = checkUserKey(options.userKey)
+  const routes = new OngoingRoutes(access, options)
+
+  function fail(ctx: Context, err: unknown): void {
+    const request = toWebRequest(ctx)
+    if (!routes.handlesConsentRequired(err)) throw httpErrorOf(err)
+    send(ctx, routes.consentRequired(request, err))
+  }
+
+  function withUserKey(ctx: Context, next: Next, given: string | undefined) {
+    const userKey = given ?? routes.userKeyFromCookie(toWebRequest(ctx))
+    const token = routes.accessToken(userKey)
+    const use = (token: AccessToken) => {
+      ctx.state.ongoing = { accessToken: token.value, expiresAt: token.expiresAt, userKey: userKey as string }
+      return next()
+    }
+    if (isPromiseLike(token)) return token.then(use, (err: unknown) => fail(ctx, err))
+    return use(token)
+  }
+
+  return function requireAccessToken(ctx: Context, next: Next) {
+    const given = userKeyOf?.(ctx)
+    if (isPromiseLike(given)) return Promise.resolve(given).then((key) => withUserKey(ctx, next, key))
+    return withUserKey(ctx, next, given)
+  }
+}
