@@ -52,9 +52,9 @@ const provider = new Provider(issuer, {
   expiresWithSession: async () => false, // a refresh token outlives the login session
   ttl: {
     AccessToken: accessTokenTTL,
-    RefreshToken: refreshTokenTTL,
+    RefreshToken: refreshTokenTTL, // counted from each refresh: unused this long, the grant lapses
     AuthorizationCode: 60,
-    Grant: refreshTokenTTL,
+    Grant: 30 * 24 * 3600, // what the user approved; outlives the login session, which refers to it
     Interaction: 600,
     Session: 24 * 3600,
   },
