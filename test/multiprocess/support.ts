@@ -1,0 +1,290 @@
+// Helpers of the multi-process tests: app instances in child processes (worker.mjs), grants
+// seeded through a real consent at the test authorization server, and result bookkeeping.
+import { type ChildProcess, fork } from 'node:child_process'
+import { createHash, randomUUID } from 'node:crypto'
+import { existsSync, readdirSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { OngoingAccess, type OngoingAccessOptions } from '@ongoing/core'
+import { RedisTokenStore } from '@ongoing/redis'
+import { describeWithRedis, driveConsent, isCI, type TestAuthorizationServer } from '@ongoing/testing'
+import { describe, it } from 'vitest'
+
+const root = fileURLToPath(new URL('../../', import.meta.url))
+const workerPath = fileURLToPath(new URL('./worker.mjs', import.meta.url))
+
+export const REDIRECT_URI = 'http://127.0.0.1:3000/callback'
+export const SCOPE = 'offline_access api:read'
+
+/** A short digest of a token value: tests compare tokens without moving or printing them. */
+export function digest(value: string): string {
+  return createHash('sha256').update(value).digest('base64url').slice(0, 16)
+}
+
+/** Why the built packages the workers import cannot be used, or `undefined` when they can. */
+function builtPackagesProblem(): string | undefined {
+  for (const name of ['core', 'redis']) {
+    const dist = join(root, 'packages', name, 'dist', 'index.js')
+    if (!existsSync(dist)) return `packages/${name}/dist is missing (run pnpm build)`
+    const built = statSync(dist).mtimeMs
+    const src = join(root, 'packages', name, 'src')
+    const newer = readdirSync(src, { recursive: true, encoding: 'utf8' }).find(
+      (file) => file.endsWith('.ts') && statSync(join(src, file)).mtimeMs > built,
+    )
+    if (newer !== undefined) return `packages/${name}/dist is older than src/${newer} (run pnpm build)`
+  }
+  return undefined
+}
+
+/**
+ * `describe` for the multi-process suites: they need a Redis (see `describeWithRedis`) and the
+ * built packages. Outside CI a missing build skips loudly; under CI it fails.
+ */
+export function describeMultiProcess(name: string, suite: () => void, options: { own?: boolean } = {}): void {
+  const problem = builtPackagesProblem()
+  if (problem === undefined) {
+    describeWithRedis(name, suite, options)
+  } else if (isCI()) {
+    describe(name, () => {
+      it('has the built packages its worker processes import', () => {
+        throw new Error(`${name}: ${problem}`)
+      })
+    })
+  } else {
+    console.warn(`\n[ongoing] SKIPPING "${name}": ${problem}. The root \`pnpm test\` builds first.\n`)
+    describe.skip(`${name} [SKIPPED: ${problem}]`, suite)
+  }
+}
+
+/** What one process saw of one user's calls in one run. */
+export interface UserResult {
+  ok: number
+  digests: Record<string, number>
+  errors: Record<string, number>
+  maxMs: number
+  minMs: number
+}
+
+/** One run's result from one process. */
+export interface RunResult {
+  users: Record<string, UserResult>
+  startedAt: number
+  finishedAt: number
+  /** `refresh` events this process has emitted since it started. */
+  refreshEvents: number
+}
+
+interface WorkerMessage {
+  type: string
+  runId?: string
+  version?: number | null
+  message?: string
+  [key: string]: unknown
+}
+
+/** An app instance in a child process. */
+export class Worker {
+  readonly child: ChildProcess
+  readonly #listeners = new Set<(message: WorkerMessage) => void>()
+  readonly exited: Promise<NodeJS.Signals | number | null>
+
+  constructor() {
+    this.child = fork(workerPath, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    this.child.on('message', (message: WorkerMessage) => {
+      for (const listener of this.#listeners) listener(message)
+    })
+    this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve(signal ?? code)))
+  }
+
+  get pid(): number {
+    return this.child.pid!
+  }
+
+  get alive(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null
+  }
+
+  send(message: object): void {
+    if (this.alive) this.child.send(message)
+  }
+
+  /** Calls `listener` for every message of `type`. */
+  on(type: string, listener: (message: WorkerMessage) => void): void {
+    this.#listeners.add((message) => {
+      if (message.type === type) listener(message)
+    })
+  }
+
+  /** The next message matching `match`; rejects if the process exits or fails first. */
+  next(match: (message: WorkerMessage) => boolean, timeoutMs = 30_000): Promise<WorkerMessage> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => finish(new Error('worker did not answer in time')), timeoutMs)
+      const onExit = () => finish(new Error('worker exited'))
+      const listener = (message: WorkerMessage) => {
+        if (message.type === 'failed') finish(new Error(`worker failed: ${message.message}`))
+        else if (match(message)) finish(undefined, message)
+      }
+      const finish = (err: Error | undefined, message?: WorkerMessage) => {
+        clearTimeout(timer)
+        this.#listeners.delete(listener)
+        this.child.off('exit', onExit)
+        if (err === undefined) resolve(message!)
+        else reject(err)
+      }
+      this.#listeners.add(listener)
+      this.child.once('exit', onExit)
+    })
+  }
+
+  async init(config: WorkerConfig): Promise<void> {
+    const ready = this.next((m) => m.type === 'ready')
+    this.send({ type: 'init', config })
+    await ready
+  }
+
+  /** Fires `calls` concurrent `getAccessToken` per user and resolves to what they returned. */
+  async run(users: string[], calls: number, timeoutMs = 30_000): Promise<RunResult> {
+    const runId = randomUUID()
+    const result = this.next((m) => m.type === 'result' && m.runId === runId, timeoutMs)
+    this.send({ type: 'run', runId, users, calls })
+    return (await result) as unknown as RunResult
+  }
+
+  kill(signal: NodeJS.Signals): void {
+    this.child.kill(signal)
+  }
+
+  async stop(): Promise<void> {
+    if (!this.alive) return
+    this.child.kill('SIGCONT')
+    this.send({ type: 'exit' })
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 5_000)
+    await this.exited
+    clearTimeout(timer)
+  }
+}
+
+/** What a worker needs to build its `OngoingAccess`. */
+export interface WorkerConfig {
+  issuer: string
+  client: { id: string; secret: string }
+  redirectUri: string
+  scope: string
+  secret: string
+  redisUrl: string
+  keyPrefix: string
+  options?: Partial<
+    Pick<OngoingAccessOptions, 'requestTimeoutMs' | 'retry' | 'storeTimeoutMs' | 'refreshSkewSeconds'>
+  >
+  interceptLockedWrites?: boolean
+}
+
+/** Starts `count` worker processes and waits until each one is ready (discovery done, Redis connected). */
+export async function startWorkers(count: number, config: WorkerConfig): Promise<Worker[]> {
+  const workers = Array.from({ length: count }, () => new Worker())
+  await Promise.all(workers.map((worker) => worker.init(config)))
+  return workers
+}
+
+/** The app side in the test process: the same configuration as the workers, from source. */
+export function createAppConfig(as: TestAuthorizationServer, redisUrl: string): WorkerConfig {
+  return {
+    issuer: as.issuer,
+    client: { id: as.clients.confidential.id, secret: as.clients.confidential.secret },
+    redirectUri: REDIRECT_URI,
+    scope: SCOPE,
+    secret: `test-secret-${randomUUID()}`,
+    redisUrl,
+    keyPrefix: `mp:${randomUUID()}:`,
+  }
+}
+
+/** An `OngoingAccess` in the test process with the workers' configuration, and its store. */
+export function createLocalAccess(config: WorkerConfig): { access: OngoingAccess; store: RedisTokenStore } {
+  const store = new RedisTokenStore({ url: config.redisUrl, keyPrefix: config.keyPrefix })
+  const access = new OngoingAccess({
+    issuer: config.issuer,
+    client: config.client,
+    redirectUri: config.redirectUri,
+    scope: config.scope,
+    secret: config.secret,
+    store,
+    ...config.options,
+  })
+  return { access, store }
+}
+
+/**
+ * Consents as `userKey` at the real server and stores the grant, with its access token already
+ * expired (`expired: true`) or fresh. Returns the digest of the access token stored.
+ */
+export async function seedGrant(
+  as: TestAuthorizationServer,
+  access: OngoingAccess,
+  userKey: string,
+  { expired }: { expired: boolean },
+): Promise<string> {
+  const { url, codeVerifier } = await access.startConsent({ userKey })
+  const callback = await driveConsent(url, { redirectUriPrefix: REDIRECT_URI, login: userKey })
+  const code = callback.searchParams.get('code')
+  if (code === null) throw new Error(`consent failed: ${callback.searchParams.get('error')}`)
+  const { id, secret } = as.clients.confidential
+  const response = await fetch(new URL('/token', as.issuer), {
+    method: 'POST',
+    headers: {
+      authorization: `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`,
+      'content-type': 'application/x-www-form-urlencoded',
+    },
+    body: new URLSearchParams({
+      grant_type: 'authorization_code',
+      code,
+      redirect_uri: REDIRECT_URI,
+      code_verifier: codeVerifier,
+    }),
+  })
+  const tokens = (await response.json()) as {
+    access_token: string
+    refresh_token: string
+    expires_in: number
+  }
+  if (!response.ok || typeof tokens.refresh_token !== 'string') throw new Error('code exchange failed')
+  await access.restore(userKey, {
+    accessToken: tokens.access_token,
+    refreshToken: tokens.refresh_token,
+    ...(expired ? { expiresAt: Date.now() - 1_000 } : { expiresIn: tokens.expires_in }),
+  })
+  return digest(tokens.access_token)
+}
+
+/** Whether the authorization server considers `accessToken` active (RFC 7662). */
+export async function isActive(as: TestAuthorizationServer, accessToken: string): Promise<boolean> {
+  const { id, secret } = as.clients.confidential
+  const response = await fetch(new URL('/token/introspection', as.issuer), {
+    method: 'POST',
+    headers: {
+      authorization: `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`,
+      'content-type': 'application/x-www-form-urlencoded',
+    },
+    body: new URLSearchParams({ token: accessToken }),
+  })
+  return ((await response.json()) as { active?: boolean }).active === true
+}
+
+/** Totals over the runs of every process, for one user. */
+export function totals(results: RunResult[], userKey: string): UserResult {
+  const total: UserResult = { ok: 0, digests: {}, errors: {}, maxMs: 0, minMs: Number.POSITIVE_INFINITY }
+  for (const result of results) {
+    const user = result.users[userKey]
+    if (user === undefined) continue
+    total.ok += user.ok
+    for (const [d, n] of Object.entries(user.digests)) total.digests[d] = (total.digests[d] ?? 0) + n
+    for (const [e, n] of Object.entries(user.errors)) total.errors[e] = (total.errors[e] ?? 0) + n
+    total.maxMs = Math.max(total.maxMs, user.maxMs)
+    total.minMs = Math.min(total.minMs, user.minMs)
+  }
+  return total
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}
