@@ -1,0 +1,195 @@
+// The Genrefy scenario in a real Chromium: connect through the example provider's login and
+// consent pages, see the genres, outlive the access token, reload, and still see them after
+// exactly one refresh (counted by the app and by the provider); then "Refresh now". Runs the
+// example as a user would (`node app.mjs` on the built packages), on free ports.
+//
+// Needs Debian's `chromium` (or CHROMIUM_PATH). Under CI=true a missing browser fails the test;
+// elsewhere the test is skipped with a warning.
+import { type ChildProcess, spawn } from 'node:child_process'
+import { existsSync, mkdirSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { fileURLToPath } from 'node:url'
+import { type Browser, chromium } from 'playwright-core'
+import { afterEach, expect, it } from 'vitest'
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+const ACCESS_TOKEN_TTL_SECONDS = 4
+export const root = (path: string) => fileURLToPath(new URL(`../../${path}`, import.meta.url))
+
+/** One of the example apps. */
+export interface GenrefyExample {
+  /** For the test name: `Express`. */
+  name: string
+  /** For file names: `express`. */
+  slug: string
+  /** The app's entry point, relative to the repository root. */
+  script: string
+  /** The provider's variable for the app's URL: `EXPRESS_APP_URL`. */
+  appUrlVariable: string
+  /** What the app prints once it listens. */
+  ready: RegExp
+}
+
+/** Registers the scenario as a test of `example`. */
+export function testGenrefyExample(example: GenrefyExample): void {
+  const children: ChildProcess[] = []
+  let browser: Browser | undefined
+
+  afterEach(async () => {
+    await browser?.close()
+    browser = undefined
+    for (const child of children.splice(0)) child.kill('SIGTERM')
+  })
+
+  it(`${example.name}: keeps showing the genres after the access token expires, with one refresh`, async (ctx) => {
+    if (!existsSync(CHROMIUM)) {
+      const reason = `Chromium not found at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`
+      if (process.env.CI) throw new Error(reason)
+      console.warn(`\n*** SKIPPED the ${example.name} example browser test: ${reason} ***\n`)
+      ctx.skip(reason)
+    }
+
+    const appPort = await freePort()
+    const appUrl = `http://localhost:${appPort}`
+    const provider = start(children, 'examples/provider/server.mjs', {
+      PORT: '0',
+      ACCESS_TOKEN_TTL: String(ACCESS_TOKEN_TTL_SECONDS),
+      [example.appUrlVariable]: appUrl,
+    })
+    const issuer = (await provider.line(/^provider: (\S+)/))[1]!
+    const app = start(children, example.script, {
+      PORT: String(appPort),
+      ISSUER: issuer,
+      JOB_EVERY_SECONDS: '3600', // the job would refresh too; this test counts the page's refreshes
+    })
+    await app.line(example.ready)
+
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+        '--disable-quic',
+      ],
+    })
+    const page = await browser.newPage() // in a fresh, temporary profile
+    page.setDefaultTimeout(10_000)
+    // Loopback only: the provider's dev pages link a web font, which must not leave the machine.
+    await page.route(
+      (url) => url.hostname !== 'localhost' && url.hostname !== '127.0.0.1',
+      (route) => route.abort(),
+    )
+
+    try {
+      await page.goto(appUrl)
+      await page.click('#connect')
+      await page.waitForURL(`${issuer}/interaction/**`)
+      await page.fill('input[name=login]', 'alice')
+      await page.fill('input[name=password]', 'any password')
+      await page.click('button[type=submit]') // the provider's login page
+      await page.click('button:has-text("Continue")') // its consent page
+      await page.waitForURL(`${appUrl}/genres`)
+
+      const genres = await page.locator('#genres li .genre').allTextContents()
+      expect(genres.length).toBeGreaterThan(2)
+      expect(await page.textContent('h2')).toBe('Top genres of alice')
+      expect(await page.textContent('#refresh-count')).toBe('0')
+      expect(provider.count(/grant_type=authorization_code .* 200$/)).toBe(1)
+      expect(provider.count(/grant_type=refresh_token/)).toBe(0)
+
+      const expiresAt = Number(await page.getAttribute('#expires-in', 'data-expires-at'))
+      expect(expiresAt - Date.now()).toBeLessThanOrEqual(ACCESS_TOKEN_TTL_SECONDS * 1000)
+      await sleep(expiresAt - Date.now() + 500)
+
+      await page.reload()
+      expect(await page.locator('#genres li .genre').allTextContents()).toEqual(genres)
+      expect(await page.textContent('#refresh-count')).toBe('1')
+      expect(Number(await page.getAttribute('#expires-in', 'data-expires-at'))).toBeGreaterThan(Date.now())
+      await sleep(200) // the provider logs each token request before answering; let its output arrive
+      expect(provider.count(/grant_type=refresh_token .* 200$/)).toBe(1)
+      expect(provider.count(/grant_type=/)).toBe(2)
+
+      mkdirSync(root('test-results'), { recursive: true })
+      const path = root(`test-results/${example.slug}-example.png`)
+      await page.screenshot({ path, fullPage: true })
+
+      // "Refresh now": a same-origin POST to the router's /refresh, then the page reloads.
+      await Promise.all([page.waitForEvent('load'), page.click('#refresh-now')])
+      expect(await page.textContent('#refresh-count')).toBe('2')
+      await sleep(200)
+      expect(provider.count(/grant_type=refresh_token .* 200$/)).toBe(2)
+    } catch (error) {
+      mkdirSync(root('test-results'), { recursive: true })
+      await page.screenshot({
+        path: root(`test-results/${example.slug}-example-failure.png`),
+        fullPage: true,
+      })
+      throw error
+    }
+  }, 60_000)
+}
+
+/** Starts `node <script>` with `env` and collects its output lines. */
+function start(children: ChildProcess[], script: string, env: Record<string, string>) {
+  const child = spawn(process.execPath, [root(script)], {
+    cwd: root(script.slice(0, script.lastIndexOf('/'))),
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  children.push(child)
+  const lines: string[] = []
+  let stderr = ''
+  let pending = ''
+  const waiters = new Set<() => void>()
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    const parts = (pending + chunk).split('\n')
+    pending = parts.pop()!
+    lines.push(...parts)
+    for (const wake of waiters) wake()
+  })
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr = (stderr + chunk).slice(-4000)
+  })
+  child.on('exit', () => {
+    for (const wake of waiters) wake()
+  })
+  return {
+    /** Waits (10 s at most) for a line matching `pattern`. */
+    line(pattern: RegExp): Promise<RegExpMatchArray> {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => check(true), 10_000)
+        const check = (timedOut = false) => {
+          const match = lines.map((line) => line.match(pattern)).find(Boolean)
+          if (match) resolve(match)
+          else if (timedOut || child.exitCode !== null)
+            reject(new Error(`${script} did not print ${pattern}; stderr:\n${stderr}`))
+          else return
+          clearTimeout(timer)
+          waiters.delete(check)
+        }
+        waiters.add(check)
+        check()
+      })
+    },
+    count: (pattern: RegExp) => lines.filter((line) => pattern.test(line)).length,
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer().listen(0, 'localhost', () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+    server.on('error', reject)
+  })
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)))
+}
