@@ -214,16 +214,22 @@ export function createLocalAccess(config: WorkerConfig): { access: OngoingAccess
   return { access, store }
 }
 
+/** Tokens from a real consent and code exchange. Never print them. */
+export interface ConsentTokens {
+  accessToken: string
+  refreshToken: string
+  expiresIn: number
+}
+
 /**
- * Consents as `userKey` at the real server and stores the grant, with its access token already
- * expired (`expired: true`) or fresh. Returns the digest of the access token stored.
+ * Consents as `userKey` at the real server (login name = user key) with `access`'s authorization
+ * request, and exchanges the code itself: the caller gets the tokens, to store as it likes.
  */
-export async function seedGrant(
+export async function obtainTokens(
   as: TestAuthorizationServer,
   access: OngoingAccess,
   userKey: string,
-  { expired }: { expired: boolean },
-): Promise<string> {
+): Promise<ConsentTokens> {
   const { url, codeVerifier } = await access.startConsent({ userKey })
   const callback = await driveConsent(url, { redirectUriPrefix: REDIRECT_URI, login: userKey })
   const code = callback.searchParams.get('code')
@@ -248,12 +254,30 @@ export async function seedGrant(
     expires_in: number
   }
   if (!response.ok || typeof tokens.refresh_token !== 'string') throw new Error('code exchange failed')
-  await access.restore(userKey, {
+  return {
     accessToken: tokens.access_token,
     refreshToken: tokens.refresh_token,
-    ...(expired ? { expiresAt: Date.now() - 1_000 } : { expiresIn: tokens.expires_in }),
+    expiresIn: tokens.expires_in,
+  }
+}
+
+/**
+ * Consents as `userKey` at the real server and stores the grant, with its access token already
+ * expired (`expired: true`) or fresh. Returns the digest of the access token stored.
+ */
+export async function seedGrant(
+  as: TestAuthorizationServer,
+  access: OngoingAccess,
+  userKey: string,
+  { expired }: { expired: boolean },
+): Promise<string> {
+  const tokens = await obtainTokens(as, access, userKey)
+  await access.restore(userKey, {
+    accessToken: tokens.accessToken,
+    refreshToken: tokens.refreshToken,
+    ...(expired ? { expiresAt: Date.now() - 1_000 } : { expiresIn: tokens.expiresIn }),
   })
-  return digest(tokens.access_token)
+  return digest(tokens.accessToken)
 }
 
 /** Whether the authorization server considers `accessToken` active (RFC 7662). */
