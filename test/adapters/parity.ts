@@ -27,6 +27,12 @@ export interface RunningApp {
  */
 export interface AdapterHarness {
   name: string
+  /**
+   * Whether the consent-required answer (redirect or 401) travels as an exception through the
+   * framework's error handling (Nest: a guard can only answer by throwing) rather than being
+   * written by the middleware.
+   */
+  reconsentIsAnException?: boolean
   start(options: OngoingAccessOptions): Promise<RunningApp>
 }
 
@@ -274,7 +280,8 @@ export function runParitySuite(harness: AdapterHarness): void {
         error: 'consent_required',
         consentUrl: '/auth/consent?returnTo=%2Fapi%2Fme',
       })
-      expect(s.app.errors).toEqual([])
+      const expected = harness.reconsentIsAnException ? ['ERR_CONSENT_REQUIRED', 'ERR_CONSENT_REQUIRED'] : []
+      expect(s.app.errors.map(codeOf)).toEqual(expected)
 
       // Consenting again through the URL it named brings the user back where they were.
       const { path } = await authorize(s, '/api/me?view=full', 'dora')
@@ -313,6 +320,17 @@ export function runParitySuite(harness: AdapterHarness): void {
       const done = await get(s, path)
       expect(done.status).toBe(303)
       expect(as.stats().tokenCalls.authorization_code).toBe(1)
+    })
+
+    it("an authorization server error at the callback is a 502, not the server's own status", async () => {
+      const s = await start({ client: { id: as.clients.confidential.id, secret: 'not the secret' } })
+      const { path } = await authorize(s, '/library', 'jane')
+      as.resetStats()
+      const response = await get(s, path)
+      expect(as.stats().tokenCalls.authorization_code).toBe(1) // answered 401 invalid_client
+      expect(response.status).toBe(502)
+      expect(response.text).not.toContain('not the secret')
+      expect(s.app.errors.map(codeOf)).toEqual(['ERR_TOKEN_ENDPOINT'])
     })
 
     it('a returnTo that would leave the site becomes a same-origin path', async () => {

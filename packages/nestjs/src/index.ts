@@ -1,0 +1,11 @@
+export { OngoingAccess } from '@ongoing/core'
+export { AccessToken } from './access-token.decorator.js'
+export { AccessTokenGuard } from './access-token.guard.js'
+export { OngoingAccessException } from './exception.js'
+export {
+  ONGOING_ACCESS_MODULE_OPTIONS,
+  OngoingAccessModule,
+  type OngoingAccessModuleAsyncOptions,
+  type OngoingAccessModuleForRootOptions,
+} from './ongoing-access.module.js'
+export type { OngoingAccessModuleOptions, OngoingRequestState } from './options.js'

@@ -1,0 +1,112 @@
+import type { ServerResponse } from 'node:http'
+import {
+  type AccessToken,
+  isOngoingAccessError,
+  type OngoingAccess,
+  OngoingRoutes,
+  type WebRequest,
+  type WebResponse,
+} from '@ongoing/core'
+import type { Request } from 'express'
+import { OngoingAccessException } from './exception.js'
+import type { OngoingAccessModuleOptions, OngoingRequestState } from './options.js'
+
+/** A request as the guard leaves it. */
+export type OngoingRequest = Request & { ongoing?: OngoingRequestState }
+
+type UserKeyOf = NonNullable<OngoingAccessModuleOptions['userKey']>
+
+/** @internal The request conversion shared by the controller and the guard (Express platform). */
+export class OngoingWeb {
+  readonly routes: OngoingRoutes
+  readonly #userKeyOf: UserKeyOf | undefined
+
+  constructor(access: OngoingAccess, options: OngoingAccessModuleOptions) {
+    if (options.userKey !== undefined && typeof options.userKey !== 'function')
+      throw new TypeError('ongoing: `userKey` must be a function (req) => string | undefined')
+    this.#userKeyOf = options.userKey
+    this.routes = new OngoingRoutes(access, options)
+  }
+
+  consent(req: Request, res: ServerResponse): Promise<void> {
+    return this.#answer(res, async () => this.routes.consent(toWebRequest(req), await this.#userKeyOf?.(req)))
+  }
+
+  callback(req: Request, res: ServerResponse): Promise<void> {
+    return this.#answer(res, () => this.routes.callback(toWebRequest(req)))
+  }
+
+  refresh(req: Request, res: ServerResponse): Promise<void> {
+    return this.#answer(res, async () => this.routes.refresh(toWebRequest(req), await this.#userKeyOf?.(req)))
+  }
+
+  /** Sets `req.ongoing`; synchronous when the token is cached. Throws what Nest should answer. */
+  authorize(req: OngoingRequest, res: ServerResponse): boolean | Promise<boolean> {
+    const given = this.#userKeyOf?.(req)
+    if (isPromiseLike(given)) return Promise.resolve(given).then((key) => this.#authorize(req, res, key))
+    return this.#authorize(req, res, given)
+  }
+
+  #authorize(
+    req: OngoingRequest,
+    res: ServerResponse,
+    given: string | undefined,
+  ): boolean | Promise<boolean> {
+    const userKey = given ?? this.routes.userKeyFromCookie(toWebRequest(req))
+    const token = this.routes.accessToken(userKey)
+    const use = (token: AccessToken) => {
+      req.ongoing = { accessToken: token.value, expiresAt: token.expiresAt, userKey: userKey as string }
+      return true
+    }
+    if (!isPromiseLike(token)) return use(token)
+    return token.then(use, (err: unknown) => {
+      if (!this.routes.handlesConsentRequired(err)) throw exceptionOf(err, res)
+      const answer = this.routes.consentRequired(toWebRequest(req), err)
+      setHeaders(res, answer)
+      throw new OngoingAccessException(err, answer)
+    })
+  }
+
+  async #answer(res: ServerResponse, route: () => Promise<WebResponse>): Promise<void> {
+    let response: WebResponse
+    try {
+      response = await route()
+    } catch (err) {
+      throw exceptionOf(err, res)
+    }
+    res.statusCode = response.status
+    setHeaders(res, response)
+    if (response.json === undefined) res.end()
+    else {
+      res.setHeader('content-type', 'application/json; charset=utf-8')
+      res.end(JSON.stringify(response.json))
+    }
+  }
+}
+
+function exceptionOf(err: unknown, res: ServerResponse): unknown {
+  if (!isOngoingAccessError(err)) return err
+  const exception = new OngoingAccessException(err)
+  setHeaders(res, { status: 0, headers: { ...exception.headers }, cookies: [] })
+  return exception
+}
+
+function setHeaders(res: ServerResponse, response: WebResponse): void {
+  for (const [name, value] of Object.entries(response.headers)) res.setHeader(name, value)
+  for (const cookie of response.cookies) res.appendHeader('set-cookie', cookie)
+}
+
+function toWebRequest(req: Request): WebRequest {
+  return {
+    method: req.method,
+    url: req.originalUrl ?? req.url,
+    header(name) {
+      const value = req.headers[name]
+      return Array.isArray(value) ? value.join(', ') : value
+    },
+  }
+}
+
+function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as PromiseLike<T> | undefined)?.then === 'function'
+}
