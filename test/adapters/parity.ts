@@ -1,4 +1,5 @@
 // One suite for every adapter: each runs it through real HTTP against a real authorization server.
+import { createHook } from 'node:async_hooks'
 import { once } from 'node:events'
 import { createServer as createHttpServer, type RequestListener } from 'node:http'
 import { createServer } from 'node:net'
@@ -60,6 +61,22 @@ export async function listen(handler: RequestListener, redirectUri: string) {
       await once(server, 'close')
     },
   }
+}
+
+/** How many promises `fn` creates, synchronously. */
+export function countPromises(fn: () => void): number {
+  let count = 0
+  const hook = createHook({
+    init(_id, type) {
+      if (type === 'PROMISE') count++
+    },
+  }).enable()
+  try {
+    fn()
+  } finally {
+    hook.disable()
+  }
+  return count
 }
 
 /** Just enough of a browser's cookie jar: one host, every path. */

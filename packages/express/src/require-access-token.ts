@@ -18,7 +18,7 @@ import { checkAccess, checkUserKey, httpErrorOf, isPromiseLike, send, toWebReque
  * @param access - The app's `OngoingAccess`.
  * @param options - `userKey(req)`, `consentPath` (default: the sibling of `redirectUri`'s path,
  *   `/auth/callback` → `/auth/consent`), `cookieName`. The same as {@link ongoingRouter}'s.
- * @returns A named middleware, `requireAccessToken`.
+ * @returns A named middleware (`requireAccessTokenMiddleware`).
  * @throws {TypeError} at once, for a bad option.
  * @example
  * ```ts
@@ -54,7 +54,7 @@ export function requireAccessToken(
     else use(token)
   }
 
-  return function requireAccessToken(req: Request, res: Response, next: NextFunction): void {
+  return function requireAccessTokenMiddleware(req: Request, res: Response, next: NextFunction): void {
     let given: string | undefined | PromiseLike<string | undefined>
     try {
       given = userKeyOf?.(req)

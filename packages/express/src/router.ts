@@ -21,7 +21,7 @@ import { checkAccess, checkUserKey, httpErrorOf, send, toWebRequest } from './we
  * @param access - The app's `OngoingAccess`.
  * @param options - `userKey(req)`, `cookieName`, `consentPath`, `defaultReturnTo`. Give
  *   {@link requireAccessToken} the same.
- * @returns A named middleware (`ongoingRouter`) that serves the three routes and passes the rest on.
+ * @returns A named middleware (`ongoingRouterMiddleware`) that serves the three routes and passes the rest on.
  * @throws {TypeError} at once, for a bad option.
  * @example
  * ```ts
@@ -48,7 +48,7 @@ export function ongoingRouter(access: OngoingAccess, options: OngoingRouterOptio
   const callback = handle((req) => routes.callback(toWebRequest(req)))
   const refresh = handle(async (req) => routes.refresh(toWebRequest(req), await userKeyOf?.(req)))
 
-  return function ongoingRouter(req: Request, res: Response, next: NextFunction): void {
+  return function ongoingRouterMiddleware(req: Request, res: Response, next: NextFunction): void {
     // `req.path` is relative to where the app mounted us, in Express 4 and 5 alike.
     const { method, path } = req
     if (method === 'GET' && path === '/consent') consent(req, res, next)

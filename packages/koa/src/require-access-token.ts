@@ -19,7 +19,7 @@ import { checkAccess, checkUserKey, httpErrorOf, isPromiseLike, send, toWebReque
  * @param access - The app's `OngoingAccess`.
  * @param options - `userKey(ctx)`, `consentPath` (default: the sibling of `redirectUri`'s path,
  *   `/auth/callback` → `/auth/consent`), `cookieName`. The same as {@link ongoingRouter}'s.
- * @returns A named middleware, `requireAccessToken`.
+ * @returns A named middleware (`requireAccessTokenMiddleware`).
  * @throws {TypeError} at once, for a bad option.
  * @example
  * ```ts
@@ -55,7 +55,7 @@ export function requireAccessToken(
     return use(token)
   }
 
-  return function requireAccessToken(ctx: Context, next: Next) {
+  return function requireAccessTokenMiddleware(ctx: Context, next: Next) {
     const given = userKeyOf?.(ctx)
     if (isPromiseLike(given)) return Promise.resolve(given).then((key) => withUserKey(ctx, next, key))
     return withUserKey(ctx, next, given)

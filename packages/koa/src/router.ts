@@ -21,7 +21,7 @@ import { checkAccess, checkUserKey, httpErrorOf, send, toWebRequest } from './we
  *
  * @param access - The app's `OngoingAccess`.
  * @param options - `prefix`, `userKey(ctx)`, `cookieName`, `consentPath`, `defaultReturnTo`.
- * @returns A named middleware (`ongoingRouter`) that serves the three routes and passes the rest on.
+ * @returns A named middleware (`ongoingRouterMiddleware`) that serves the three routes and passes the rest on.
  * @throws {TypeError} at once, for a bad option.
  * @example
  * ```ts
@@ -55,7 +55,7 @@ export function ongoingRouter(access: OngoingAccess, options: OngoingRouterOptio
   const callback = handle((ctx) => routes.callback(toWebRequest(ctx)))
   const refresh = handle(async (ctx) => routes.refresh(toWebRequest(ctx), await userKeyOf?.(ctx)))
 
-  return function ongoingRouter(ctx: Context, next: Next) {
+  return function ongoingRouterMiddleware(ctx: Context, next: Next) {
     const { method, path } = ctx
     if (method === 'GET' && path === consentPath) return consent(ctx)
     if (method === 'GET' && path === callbackPath) return callback(ctx)

@@ -1,0 +1,155 @@
+import {
+  ConsentRequiredError,
+  isOngoingAccessError,
+  OngoingAccess,
+  type OngoingAccessOptions,
+} from '@ongoing/core'
+import express, { type ErrorRequestHandler, type NextFunction, type Request, type Response } from 'express'
+import request from 'supertest'
+import { describe, expect, it, vi } from 'vitest'
+import { countPromises, SECRET } from '../../../test/adapters/parity.js'
+import { OngoingStrategy, ongoingRouter, requireAccessToken } from '../src/index.js'
+
+// No authorization server is reached here: endpoints are given, grants are restored.
+function createAccess(extra: Partial<OngoingAccessOptions> = {}) {
+  return new OngoingAccess({
+    issuer: 'http://127.0.0.1:9',
+    endpoints: { authorization: 'http://127.0.0.1:9/authorize', token: 'http://127.0.0.1:9/token' },
+    client: { id: 'app', secret: 'app-secret' },
+    redirectUri: 'http://127.0.0.1:3000/auth/callback',
+    scope: 'api:read',
+    secret: SECRET,
+    ...extra,
+  })
+}
+
+function fakeRequest(headers: Record<string, string> = {}): Request {
+  return { method: 'GET', originalUrl: '/api/me', headers } as unknown as Request
+}
+
+describe('options', () => {
+  it('are checked once, when the middleware is made', () => {
+    const access = createAccess()
+    const userKey = 'alice' as unknown as () => string
+    expect(() => ongoingRouter(access, { userKey })).toThrow(TypeError)
+    expect(() => requireAccessToken(access, { userKey })).toThrow(TypeError)
+    expect(() => ongoingRouter(access, { cookieName: 'a b' })).toThrow(TypeError)
+    expect(() => requireAccessToken(access, { consentPath: 'consent' })).toThrow(TypeError)
+    expect(() => ongoingRouter({} as OngoingAccess)).toThrow(TypeError)
+    expect(() => new OngoingStrategy(access, undefined as never)).toThrow(TypeError)
+    expect(requireAccessToken(access).name).toBe('requireAccessTokenMiddleware')
+    expect(ongoingRouter(access).name).toBe('ongoingRouterMiddleware')
+  })
+})
+
+describe('requireAccessToken', () => {
+  it('calls next() synchronously for a cached token: no promise on the hot path', async () => {
+    const access = createAccess()
+    await access.restore('alice', { accessToken: 'at-alice', refreshToken: 'rt-alice', expiresIn: 3600 })
+    const middleware = requireAccessToken(access, { userKey: () => 'alice' })
+    const req = fakeRequest()
+    const next = vi.fn()
+    const promises = countPromises(() => middleware(req, {} as Response, next))
+    expect(next).toHaveBeenCalledWith()
+    expect(promises).toBe(0)
+    // The measure sees promises where there are some: no grant means a store read.
+    const cold = requireAccessToken(createAccess({ onRefreshTokenExpired: 'error' }), {
+      userKey: () => 'alice',
+    })
+    const passed = new Promise((resolve) => {
+      expect(countPromises(() => cold(fakeRequest(), {} as Response, resolve))).toBeGreaterThan(0)
+    })
+    expect(await passed).toMatchObject({ code: 'ERR_CONSENT_REQUIRED' })
+    expect(req.ongoing).toEqual({ accessToken: 'at-alice', expiresAt: expect.any(Number), userKey: 'alice' })
+  })
+
+  it('takes the user key from an async userKey(req), else from the cookie', async () => {
+    const access = createAccess()
+    await access.restore('bob', { accessToken: 'at-bob', refreshToken: 'rt-bob', expiresIn: 3600 })
+    const app = express()
+    const options = { userKey: async (req: Request) => req.get('x-user') }
+    app.use('/auth', ongoingRouter(access, options))
+    app.get('/api/me', requireAccessToken(access, options), (req, res) => {
+      res.json(req.ongoing)
+    })
+    const bob = await request(app).get('/api/me').set('X-User', 'bob')
+    expect(bob.body).toMatchObject({ accessToken: 'at-bob', userKey: 'bob' })
+    const nobody = await request(app).get('/api/me').set('Accept', 'application/json')
+    expect(nobody.status).toBe(401)
+    expect(nobody.body).toMatchObject({ error: 'consent_required', reason: 'no_grant' })
+  })
+
+  it('hands next(err) the ConsentRequiredError itself, with the HTTP answer laid over it', async () => {
+    const access = createAccess({ onRefreshTokenExpired: 'error' })
+    const err = await new Promise<unknown>((resolve) => {
+      requireAccessToken(access, { userKey: () => 'carol' })(
+        fakeRequest(),
+        {} as Response,
+        resolve as NextFunction,
+      )
+    })
+    expect(err).toBeInstanceOf(ConsentRequiredError)
+    expect(isOngoingAccessError(err)).toBe(true)
+    expect(err).toMatchObject({
+      code: 'ERR_CONSENT_REQUIRED',
+      reason: 'no_grant',
+      userKey: 'carol',
+      status: 401,
+      statusCode: 401,
+      expose: true,
+      headers: { 'www-authenticate': expect.stringMatching(/^Bearer error="invalid_token"/) },
+    })
+  })
+
+  it('passes an error of userKey(req) on unchanged', async () => {
+    const access = createAccess()
+    const boom = new Error('session store down')
+    const app = express()
+    app.get(
+      '/api/me',
+      requireAccessToken(access, {
+        userKey: () => {
+          throw boom
+        },
+      }),
+    )
+    const seen: unknown[] = []
+    const record: ErrorRequestHandler = (err, _req, res, _next) => {
+      seen.push(err)
+      res.status(500).end()
+    }
+    app.use(record)
+    expect((await request(app).get('/api/me')).status).toBe(500)
+    expect(seen).toEqual([boom])
+  })
+})
+
+describe('ongoingRouter', () => {
+  it('serves only its three routes, relative to where it is mounted', async () => {
+    const app = express()
+    app.use('/auth', ongoingRouter(createAccess()))
+    app.use((_req, res) => {
+      res.status(404).send('app 404')
+    })
+    const consent = await request(app).get('/auth/consent?returnTo=/x')
+    expect(consent.status).toBe(302)
+    expect(consent.headers.location).toMatch(/^http:\/\/127\.0\.0\.1:9\/authorize\?/)
+    for (const [method, path] of [
+      ['post', '/auth/consent'],
+      ['get', '/auth/refresh'],
+      ['get', '/auth/other'],
+      ['get', '/consent'],
+    ] as const) {
+      const response = await request(app)[method](path)
+      expect(response.text, `${method} ${path}`).toBe('app 404')
+    }
+  })
+
+  it("answers a callback without a transaction with 400 through Express's own handler", async () => {
+    const app = express()
+    app.use('/auth', ongoingRouter(createAccess()))
+    const response = await request(app).get('/auth/callback?code=c&state=s')
+    expect(response.status).toBe(400)
+    expect(response.headers['cache-control']).toBe('no-store')
+  })
+})
