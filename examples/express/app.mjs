@@ -58,6 +58,7 @@ app.get('/genres', requireAccessToken(access, options), async (req, res) => {
 const job = { everySeconds: jobEverySeconds, lastRunAt: undefined, usersRead: 0 }
 access.on('consentRequired', ({ userKey }) => connectedUsers.delete(userKey))
 setInterval(async function readEveryonesHistory() {
+  if (connectedUsers.size === 0) return
   let read = 0
   for (const userKey of connectedUsers) {
     try {

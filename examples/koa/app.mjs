@@ -61,6 +61,7 @@ app.use(router.routes())
 const job = { everySeconds: jobEverySeconds, lastRunAt: undefined, usersRead: 0 }
 access.on('consentRequired', ({ userKey }) => connectedUsers.delete(userKey))
 setInterval(async function readEveryonesHistory() {
+  if (connectedUsers.size === 0) return
   let read = 0
   for (const userKey of connectedUsers) {
     try {

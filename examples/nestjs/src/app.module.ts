@@ -1,0 +1,26 @@
+import { Module } from '@nestjs/common'
+import { OngoingAccessModule } from '@ongoing/nestjs'
+import { issuer, port } from './config'
+import { GenresController } from './genres.controller'
+import { ListeningService } from './listening.service'
+
+@Module({
+  imports: [
+    // 1. The app's OngoingAccess (injectable anywhere), and 2. a controller serving
+    //    GET /auth/consent, GET /auth/callback and POST /auth/refresh. With no `userKey` option,
+    //    it keeps a random user key in a sealed cookie (named after `cookieName`: the three
+    //    examples share the host name localhost, and cookies ignore ports).
+    OngoingAccessModule.forRoot({
+      issuer,
+      client: { id: 'genrefy-nestjs', secret: process.env.CLIENT_SECRET ?? 'genrefy-nestjs-dev-secret' },
+      redirectUri: `http://localhost:${port}/auth/callback`,
+      scope: 'offline_access api:read',
+      // Seals the consent transaction and the user-key cookie, and encrypts tokens at rest.
+      secret: process.env.ONGOING_SECRET ?? 'genrefy-nestjs development secret: set ONGOING_SECRET',
+      cookieName: 'genrefy-nestjs',
+    }),
+  ],
+  controllers: [GenresController],
+  providers: [ListeningService],
+})
+export class AppModule {}
