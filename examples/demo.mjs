@@ -59,6 +59,7 @@ process.on('SIGTERM', () => stop(0))
 
 await Promise.all(children.map((child) => child.ready))
 const ttl = process.env.ACCESS_TOKEN_TTL ?? 30
+const every = process.env.JOB_EVERY_SECONDS ?? 10
 console.log(`
   Genrefy, three ways, each connected to a local OAuth 2.0 authorization server:
 
@@ -69,6 +70,6 @@ console.log(`
     Authorization server  http://127.0.0.1:4000   log in as any name, with any password
 
   Click "Connect", sign in, approve. Access tokens live ${ttl} s, so watch "Refreshes so far"
-  grow as you reload, press "Refresh now", or let the background jobs (every 10 s) read on.
+  grow as you reload, press "Refresh now", or let the background jobs (every ${every} s) read on.
   Ctrl-C stops everything.
 `)

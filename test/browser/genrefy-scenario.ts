@@ -13,7 +13,7 @@ import { type Browser, chromium } from 'playwright-core'
 import { afterEach, expect, it } from 'vitest'
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-const ACCESS_TOKEN_TTL_SECONDS = 4
+const ACCESS_TOKEN_TTL_SECONDS = 5
 export const root = (path: string) => fileURLToPath(new URL(`../../${path}`, import.meta.url))
 
 /** One of the example apps. */
