@@ -334,18 +334,22 @@ export class RedisTokenStore implements TokenStore {
    * ```
    */
   async ready(timeoutMs = 10_000): Promise<void> {
-    if (this.#closed) throw new Error('ongoing: RedisTokenStore is closed')
+    const deadline = Date.now() + timeoutMs
     const client = this.#client
-    if (client.status === 'wait') client.connect().catch(ignore)
-    const connected =
-      client.status === 'ready'
-        ? Promise.resolve()
-        : new Promise<void>((resolve) => client.once('ready', () => resolve()))
-    await withTimeout(
-      connected.then(() => this.#subscribed),
-      timeoutMs,
-      'ongoing: RedisTokenStore was not ready in time',
-    )
+    while (client.status !== 'ready') {
+      if (this.#closed || client.status === 'end') throw new Error('ongoing: RedisTokenStore is closed')
+      if (client.status === 'wait') client.connect().catch(ignore)
+      const left = deadline - Date.now()
+      if (left <= 0) throw new Error('ongoing: RedisTokenStore was not ready in time')
+      await new Promise((resolve) => setTimeout(resolve, Math.min(left, 20)))
+    }
+    if (this.#subscribed !== undefined) {
+      await withTimeout(
+        this.#subscribed,
+        Math.max(1, deadline - Date.now()),
+        'ongoing: RedisTokenStore subscription was not ready in time',
+      )
+    }
   }
 
   /**
@@ -413,10 +417,9 @@ export class RedisTokenStore implements TokenStore {
       this.#notify(message.slice(separator + 1))
     })
     this.#subscriber = subscriber
-    this.#subscribed = subscriber.subscribe(this.#channel).then(
-      () => undefined,
-      () => undefined,
-    )
+    this.#subscribed = subscriber.subscribe(this.#channel).then(() => undefined)
+    // Reported by ready(); otherwise a failed subscription only means polling.
+    this.#subscribed.catch(ignore)
   }
 
   async #quit(connection: Redis): Promise<void> {

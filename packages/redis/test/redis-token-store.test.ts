@@ -137,8 +137,7 @@ describeWithRedis('RedisTokenStore against Redis', () => {
   it('closes the connections it opened, and only those', async () => {
     const name = `ongoing-test-${randomUUID()}`
     const connections = async () =>
-      (await admin.client('LIST'))
-        .toString()
+      String(await admin.client('LIST'))
         .split('\n')
         .filter((line) => line.includes(`name=${name}`)).length
     const owned = open({ url: redis.url, keyPrefix: prefix(), redisOptions: { connectionName: name } })
