@@ -4,7 +4,7 @@
 //   node app.mjs     PORT=3001  ISSUER=http://127.0.0.1:4000  JOB_EVERY_SECONDS=10
 import { OngoingAccess } from '@ongoing/core'
 import { ongoingRouter, requireAccessToken } from '@ongoing/express'
-import { renderGenresPage, renderHomePage } from 'example-genrefy'
+import { renderErrorPage, renderGenresPage, renderHomePage } from 'example-genrefy'
 import express from 'express'
 
 const port = Number(process.env.PORT ?? 3001)
@@ -36,8 +36,9 @@ const app = express()
 const options = { cookieName: 'genrefy-express' }
 app.use('/auth', ongoingRouter(access, options))
 
+const connectUrl = '/auth/consent?returnTo=/genres'
 app.get('/', (_req, res) => {
-  res.send(renderHomePage({ framework: 'Express', connectUrl: '/auth/consent?returnTo=/genres' }))
+  res.send(renderHomePage({ framework: 'Express', connectUrl }))
 })
 
 // 3. requireAccessToken: a fresh token in req.ongoing, refreshed when needed. No grant yet (or a
@@ -51,6 +52,13 @@ app.get('/genres', requireAccessToken(access, options), async (req, res) => {
   const history = await response.json()
   const status = { expiresAt, refreshes: 0, ...refreshStats.get(userKey), job }
   res.send(renderGenresPage({ framework: 'Express', history, status, refreshUrl: '/auth/refresh' }))
+})
+
+// Errors from @ongoing carry a stable `code` and the HTTP `status` (a cancelled consent: 403).
+app.use((err, _req, res, _next) => {
+  if ((err.status ?? 500) >= 500) console.error(err) // core errors hold no token material
+  res.status(err.status ?? 500).set(err.headers ?? {})
+  res.send(renderErrorPage({ framework: 'Express', code: err.code, connectUrl }))
 })
 
 // 4. The background job: no user, no request, no session. getAccessToken(userKey) returns a fresh

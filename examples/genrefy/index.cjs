@@ -71,6 +71,19 @@ function renderGenresPage({ framework, history, status, refreshUrl }) {
   )
 }
 
+/** What went wrong, by the error's stable `code` (never its details), and a way to try again. */
+function renderErrorPage({ framework, code, connectUrl }) {
+  const what =
+    code === 'ERR_CONSENT_DENIED'
+      ? 'You cancelled: nothing was shared with Genrefy.'
+      : `That did not work (${code ?? 'an unexpected error'}).`
+  return layout(
+    framework,
+    `<p id="error">${escapeHTML(what)}</p>
+    <p><a class="button" id="connect" href="${escapeHTML(connectUrl)}">Try again</a></p>`,
+  )
+}
+
 function secondsLeft(at) {
   return Math.max(0, Math.round((at - Date.now()) / 1000))
 }
@@ -110,3 +123,4 @@ function escapeHTML(text) {
 exports.topGenres = topGenres
 exports.renderHomePage = renderHomePage
 exports.renderGenresPage = renderGenresPage
+exports.renderErrorPage = renderErrorPage

@@ -20,3 +20,8 @@ export function renderGenresPage(options: {
   status: AccessStatus
   refreshUrl: string
 }): string
+export function renderErrorPage(options: {
+  framework: string
+  code: string | undefined
+  connectUrl: string
+}): string

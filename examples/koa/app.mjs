@@ -5,7 +5,7 @@
 import Router from '@koa/router'
 import { OngoingAccess } from '@ongoing/core'
 import { ongoingRouter, requireAccessToken } from '@ongoing/koa'
-import { renderGenresPage, renderHomePage } from 'example-genrefy'
+import { renderErrorPage, renderGenresPage, renderHomePage } from 'example-genrefy'
 import Koa from 'koa'
 
 const port = Number(process.env.PORT ?? 3002)
@@ -31,6 +31,18 @@ access.on('refresh', ({ userKey }) => {
 })
 
 const app = new Koa()
+const connectUrl = '/auth/consent?returnTo=/genres'
+// Errors from @ongoing carry a stable `code` and the HTTP `status` (a cancelled consent: 403).
+app.use(async function showErrors(ctx, next) {
+  try {
+    await next()
+  } catch (err) {
+    if ((err.status ?? 500) >= 500) console.error(err) // core errors hold no token material
+    ctx.status = err.status ?? 500
+    ctx.set(err.headers ?? {})
+    ctx.body = renderErrorPage({ framework: 'Koa', code: err.code, connectUrl })
+  }
+})
 // 2. GET /auth/consent, GET /auth/callback, POST /auth/refresh. With no `userKey` option, the
 //    router keeps a random user key in a sealed cookie (named after `cookieName`: the three
 //    examples share the host name localhost, and cookies ignore ports).
@@ -39,7 +51,7 @@ app.use(ongoingRouter(access, options))
 
 const router = new Router()
 router.get('/', (ctx) => {
-  ctx.body = renderHomePage({ framework: 'Koa', connectUrl: '/auth/consent?returnTo=/genres' })
+  ctx.body = renderHomePage({ framework: 'Koa', connectUrl })
 })
 
 // 3. requireAccessToken: a fresh token in ctx.state.ongoing, refreshed when needed. No grant yet

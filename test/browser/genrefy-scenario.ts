@@ -9,8 +9,8 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, mkdirSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
-import { type Browser, chromium } from 'playwright-core'
-import { afterEach, expect, it } from 'vitest'
+import { type Browser, chromium, type Page } from 'playwright-core'
+import { afterEach, expect, it, type TestContext } from 'vitest'
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const ACCESS_TOKEN_TTL_SECONDS = 5
@@ -30,7 +30,7 @@ export interface GenrefyExample {
   ready: RegExp
 }
 
-/** Registers the scenario as a test of `example`. */
+/** Registers the scenarios as tests of `example`. */
 export function testGenrefyExample(example: GenrefyExample): void {
   const children: ChildProcess[] = []
   let browser: Browser | undefined
@@ -41,14 +41,14 @@ export function testGenrefyExample(example: GenrefyExample): void {
     for (const child of children.splice(0)) child.kill('SIGTERM')
   })
 
-  it(`${example.name}: keeps showing the genres after the access token expires, with one refresh`, async (ctx) => {
+  /** Starts the provider, the app and a browser page; skips (or, under CI, fails) without Chromium. */
+  async function setUp(ctx: TestContext) {
     if (!existsSync(CHROMIUM)) {
       const reason = `Chromium not found at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`
       if (process.env.CI) throw new Error(reason)
       console.warn(`\n*** SKIPPED the ${example.name} example browser test: ${reason} ***\n`)
       ctx.skip(reason)
     }
-
     const appPort = await freePort()
     const appUrl = `http://localhost:${appPort}`
     const provider = start(children, 'examples/provider/server.mjs', {
@@ -60,7 +60,7 @@ export function testGenrefyExample(example: GenrefyExample): void {
     const app = start(children, example.script, {
       PORT: String(appPort),
       ISSUER: issuer,
-      JOB_EVERY_SECONDS: '3600', // the job would refresh too; this test counts the page's refreshes
+      JOB_EVERY_SECONDS: '3600', // the job would refresh too; these tests count the page's refreshes
     })
     await app.line(example.ready)
 
@@ -84,8 +84,29 @@ export function testGenrefyExample(example: GenrefyExample): void {
       (url) => url.hostname !== 'localhost' && url.hostname !== '127.0.0.1',
       (route) => route.abort(),
     )
+    ctx.onTestFailed(() =>
+      console.error(`failed on ${page.url()}: see test-results/${example.slug}-*failure.png`),
+    )
+    return { page, provider, appUrl, issuer }
+  }
 
+  /** Runs `steps`; on failure, saves a screenshot of the page as it was. */
+  async function screenshotOnFailure(page: Page, name: string, steps: () => Promise<void>) {
     try {
+      await steps()
+    } catch (error) {
+      mkdirSync(root('test-results'), { recursive: true })
+      await page.screenshot({
+        path: root(`test-results/${example.slug}-${name}-failure.png`),
+        fullPage: true,
+      })
+      throw error
+    }
+  }
+
+  it(`${example.name}: keeps showing the genres after the access token expires, with one refresh`, async (ctx) => {
+    const { page, provider, appUrl, issuer } = await setUp(ctx)
+    await screenshotOnFailure(page, 'example', async () => {
       await page.goto(appUrl)
       await page.click('#connect')
       await page.waitForURL(`${issuer}/interaction/**`)
@@ -115,22 +136,33 @@ export function testGenrefyExample(example: GenrefyExample): void {
       expect(provider.count(/grant_type=/)).toBe(2)
 
       mkdirSync(root('test-results'), { recursive: true })
-      const path = root(`test-results/${example.slug}-example.png`)
-      await page.screenshot({ path, fullPage: true })
+      await page.screenshot({ path: root(`test-results/${example.slug}-example.png`), fullPage: true })
 
       // "Refresh now": a same-origin POST to the router's /refresh, then the page reloads.
       await Promise.all([page.waitForEvent('load'), page.click('#refresh-now')])
       expect(await page.textContent('#refresh-count')).toBe('2')
       await sleep(200)
       expect(provider.count(/grant_type=refresh_token .* 200$/)).toBe(2)
-    } catch (error) {
-      mkdirSync(root('test-results'), { recursive: true })
-      await page.screenshot({
-        path: root(`test-results/${example.slug}-example-failure.png`),
-        fullPage: true,
-      })
-      throw error
-    }
+    })
+  }, 60_000)
+
+  it(`${example.name}: a cancelled consent shows a page to try again, and calls no token endpoint`, async (ctx) => {
+    const { page, provider, appUrl, issuer } = await setUp(ctx)
+    await screenshotOnFailure(page, 'cancel', async () => {
+      await page.goto(appUrl)
+      await page.click('#connect')
+      await page.waitForURL(`${issuer}/interaction/**`)
+      const [callback] = await Promise.all([
+        page.waitForResponse((response) => response.url().startsWith(`${appUrl}/auth/callback?`)),
+        page.click('text=Cancel'), // the provider's login page: back to the app with error=access_denied
+      ])
+      expect(callback.status()).toBe(403)
+      expect(await page.textContent('#error')).toContain('You cancelled')
+      expect(provider.count(/grant_type=/)).toBe(0)
+
+      await page.click('#connect') // "Try again"
+      await page.waitForURL(`${issuer}/interaction/**`)
+    })
   }, 60_000)
 }
 

@@ -1,6 +1,8 @@
 import { Module } from '@nestjs/common'
+import { APP_FILTER } from '@nestjs/core'
 import { OngoingAccessModule } from '@ongoing/nestjs'
 import { issuer, port } from './config'
+import { OngoingErrorFilter } from './error.filter'
 import { GenresController } from './genres.controller'
 import { ListeningService } from './listening.service'
 
@@ -21,6 +23,6 @@ import { ListeningService } from './listening.service'
     }),
   ],
   controllers: [GenresController],
-  providers: [ListeningService],
+  providers: [ListeningService, { provide: APP_FILTER, useClass: OngoingErrorFilter }],
 })
 export class AppModule {}

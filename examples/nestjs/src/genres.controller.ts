@@ -1,6 +1,7 @@
 import { Controller, Get, Header, Inject, UseGuards } from '@nestjs/common'
 import { AccessToken, AccessTokenGuard } from '@ongoing/nestjs'
 import { renderGenresPage, renderHomePage } from 'example-genrefy'
+import { connectUrl } from './config'
 import { ListeningService } from './listening.service'
 
 @Controller()
@@ -10,7 +11,7 @@ export class GenresController {
   @Get()
   @Header('content-type', 'text/html; charset=utf-8')
   home(): string {
-    return renderHomePage({ framework: 'NestJS', connectUrl: '/auth/consent?returnTo=/genres' })
+    return renderHomePage({ framework: 'NestJS', connectUrl })
   }
 
   // 3. AccessTokenGuard: a fresh token for the caller's grant, refreshed when needed. No grant yet
