@@ -94,11 +94,20 @@ describe.skipIf(!built)('a CommonJS Nest app (nest new) using the published buil
       const child = spawn(process.execPath, ['dist/main.js'], {
         cwd: dir,
         env: { ...process.env, PORT: String(port) },
-        stdio: ['ignore', 'pipe', 'inherit'],
+        stdio: ['ignore', 'pipe', 'pipe'],
       })
       children.push(child)
-      const [line] = (await once(child.stdout as NodeJS.ReadableStream, 'data')) as [Buffer]
-      expect(JSON.parse(line.toString())).toEqual({ ready: true, moduleType: 'object' }) // CommonJS
+      let stderr = ''
+      child.stderr?.on('data', (data) => {
+        stderr += data
+      })
+      const line = await Promise.race([
+        once(child.stdout as NodeJS.ReadableStream, 'data').then(([data]) => String(data)),
+        once(child, 'close').then(([code]) =>
+          Promise.reject(new Error(`the app exited with ${code}: ${stderr}`)),
+        ),
+      ])
+      expect(JSON.parse(line)).toEqual({ ready: true, moduleType: 'object' }) // CommonJS
 
       const base = `http://127.0.0.1:${port}`
       const consent = await fetch(`${base}/auth/consent`, { redirect: 'manual' })
@@ -116,5 +125,6 @@ describe.skipIf(!built)('a CommonJS Nest app (nest new) using the published buil
       expect(await zoe.json()).toEqual({ accessToken: 'at-zoe' })
       child.kill()
     },
+    120_000, // two tsc runs over Nest's types, slow on a busy machine
   )
 })

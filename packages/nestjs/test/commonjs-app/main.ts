@@ -3,7 +3,8 @@
 import 'reflect-metadata'
 import { Controller, Get, Injectable, Module, Query, UseGuards } from '@nestjs/common'
 import { NestFactory } from '@nestjs/core'
-import { AccessToken, AccessTokenGuard, type OngoingAccess, OngoingAccessModule } from '@ongoing/nestjs'
+// biome-ignore lint/style/useImportType: emitDecoratorMetadata needs OngoingAccess as a value
+import { AccessToken, AccessTokenGuard, OngoingAccess, OngoingAccessModule } from '@ongoing/nestjs'
 import type { Request } from 'express'
 
 @Injectable()
@@ -50,7 +51,7 @@ class AppController {
 class AppModule {}
 
 async function bootstrap() {
-  const app = await NestFactory.create(AppModule, { logger: false })
+  const app = await NestFactory.create(AppModule, { logger: ['error'] })
   await app.listen(Number(process.env.PORT), '127.0.0.1')
   console.log(JSON.stringify({ ready: true, moduleType: typeof module }))
 }
