@@ -105,9 +105,9 @@ describeWithRedis('RedisTokenStore against Redis', () => {
 
   it('extends a lock only for its holder', async () => {
     const store = open({ url: redis.url, keyPrefix: prefix() })
-    const lock = await store.acquireLock('k', 200)
+    const lock = await store.acquireLock('k', 500)
     expect(await lock!.extend(10_000)).toBe(true)
-    await new Promise((resolve) => setTimeout(resolve, 400))
+    await new Promise((resolve) => setTimeout(resolve, 800))
     expect(await store.acquireLock('k', 10_000)).toBeUndefined()
     await lock!.release()
     const next = await store.acquireLock('k', 10_000)

@@ -22,8 +22,8 @@ export interface TokenStoreConformanceOptions {
 }
 
 const LONG_TTL_MS = 60_000
-const SHORT_TTL_MS = 150
-const PAST_SHORT_TTL_MS = 450
+const SHORT_TTL_MS = 250
+const PAST_SHORT_TTL_MS = 600
 const PARALLEL = 25
 
 /**
@@ -183,14 +183,14 @@ export function runTokenStoreConformance(
       })
 
       it('every write sets the lifetime again', async () => {
-        await store.set('extended', 'v1', { expectedVersion: 0, ttlMs: 200 })
-        await store.set('persisted', 'v1', { expectedVersion: 0, ttlMs: 200 })
-        expect(await store.set('extended', 'v2', { expectedVersion: 1, ttlMs: 1_000 })).toBe(2)
+        await store.set('extended', 'v1', { expectedVersion: 0, ttlMs: 400 })
+        await store.set('persisted', 'v1', { expectedVersion: 0, ttlMs: 400 })
+        expect(await store.set('extended', 'v2', { expectedVersion: 1, ttlMs: 1_500 })).toBe(2)
         expect(await store.set('persisted', 'v2', { expectedVersion: 1 })).toBe(2)
-        await sleep(450)
+        await sleep(800)
         expect(await store.get('extended')).toEqual({ value: 'v2', version: 2 })
         expect(await store.get('persisted')).toEqual({ value: 'v2', version: 2 })
-        await sleep(900)
+        await sleep(1_100)
         expect(await store.get('extended')).toBeUndefined()
         expect(await store.get('persisted')).toEqual({ value: 'v2', version: 2 })
       })
