@@ -97,7 +97,11 @@ export class OngoingStrategy extends Strategy {
     this.passReqToCallback = options.passReqToCallback === true
   }
 
-  /** Called by Passport: starts the consent, or finishes it on the callback. */
+  /**
+   * Called by Passport: starts the consent, or finishes it on the callback.
+   *
+   * @param req - The request; its `res` receives the cookies and headers.
+   */
   override authenticate(req: Request): void {
     const request = toWebRequest(req)
     const query = new URL(req.originalUrl, 'http://request.invalid').searchParams
