@@ -102,7 +102,8 @@ export class MemoryTokenStore implements TokenStore {
     if (this.#claims.size >= this.#maxEntries) {
       for (const [claimed, expiresAt] of this.#claims) if (expiresAt <= now) this.#claims.delete(claimed)
       // Still full of live claims: drop the oldest, so memory stays bounded under a flood.
-      if (this.#claims.size >= this.#maxEntries) this.#claims.delete(this.#claims.keys().next().value as string)
+      if (this.#claims.size >= this.#maxEntries)
+        this.#claims.delete(this.#claims.keys().next().value as string)
     }
     const expiresAt = this.#claims.get(id)
     if (expiresAt !== undefined && expiresAt > now) return false

@@ -25,5 +25,7 @@ export function sanitizeReturnTo(returnTo: unknown, fallback = '/'): string {
     return fallback
   }
   if (url.origin !== base) return fallback
-  return `${url.pathname}${url.search}${url.hash}`
+  const path = `${url.pathname}${url.search}${url.hash}`
+  // Dot segments can normalize into a protocol-relative path: '/.//evil.com' → '//evil.com'.
+  return path.startsWith('//') ? fallback : path
 }

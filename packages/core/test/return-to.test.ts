@@ -27,6 +27,13 @@ describe('sanitizeReturnTo', () => {
     expect(sanitizeReturnTo(bad)).toBe('/')
   })
 
+  it.each(['/.//evil.com', '/..//evil.com', '/a/..//evil.com', '/./\x2F/evil.com'])(
+    'regression: dot segments that normalize into a protocol-relative path (%j) → /',
+    (bad) => {
+      expect(sanitizeReturnTo(bad)).toBe('/')
+    },
+  )
+
   it('treats @ inside a path as a path', () => {
     expect(sanitizeReturnTo('/@evil.com')).toBe('/@evil.com')
   })
