@@ -48,7 +48,7 @@ export {
 } from './swap/token-swap-service.js'
 export type { TokenStore, TokenStoreEntry, TokenStoreLock, TokenStoreSetOptions } from './token-store.js'
 export { type CookieAttributes, clearCookie, readCookie, serializeCookie } from './web/cookies.js'
-export { httpStatusOf } from './web/http-status.js'
+export { CONSENT_REQUIRED_CHALLENGE, httpHeadersOf, httpStatusOf, toHttpError } from './web/http-status.js'
 export {
   isBrowserNavigation,
   isSameOriginRequest,

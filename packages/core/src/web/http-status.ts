@@ -13,6 +13,13 @@ const STATUS: Record<OngoingAccessErrorCode, number> = {
 }
 
 /**
+ * The `WWW-Authenticate` challenge of every consent-required 401.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-3.1
+ */
+export const CONSENT_REQUIRED_CHALLENGE = 'Bearer error="invalid_token", error_description="consent required"'
+
+/**
  * The HTTP status an adapter answers for an error: 4xx for what the request or the user did, 502
  * when the authorization server misbehaved, 503 when the store is down, 500 otherwise.
  *
@@ -23,4 +30,36 @@ const STATUS: Record<OngoingAccessErrorCode, number> = {
  */
 export function httpStatusOf(err: unknown): number {
   return isOngoingAccessError(err) ? STATUS[err.code] : 500
+}
+
+/** The headers of an adapter's error answer: never cached; a 401 carries the Bearer challenge. */
+export function httpHeadersOf(status: number): Record<string, string> {
+  return status === 401
+    ? { 'cache-control': 'no-store', 'www-authenticate': CONSENT_REQUIRED_CHALLENGE }
+    : { 'cache-control': 'no-store' }
+}
+
+/**
+ * The error an adapter hands to its framework's error handling (Express `next(err)`, Koa `throw`).
+ * An `OngoingAccessError` keeps its class, `code` and message — it is the prototype of what is
+ * returned — with the HTTP answer laid over it the way Express's final handler, `http-errors` and
+ * Koa read it: `status`/`statusCode` from {@link httpStatusOf} (the error's own `status` is the
+ * authorization server's, still on the prototype), `expose` below 500, and `headers`. Other errors
+ * pass unchanged.
+ *
+ * @example
+ * ```ts
+ * routes.callback(request).then(send, (err) => next(toHttpError(err)))
+ * ```
+ */
+export function toHttpError(err: unknown): unknown {
+  if (!isOngoingAccessError(err)) return err
+  const status = httpStatusOf(err)
+  const own = (value: unknown) => ({ value, enumerable: true, writable: true, configurable: true })
+  return Object.create(err, {
+    status: own(status),
+    statusCode: own(status),
+    expose: own(status < 500),
+    headers: own(httpHeadersOf(status)),
+  })
 }

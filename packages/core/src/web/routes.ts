@@ -4,6 +4,7 @@ import type { FinishConsentResult, OngoingAccess } from '../ongoing-access.js'
 import { generateRandomToken } from '../pkce.js'
 import { sanitizeReturnTo } from '../return-to.js'
 import { clearCookie, readCookie, serializeCookie } from './cookies.js'
+import { httpHeadersOf } from './http-status.js'
 
 /** The little an adapter tells about a request. Header names are lower case. */
 export interface WebRequest {
@@ -239,10 +240,7 @@ export class OngoingRoutes {
     }
     return {
       status: 401,
-      headers: {
-        'www-authenticate': 'Bearer error="invalid_token", error_description="consent required"',
-        'cache-control': 'no-store',
-      },
+      headers: httpHeadersOf(401),
       cookies: [],
       json: { error: 'consent_required', reason: err.reason, consentUrl },
     }
