@@ -39,6 +39,7 @@ describeMultiProcess('the refresh lock holder dies or stalls', () => {
   let lenient: TestAuthorizationServer
   let local: { access: OngoingAccess; store: RedisTokenStore } | undefined
   let workers: Worker[] = []
+  let keyPrefix: string | undefined
 
   beforeAll(async () => {
     redis = await startRedisServer()
@@ -52,6 +53,7 @@ describeMultiProcess('the refresh lock holder dies or stalls', () => {
     workers = []
     local?.access.close()
     await local?.store.close()
+    if (keyPrefix !== undefined) await redis.deleteKeys(keyPrefix)
   })
   afterAll(async () => {
     await Promise.all([strict?.close(), lenient?.close()])
@@ -60,6 +62,7 @@ describeMultiProcess('the refresh lock holder dies or stalls', () => {
 
   async function setUp(as: TestAuthorizationServer): Promise<string> {
     const config = { ...createAppConfig(as, redis.url), options: ENGINE_OPTIONS }
+    keyPrefix = config.keyPrefix
     local = createLocalAccess(config)
     const old = await seedGrant(as, local.access, 'alice', { expired: true })
     workers = await startWorkers(PROCESSES, { ...config, interceptLockedWrites: true })

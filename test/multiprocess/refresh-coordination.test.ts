@@ -42,6 +42,7 @@ describeMultiProcess('refresh coordinated across processes through Redis', () =>
     workers = []
     local?.access.close()
     await local?.store.close()
+    if (config !== undefined) await redis.deleteKeys(config.keyPrefix)
   })
   afterAll(async () => {
     await as?.close()

@@ -32,11 +32,14 @@ describeWithRedis('tokens at rest in Redis', () => {
     for (const each of opened.splice(0).reverse()) await each.close()
   })
   afterAll(async () => {
+    for (const used of prefixes) await redis?.deleteKeys(used)
     await as?.close()
     await redis?.close()
   })
 
+  const prefixes = new Set<string>()
   function newStore(): RedisTokenStore {
+    prefixes.add(keyPrefix)
     const store = new RedisTokenStore({ url: redis.url, keyPrefix })
     opened.push(store)
     return store

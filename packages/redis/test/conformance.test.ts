@@ -24,6 +24,9 @@ describeWithRedis('RedisTokenStore conformance', () => {
     return {
       store: new RedisTokenStore({ url: redis.url, keyPrefix }),
       connect: async () => new RedisTokenStore({ url: redis.url, keyPrefix }),
+      cleanup: async () => {
+        await redis.deleteKeys(keyPrefix)
+      },
     }
   })
 
@@ -42,6 +45,7 @@ describeWithRedis('RedisTokenStore conformance', () => {
       connect: async () => new RedisTokenStore({ client: clients[1]!, keyPrefix }),
       cleanup: async () => {
         for (const client of clients) client.disconnect()
+        await redis.deleteKeys(keyPrefix)
       },
     }
   })

@@ -4,7 +4,12 @@ import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { RedisTokenStore } from '../src/index.js'
 
-const prefix = () => `test:${randomUUID()}:`
+const prefixes: string[] = []
+const prefix = () => {
+  const keyPrefix = `test:${randomUUID()}:`
+  prefixes.push(keyPrefix)
+  return keyPrefix
+}
 
 async function failsWithin(promise: Promise<unknown>): Promise<{ error: Error; ms: number }> {
   const started = performance.now()
@@ -64,6 +69,7 @@ describeWithRedis('RedisTokenStore against Redis', () => {
   })
   afterEach(async () => {
     await Promise.all(stores.splice(0).map((store) => store.close()))
+    for (const keyPrefix of prefixes.splice(0)) await redis.deleteKeys(keyPrefix)
   })
   afterAll(async () => {
     admin?.disconnect()
@@ -159,6 +165,18 @@ describeWithRedis('RedisTokenStore against Redis', () => {
     expect(client.status).toBe('ready')
     expect(await client.ping()).toBe('PONG')
     client.disconnect()
+  })
+
+  it('the test helper deletes exactly the keys under a prefix, glob characters taken literally', async () => {
+    const keyPrefix = `${prefix()}[*]?:`
+    await admin.set(`${keyPrefix}a`, '1')
+    await admin.set(`${keyPrefix}b`, '1')
+    await admin.set(`${keyPrefix.replace('[*]?', 'x*]?')}c`, 'kept')
+    await admin.set(`${keyPrefix.slice(0, -1)}d`, 'kept')
+    expect(await redis.deleteKeys(keyPrefix)).toBe(2)
+    expect(await admin.exists(`${keyPrefix}a`, `${keyPrefix}b`)).toBe(0)
+    expect(await admin.exists(`${keyPrefix.replace('[*]?', 'x*]?')}c`, `${keyPrefix.slice(0, -1)}d`)).toBe(2)
+    await admin.del(`${keyPrefix.replace('[*]?', 'x*]?')}c`, `${keyPrefix.slice(0, -1)}d`)
   })
 
   it('puts no command arguments (record values) into its errors', async () => {

@@ -42,6 +42,11 @@ export interface RedisServer {
   resume(): void
   /** Stops the server for good and removes what it wrote. For an external Redis, does nothing. */
   close(): Promise<void>
+  /**
+   * Deletes every key that starts with `prefix` (SCAN + DEL in one script): tests clean up after
+   * themselves in a shared Redis. Resolves to how many keys were deleted.
+   */
+  deleteKeys(prefix: string): Promise<number>
 }
 
 /** Whether the Redis suites can run here, and why not. */
@@ -126,6 +131,7 @@ function externalServer(url: string): RedisServer {
     pause: refuse,
     resume: refuse,
     close: async () => {},
+    deleteKeys: (prefix) => deleteKeys(url, prefix),
   }
 }
 
@@ -199,6 +205,7 @@ async function ownServer(port: number, dir: string | undefined): Promise<RedisSe
       child.kill('SIGCONT')
       paused = false
     },
+    deleteKeys: (prefix) => deleteKeys(`redis://127.0.0.1:${port}`, prefix),
     close: async () => {
       await stop('SIGKILL')
       process.off('exit', killOnExit)
@@ -245,6 +252,48 @@ function ping(port: number): Promise<boolean> {
     socket.on('data', (chunk) => {
       reply += chunk.toString('utf8')
       if (reply.includes('\r\n')) finish(reply.startsWith('+PONG'))
+    })
+  })
+}
+
+const DELETE_KEYS_SCRIPT = `
+local cursor, deleted = '0', 0
+repeat
+  local page = redis.call('SCAN', cursor, 'MATCH', ARGV[1], 'COUNT', 1000)
+  cursor = page[1]
+  for _, key in ipairs(page[2]) do deleted = deleted + redis.call('DEL', key) end
+until cursor == '0'
+return deleted
+`
+
+/** One EVAL over a plain socket (redis:// only): the helper needs no Redis client library. */
+function deleteKeys(url: string, prefix: string): Promise<number> {
+  const { protocol, hostname, port, username, password, pathname } = new URL(url)
+  if (protocol !== 'redis:') return Promise.reject(new Error('deleteKeys supports redis:// URLs only'))
+  const encode = (args: string[]) =>
+    `*${args.length}\r\n${args.map((arg) => `$${Buffer.byteLength(arg)}\r\n${arg}\r\n`).join('')}`
+  const commands: string[][] = []
+  if (password)
+    commands.push(['AUTH', ...(username ? [decodeURIComponent(username)] : []), decodeURIComponent(password)])
+  const db = pathname.slice(1)
+  if (/^\d+$/.test(db)) commands.push(['SELECT', db])
+  commands.push(['EVAL', DELETE_KEYS_SCRIPT, '0', `${prefix.replace(/[*?[\]\\]/g, (c) => `\\${c}`)}*`])
+  return new Promise((resolve, reject) => {
+    const socket = connect({ port: Number(port || 6379), host: hostname.replace(/^\[|\]$/g, '') })
+    let received = ''
+    socket.setTimeout(5_000, () => socket.destroy(new Error('Redis did not answer in time')))
+    socket.once('error', reject)
+    socket.once('connect', () => socket.write(commands.map(encode).join('')))
+    socket.on('data', (chunk) => {
+      received += chunk.toString('utf8')
+      // Every reply here is one line: +OK, :<integer> or -<error>.
+      const replies = received.split('\r\n').slice(0, -1)
+      if (replies.length < commands.length) return
+      socket.destroy()
+      const failed = replies.find((reply) => reply.startsWith('-'))
+      const last = replies[commands.length - 1] ?? ''
+      if (failed === undefined && last.startsWith(':')) resolve(Number(last.slice(1)))
+      else reject(new Error(`Redis refused to delete the keys: ${(failed ?? last).slice(0, 200)}`))
     })
   })
 }
