@@ -16,7 +16,7 @@ import {
   positiveNumber,
 } from './options.js'
 import { calculatePKCECodeChallenge, generateCodeVerifier, generateRandomToken } from './pkce.js'
-import { type RefreshContext, type RefreshRequest, refreshGrant } from './refresh.js'
+import { type RefreshContext, type RefreshRequest, refreshGrant, UnsavedGrants } from './refresh.js'
 import { maxTotalBackoffMs, type ResolvedRetryOptions, resolveRetryOptions } from './retry.js'
 import { sanitizeReturnTo } from './return-to.js'
 import { Sealer, secretsFrom } from './sealing.js'
@@ -246,6 +246,7 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
         this.emit('consentRequired', { userKey: error.userKey, reason: error.reason })
       },
       remember: (userKey, grant, _version) => this.#remember(userKey, grant),
+      unsaved: new UnsavedGrants(10_000),
     }
     if (store.subscribe !== undefined) {
       this.#unsubscribe = store.subscribe((storeKey) => this.#onStoreChange(storeKey))

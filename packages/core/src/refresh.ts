@@ -21,8 +21,30 @@ export interface RefreshContext {
   onRefresh(userKey: string, token: AccessToken, rotated: boolean): void
   onRefreshError(userKey: string, error: OngoingAccessError): void
   onConsentRequired(error: ConsentRequiredError): void
+  /**
+   * Grants refreshed at the server whose write to the store failed, by user key, with the version
+   * they were read at. Saved before any further token call for that user.
+   */
+  unsaved: UnsavedGrants
   /** Keeps a usable token in the process-local cache. */
   remember(userKey: string, grant: Grant, version: number): void
+}
+
+/** A bounded map of grants whose write failed (see {@link RefreshContext.unsaved}). */
+export class UnsavedGrants {
+  readonly #grants = new Map<string, { grant: Grant; expectedVersion: number }>()
+  constructor(private readonly max: number) {}
+  get(userKey: string) {
+    return this.#grants.get(userKey)
+  }
+  set(userKey: string, entry: { grant: Grant; expectedVersion: number }): void {
+    this.#grants.delete(userKey)
+    if (this.#grants.size >= this.max) this.#grants.delete(this.#grants.keys().next().value as string)
+    this.#grants.set(userKey, entry)
+  }
+  delete(userKey: string): void {
+    this.#grants.delete(userKey)
+  }
 }
 
 /** What a caller asks of a refresh. */
@@ -72,9 +94,13 @@ export async function refreshGrant(
 
   try {
     // 4. Holding the lock, read again: another process may have refreshed already.
-    const current = lock === undefined ? first : await readGrant(ctx, userKey)
+    let current = lock === undefined ? first : await readGrant(ctx, userKey)
     if (usable(ctx, current, first, request))
       return cached(ctx, userKey, current, current.version !== first.version)
+    // A grant refreshed earlier but never saved holds the newest refresh token: save it first.
+    const saved = await saveUnsaved(ctx, userKey, current, lock)
+    if ('value' in saved) return saved
+    current = saved
     const { refreshToken } = current.grant
     if (refreshToken === undefined) throw consentRequired(ctx, userKey, 'no_refresh_token')
 
@@ -132,12 +158,24 @@ export async function refreshGrant(
             : undefined,
       scope: response.scope ?? current.grant.scope,
     }
-    const version = await repository.write(userKey, grant, current.version, lock)
+    let version: number | undefined
+    try {
+      version = await repository.write(userKey, grant, current.version, lock)
+    } catch (err) {
+      // The server rotated the refresh token but the store did not take it: keep it in memory
+      // and save it before any other token call (above). The new access token is not handed out.
+      ctx.unsaved.set(userKey, { grant, expectedVersion: current.version })
+      if (isOngoingAccessError(err)) ctx.onRefreshError(userKey, err)
+      throw err
+    }
     if (version === undefined) {
       // Our lock expired and someone else wrote, or the store lost our lock: never overwrite.
       const after = await repositoryRead(ctx, userKey)
       if (after?.grant !== undefined && fresh(ctx, after.grant))
         return cached(ctx, userKey, after as VersionedGrant, true)
+      // Nobody wrote in our place (a lost lock, a store refusing writes): keep ours for saving.
+      if (after?.version === current.version)
+        ctx.unsaved.set(userKey, { grant, expectedVersion: current.version })
       const error = new OngoingAccessError(
         'ERR_STORE',
         'The refreshed grant could not be saved: another writer changed it first',
@@ -163,6 +201,42 @@ export async function refreshGrant(
       })
     }
   }
+}
+
+/**
+ * Saves a grant whose earlier write failed, before any other token call: the old refresh token it
+ * replaced must never be spent again (a strict server would revoke the grant). Returns the grant to
+ * go on with, or a token when that grant is fresh.
+ */
+async function saveUnsaved(
+  ctx: RefreshContext,
+  userKey: string,
+  current: VersionedGrant,
+  lock: TokenStoreLock | undefined,
+): Promise<VersionedGrant | AccessToken> {
+  const pending = ctx.unsaved.get(userKey)
+  if (pending === undefined) return current
+  if (pending.expectedVersion !== current.version) {
+    ctx.unsaved.delete(userKey) // another writer moved the grant on: theirs is newer
+    return current
+  }
+  const version = await ctx.repository.write(userKey, pending.grant, current.version, lock)
+  if (version !== undefined) {
+    ctx.unsaved.delete(userKey)
+    const saved = { grant: pending.grant, version }
+    return fresh(ctx, pending.grant) ? cached(ctx, userKey, saved, true) : saved
+  }
+  const after = await ctx.repository.read(userKey)
+  if (after?.version === current.version) {
+    throw new OngoingAccessError(
+      'ERR_STORE',
+      'The token store does not accept the refreshed grant; not refreshing again',
+    )
+  }
+  ctx.unsaved.delete(userKey)
+  if (after?.grant === undefined) throw consentRequired(ctx, userKey, 'no_grant')
+  const theirs = after as VersionedGrant
+  return fresh(ctx, theirs.grant) ? cached(ctx, userKey, theirs, true) : theirs
 }
 
 async function repositoryRead(ctx: RefreshContext, userKey: string) {
