@@ -127,9 +127,13 @@ export async function refreshGrant(
       ) {
         // 7. Did another writer win a rotation race? Then its token is ours too.
         const after = await repositoryRead(ctx, userKey)
-        if (after?.grant !== undefined && after.version !== current.version)
-          return cached(ctx, userKey, after as VersionedGrant, true)
-        await repository.remove(userKey, current.version)
+        // Versions may restart after a delete (a revoke, then a new consent): compare the refresh
+        // token too, so a new grant is never taken for the dead one.
+        const replaced =
+          after?.grant !== undefined &&
+          (after.version !== current.version || after.grant.refreshToken !== refreshToken)
+        if (replaced) return cached(ctx, userKey, after as VersionedGrant, true)
+        if (after !== undefined) await repository.remove(userKey, current.version)
         throw consentRequired(ctx, userKey, 'invalid_grant', err)
       }
       const error = isOngoingAccessError(err)
