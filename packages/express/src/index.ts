@@ -13,3 +13,4 @@ export {
   type OngoingVerifyDone,
   type OngoingVerifyWithRequest,
 } from './strategy.js'
+export { type TokenSwapRouterOptions, tokenSwapRouter } from './token-swap-router.js'
