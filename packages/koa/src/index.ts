@@ -6,3 +6,4 @@ export type {
 } from './options.js'
 export { requireAccessToken } from './require-access-token.js'
 export { ongoingRouter } from './router.js'
+export { type TokenSwapRouterOptions, tokenSwapRouter } from './token-swap-router.js'
