@@ -9,3 +9,10 @@ export {
   type OngoingAccessModuleForRootOptions,
 } from './ongoing-access.module.js'
 export type { OngoingAccessModuleOptions, OngoingRequestState } from './options.js'
+export {
+  TokenSwapModule,
+  type TokenSwapModuleAsyncOptions,
+  type TokenSwapModuleForRootOptions,
+  type TokenSwapModuleOptions,
+} from './token-swap.module.js'
+export { type TokenSwapRouterOptions, tokenSwapRouter } from './token-swap-router.js'

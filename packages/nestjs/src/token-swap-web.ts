@@ -1,0 +1,23 @@
+import type { ServerResponse } from 'node:http'
+import type { TokenSwapService } from '@ongoing/core'
+import type { Request } from 'express'
+import { readBody } from './read-body.js'
+
+/** @internal The request conversion of the token swap routes, shared by the controller and `tokenSwapRouter`. */
+export class TokenSwapWeb {
+  constructor(readonly service: TokenSwapService) {}
+
+  /** Reads the request (or what Nest's body parser made of it), runs `operation` and writes its JSON answer. */
+  async answer(req: Request, res: ServerResponse, operation: 'swap' | 'refresh'): Promise<void> {
+    const body = await readBody(req, this.service.maxBodyBytes, req.body)
+    const response = await this.service[operation]({
+      contentType: req.headers['content-type'],
+      body,
+      clientAddress: req.ip ?? req.socket.remoteAddress ?? '',
+    })
+    res.statusCode = response.status
+    for (const [name, value] of Object.entries(response.headers)) res.setHeader(name, value)
+    res.setHeader('content-type', 'application/json; charset=utf-8')
+    res.end(JSON.stringify(response.json))
+  }
+}
