@@ -1,10 +1,4 @@
-import {
-  httpStatusOf,
-  isOngoingAccessError,
-  type OngoingAccess,
-  type WebRequest,
-  type WebResponse,
-} from '@ongoing/core'
+import type { OngoingAccess, WebRequest, WebResponse } from '@ongoing/core'
 import type { Context } from 'koa'
 import type { OngoingKoaOptions } from './options.js'
 
@@ -37,25 +31,5 @@ export function send(ctx: Context, response: WebResponse): void {
   if (response.json !== undefined) ctx.body = response.json
 }
 
-/**
- * The error to throw to Koa. An `OngoingAccessError` keeps its class, `code` and message (it is
- * the prototype of what we throw), with the HTTP answer laid over it the way Koa's `ctx.onerror`
- * reads it: `status`/`statusCode` from `httpStatusOf` (the original `status` is the
- * authorization server's), `expose` below 500, and `headers` with `WWW-Authenticate` on 401.
- * Other errors pass unchanged.
- */
-export function httpErrorOf(err: unknown): unknown {
-  if (!isOngoingAccessError(err)) return err
-  const status = httpStatusOf(err)
-  const headers: Record<string, string> = { 'cache-control': 'no-store' }
-  // The challenge OngoingRoutes.consentRequired answers with (401 is only ever consent required).
-  if (status === 401)
-    headers['www-authenticate'] = 'Bearer error="invalid_token", error_description="consent required"'
-  const own = (value: unknown) => ({ value, enumerable: true, writable: true, configurable: true })
-  return Object.create(err, {
-    status: own(status),
-    statusCode: own(status),
-    expose: own(status < 500),
-    headers: own(headers),
-  })
-}
+/** The error to hand to the framework's error handling: see `toHttpError` in `@ongoing/core`. */
+export { toHttpError as httpErrorOf } from '@ongoing/core'

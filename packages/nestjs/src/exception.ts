@@ -1,12 +1,11 @@
 import { HttpException } from '@nestjs/common'
 import {
+  httpHeadersOf,
   httpStatusOf,
   type OngoingAccessError,
   type OngoingAccessErrorCode,
   type WebResponse,
 } from '@ongoing/core'
-
-const CHALLENGE = 'Bearer error="invalid_token", error_description="consent required"'
 
 /**
  * How `@ongoing/nestjs` reports an `OngoingAccessError` to Nest's exception handling: an
@@ -49,9 +48,6 @@ export class OngoingAccessException extends HttpException {
     }
     super(body as Record<string, unknown>, status, { cause: error })
     this.code = error.code
-    this.headers = answer?.headers ?? {
-      'cache-control': 'no-store',
-      ...(status === 401 ? { 'www-authenticate': CHALLENGE } : {}),
-    }
+    this.headers = answer?.headers ?? httpHeadersOf(status)
   }
 }
