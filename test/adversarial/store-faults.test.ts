@@ -36,7 +36,10 @@ describe('adversarial: store faults (real server, strict rotation)', () => {
     const inner = new MemoryTokenStore()
     const faulty = faultyStore(inner)
     faults = faulty.faults
-    s = await startScenario({ store: faulty.store, refreshSkewSeconds: 0, storeTimeoutMs: 300 }, { accessTokenTTLSeconds: 1 })
+    s = await startScenario(
+      { store: faulty.store, refreshSkewSeconds: 0, storeTimeoutMs: 300 },
+      { accessTokenTTLSeconds: 1 },
+    )
   })
   afterAll(async () => s?.close())
 
@@ -74,7 +77,8 @@ describe('adversarial: store faults (real server, strict rotation)', () => {
     await expect(s.access.getAccessToken('readonly')).rejects.toMatchObject({ code: 'ERR_STORE' })
     expect(s.as.stats().tokenCalls.refresh_token).toBe(1)
     // While the store refuses writes, no second refresh spends the old refresh token.
-    for (let i = 0; i < 3; i++) await expect(s.access.getAccessToken('readonly')).rejects.toMatchObject({ code: 'ERR_STORE' })
+    for (let i = 0; i < 3; i++)
+      await expect(s.access.getAccessToken('readonly')).rejects.toMatchObject({ code: 'ERR_STORE' })
     expect(s.as.stats().tokenCalls.refresh_token).toBe(1)
     // The store comes back: the kept grant is saved and used.
     faults.writeFails = false
