@@ -156,6 +156,7 @@ export function runSwapParitySuite(harness: SwapHarness): void {
       expect(answer.headers.get('content-type')).toMatch(/^application\/json/)
       expect(answer.headers.get('cache-control')).toBe('no-store')
       expect(answer.headers.get('pragma')).toBe('no-cache')
+      expect(answer.headers.get('etag')).toBeNull() // no digest of the tokens either
     }
 
     function expectNoRealRefreshToken(handles: string[]) {

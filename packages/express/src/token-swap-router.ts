@@ -84,5 +84,7 @@ export function tokenSwapRouter(access: OngoingAccess, options: TokenSwapRouterO
 function send(res: Response, response: SwapResponse): void {
   res.status(response.status)
   for (const [name, value] of Object.entries(response.headers)) res.setHeader(name, value)
-  res.json(response.json)
+  // Not res.json: that adds an ETag, a digest of the tokens, to an answer never to be cached.
+  res.setHeader('content-type', 'application/json; charset=utf-8')
+  res.end(JSON.stringify(response.json))
 }
