@@ -17,6 +17,10 @@ export interface Scenario {
   logs: string[]
   /** Every secret value seen so far (tokens, codes, verifiers, transactions, client secret). */
   secrets: Set<string>
+  /** Faults answered instead of the token endpoint, first one first; the real server when empty. */
+  tokenFaults: Array<() => Response | Promise<Response>>
+  /** Calls made to the token endpoint, faulted or real. */
+  tokenAttempts: number
   /** Consents `userKey` through the real pages; returns the result and records its secrets. */
   consent(userKey: string): Promise<void>
   close(): Promise<void>
@@ -44,7 +48,13 @@ export async function startScenario(
   const store = new SnapshotStore()
   const logs: string[] = []
   const secrets = new Set<string>([APP_SECRET, as.clients.confidential.secret])
+  const scenario = { tokenFaults: [], tokenAttempts: 0 } as unknown as Scenario
   const recordSecrets: typeof fetch = async (input, init) => {
+    if (String(input).endsWith('/token')) {
+      scenario.tokenAttempts++
+      const fault = scenario.tokenFaults.shift()
+      if (fault !== undefined) return fault()
+    }
     if (init?.body instanceof URLSearchParams) {
       for (const name of [
         'code',
@@ -78,13 +88,13 @@ export async function startScenario(
     retry: { baseDelayMs: 1, maxDelayMs: 5 },
     ...options,
   })
-  return {
+  return Object.assign(scenario, {
     as,
     access,
     store,
     logs,
     secrets,
-    async consent(userKey) {
+    async consent(userKey: string) {
       const started = await access.startConsent({ userKey })
       secrets.add(started.codeVerifier)
       secrets.add(started.transaction)
@@ -92,7 +102,7 @@ export async function startScenario(
       await access.finishConsent({ callbackUrl, transaction: started.transaction })
     },
     close: () => as.close(),
-  }
+  })
 }
 
 /** Asserts that no secret appears in any of `texts` (logs, error messages, URLs, bodies). */
