@@ -123,6 +123,16 @@ describe('ID tokens are verified with the configured JWKS and an allow-list', ()
     expect(Date.now() - started).toBeLessThan(1_000)
   })
 
+  it.each([
+    ['PBES2 with a huge p2c', { alg: 'PBES2-HS512+A256KW', enc: 'A256GCM', p2c: 2_000_000_000, p2s: 'c2FsdA' }],
+    ['a DEFLATE compression bomb', { alg: 'dir', enc: 'A256GCM', zip: 'DEF' }],
+  ])('a JWE instead of a JWS (%s) is refused at once, never decrypted', async (_name, header) => {
+    const jwe = `${b64(header)}..${b64('iv')}.${'A'.repeat(100_000)}.${b64('tag')}`
+    const started = Date.now()
+    await expectRejected(jwe)
+    expect(Date.now() - started).toBeLessThan(500)
+  })
+
   it('a flood of unknown kids refetches the JWKS at most once per cooldown', async () => {
     const fake = createFakeAS()
     fake.jwks = { keys: [publicJwk] }
