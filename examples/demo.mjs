@@ -1,6 +1,6 @@
-// `pnpm demo`: the local authorization server and the three Genrefy apps, on fixed ports, with
-// their output interleaved. Ctrl-C stops them all. Expects the packages (and the NestJS example)
-// built: the root `demo` script does that first.
+// `pnpm demo`: the local authorization server, the three Genrefy apps and the mobile app's token
+// swap server, on fixed ports, with their output interleaved. Ctrl-C stops them all. Expects the
+// packages (and the NestJS example) built: the root `demo` script does that first.
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 
@@ -9,8 +9,9 @@ const services = [
   { name: 'express', port: 3001, script: 'express/app.mjs', ready: /^express example: / },
   { name: 'koa', port: 3002, script: 'koa/app.mjs', ready: /^koa example: / },
   { name: 'nestjs', port: 3003, script: 'nestjs/dist/main.js', ready: /^nestjs example: / },
+  { name: 'mobile', port: 3004, script: 'mobile-swap/server.mjs', ready: /^mobile-swap example: / },
 ]
-const colors = { provider: 35, express: 32, koa: 36, nestjs: 31 }
+const colors = { provider: 35, express: 32, koa: 36, nestjs: 31, mobile: 33 }
 const width = Math.max(...services.map((s) => s.name.length))
 const tag = (name) => `\x1b[${colors[name]}m${name.padEnd(width)}\x1b[0m │`
 
@@ -66,6 +67,9 @@ console.log(`
     Express   http://localhost:3001
     Koa       http://localhost:3002
     NestJS    http://localhost:3003
+
+    Token swap for the mobile app  http://localhost:3004   POST /swap, POST /refresh: walk it
+    with curl as examples/mobile-swap/README.md shows
 
     Authorization server  http://127.0.0.1:4000   log in as any name, with any password
 

@@ -28,6 +28,13 @@ const clients = [
   client('genrefy-express', env.EXPRESS_APP_URL ?? 'http://localhost:3001'),
   client('genrefy-koa', env.KOA_APP_URL ?? 'http://localhost:3002'),
   client('genrefy-nestjs', env.NESTJS_APP_URL ?? 'http://localhost:3003'),
+  // The mobile example's swap server (examples/mobile-swap), whose client id the mobile app signs
+  // in with. A native client: its loopback redirect URI matches on any port (RFC 8252 section 7.3).
+  {
+    ...client('genrefy-mobile'),
+    application_type: 'native',
+    redirect_uris: ['http://127.0.0.1:7777/callback'],
+  },
 ]
 
 // Listen first, so that PORT=0 (a free port, for tests) still gives the issuer its real port.
