@@ -38,6 +38,7 @@ export { calculatePKCECodeChallenge, generateCodeVerifier, generateRandomToken }
 export { parseRetryAfter, type RetryOptions } from './retry.js'
 export { sanitizeReturnTo } from './return-to.js'
 export { Sealer, type SealPurpose } from './sealing.js'
+export { readSwapRequestBody, type SwapRequestStream } from './swap/read-swap-body.js'
 export {
   createMemoryRateLimiter,
   type SwapRateLimiter,

@@ -124,7 +124,10 @@ describe('ID tokens are verified with the configured JWKS and an allow-list', ()
   })
 
   it.each([
-    ['PBES2 with a huge p2c', { alg: 'PBES2-HS512+A256KW', enc: 'A256GCM', p2c: 2_000_000_000, p2s: 'c2FsdA' }],
+    [
+      'PBES2 with a huge p2c',
+      { alg: 'PBES2-HS512+A256KW', enc: 'A256GCM', p2c: 2_000_000_000, p2s: 'c2FsdA' },
+    ],
     ['a DEFLATE compression bomb', { alg: 'dir', enc: 'A256GCM', zip: 'DEF' }],
   ])('a JWE instead of a JWS (%s) is refused at once, never decrypted', async (_name, header) => {
     const jwe = `${b64(header)}..${b64('iv')}.${'A'.repeat(100_000)}.${b64('tag')}`

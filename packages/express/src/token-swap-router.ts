@@ -1,6 +1,11 @@
-import { type OngoingAccess, type SwapResponse, type TokenSwapOptions, TokenSwapService } from '@ongoing/core'
+import {
+  type OngoingAccess,
+  readSwapRequestBody,
+  type SwapResponse,
+  type TokenSwapOptions,
+  TokenSwapService,
+} from '@ongoing/core'
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
-import { readBody } from './read-body.js'
 import { checkAccess } from './web.js'
 
 /**
@@ -56,7 +61,7 @@ export function tokenSwapRouter(access: OngoingAccess, options: TokenSwapRouterO
   const handle =
     (operation: 'swap' | 'refresh') =>
     (req: Request, res: Response, next: NextFunction): void => {
-      readBody(req, service.maxBodyBytes, req.body)
+      readSwapRequestBody(req, service.maxBodyBytes, req.body)
         .then((body) =>
           service[operation]({
             contentType: req.headers['content-type'],

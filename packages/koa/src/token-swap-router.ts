@@ -1,6 +1,10 @@
-import { type OngoingAccess, type TokenSwapOptions, TokenSwapService } from '@ongoing/core'
+import {
+  type OngoingAccess,
+  readSwapRequestBody,
+  type TokenSwapOptions,
+  TokenSwapService,
+} from '@ongoing/core'
 import type { Context, Middleware, Next } from 'koa'
-import { readBody } from './read-body.js'
 import { checkAccess } from './web.js'
 
 /**
@@ -66,7 +70,7 @@ export function tokenSwapRouter(access: OngoingAccess, options: TokenSwapRouterO
 
   const handle = async (ctx: Context, operation: 'swap' | 'refresh') => {
     const request = ctx.request as { rawBody?: unknown; body?: unknown }
-    const body = await readBody(ctx.req, service.maxBodyBytes, request.rawBody ?? request.body)
+    const body = await readSwapRequestBody(ctx.req, service.maxBodyBytes, request.rawBody ?? request.body)
     const response = await service[operation]({
       contentType: ctx.get('content-type') || undefined,
       body,

@@ -1,7 +1,6 @@
 import type { ServerResponse } from 'node:http'
-import type { TokenSwapService } from '@ongoing/core'
+import { readSwapRequestBody, type TokenSwapService } from '@ongoing/core'
 import type { Request } from 'express'
-import { readBody } from './read-body.js'
 
 /** @internal The request conversion of the token swap routes, shared by the controller and `tokenSwapRouter`. */
 export class TokenSwapWeb {
@@ -9,7 +8,7 @@ export class TokenSwapWeb {
 
   /** Reads the request (or what Nest's body parser made of it), runs `operation` and writes its JSON answer. */
   async answer(req: Request, res: ServerResponse, operation: 'swap' | 'refresh'): Promise<void> {
-    const body = await readBody(req, this.service.maxBodyBytes, req.body)
+    const body = await readSwapRequestBody(req, this.service.maxBodyBytes, req.body)
     const response = await this.service[operation]({
       contentType: req.headers['content-type'],
       body,

@@ -1,6 +1,14 @@
 import type { IncomingMessage } from 'node:http'
 
 /**
+ * What the reader needs of a Node request stream (an `http.IncomingMessage`), whatever the framework.
+ */
+export type SwapRequestStream = Pick<
+  IncomingMessage,
+  'readableEnded' | 'headers' | 'on' | 'off' | 'resume' | 'destroy'
+>
+
+/**
  * Past the limit, at most this many more bytes are read and thrown away (so that the answer
  * reaches a client still sending, and the connection can be reused); past that, the connection
  * is destroyed.
@@ -12,8 +20,19 @@ const DISCARD_BYTES = 1024 * 1024
  * when it is larger than `limit` bytes. Reads at most `limit + 1` bytes for the service, then
  * drains the rest within a bound. When something before us (a body parser) has already consumed
  * the stream, its result is used instead (`parsed`: a string, a Buffer, or a parsed form).
+ * For adapters: Express, Koa and Nest hand it their Node request.
+ *
+ * @example
+ * ```ts
+ * const body = await readSwapRequestBody(req, service.maxBodyBytes, req.body)
+ * const answer = await service.swap({ contentType: req.headers['content-type'], body, clientAddress: req.ip })
+ * ```
  */
-export function readBody(req: IncomingMessage, limit: number, parsed: unknown): Promise<string | undefined> {
+export function readSwapRequestBody(
+  req: SwapRequestStream,
+  limit: number,
+  parsed: unknown,
+): Promise<string | undefined> {
   if (req.readableEnded) return Promise.resolve(serializeParsedBody(parsed))
   if (Number(req.headers['content-length']) > limit) {
     discard(req)
@@ -48,7 +67,7 @@ export function readBody(req: IncomingMessage, limit: number, parsed: unknown): 
   })
 }
 
-function discard(req: IncomingMessage): void {
+function discard(req: SwapRequestStream): void {
   let left = DISCARD_BYTES
   req.on('data', (chunk: Buffer) => {
     left -= chunk.length
