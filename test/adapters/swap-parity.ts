@@ -379,10 +379,9 @@ export function runSwapParitySuite(harness: SwapHarness): void {
         expect((await post(app, 'swap', {})).status).toBe(400)
       })
 
-      // Behind a body parser, the parser reads the body, by its own rules.
-      it.skipIf(parserLimit !== undefined)(
-        'a body that never ends is answered at the limit; the rest is drained within a bound, then cut',
-        async () => {
+      // Behind a body parser, the parser reads the body, by its own rules: the case is not ours there.
+      if (parserLimit === undefined)
+        it('a body that never ends is answered at the limit; the rest is drained within a bound, then cut', async () => {
           as.resetStats()
           const { sentWhenAnswered, sentWhenClosed, response } = await sendEndlessBody(app.baseUrl)
           expect(response).toMatch(/^HTTP\/1\.1 400 /)
@@ -393,8 +392,7 @@ export function runSwapParitySuite(harness: SwapHarness): void {
           expect(sentWhenClosed).toBeDefined()
           expect(sentWhenClosed).toBeLessThan(32 * 1024 * 1024)
           expect(as.stats().tokenCalls.total).toBe(0)
-        },
-      )
+        })
 
       it('other methods and paths pass on to the app', async () => {
         as.resetStats()
