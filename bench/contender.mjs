@@ -1,0 +1,353 @@
+// One contender of bench/run.mjs: a server in a process of its own, forked by the runner with a
+// JSON config as its argument. It answers GET /api with "ok" once the route has (or, for the bare
+// and no-op contenders, would have) read the user's access token, tells the runner its port on
+// IPC, and stops on { type: 'stop' }. Never logs token material.
+//
+//   kinds: express-bare | express-noop | express-ours | express-eoc | koa-bare | koa-noop | koa-ours
+//          nest-bare | nest-noop | nest-ours | storm (Express + ours with the consent routes)
+//   config: { kind, als?, store?: 'memory' | 'redis', redisUrl?, keyPrefix?, issuer, client, secret }
+import { AsyncLocalStorage } from 'node:async_hooks'
+import { createServer } from 'node:http'
+import { OngoingAccess, OngoingRoutes } from '@ongoing/core'
+
+const config = JSON.parse(process.argv[2])
+const USER = 'bench-user'
+const BODY = 'ok'
+const now = () => Number(process.hrtime.bigint()) / 1e6 // CLOCK_MONOTONIC, comparable across processes
+
+let closeStore = async () => {}
+let access
+
+async function createAccess(port, { storm = false } = {}) {
+  let store
+  if (config.store === 'redis') {
+    const { RedisTokenStore } = await import('@ongoing/redis')
+    const redisStore = new RedisTokenStore({ url: config.redisUrl, keyPrefix: config.keyPrefix })
+    await redisStore.ready()
+    closeStore = () => redisStore.close()
+    store = storm && process.env.BENCH_STORM_DETAIL ? timedStore(redisStore) : redisStore
+  }
+  access = new OngoingAccess({
+    issuer: config.issuer,
+    client: config.client,
+    redirectUri: `http://127.0.0.1:${port}/auth/callback`,
+    scope: 'offline_access api:read',
+    secret: config.secret,
+    ...(store === undefined ? {} : { store }),
+    ...(storm ? { refreshSkewSeconds: 0, fetch: timedFetch } : {}),
+  })
+  return access
+}
+
+// The grant the load uses: seeded, fresh for an hour, so the hot path never calls the AS. The
+// cookie is the sealed user-key cookie the consent routes would have set for this user.
+async function seed(access) {
+  await access.restore(USER, { accessToken: 'bench-access-token', refreshToken: 'bench-rt', expiresIn: 3600 })
+  return `ongoing.uid=${access.sealer.seal('user-key-cookie', USER)}`
+}
+
+// ------------------------------------------------------------------ refresh storm instrumentation
+const tokenCalls = [] // { start, end } of each token endpoint round trip, body read included
+const waits = [] // { t0, t1, userKey } of each request whose token was not ready when it arrived
+const refreshes = [] // { userKey, at }: this process refreshed (and saved) the grant of userKey
+let servedFromCache = 0
+
+const storeCalls = [] // BENCH_STORM_DETAIL: { op, start, end } of each store call
+function timedStore(inner) {
+  const timed = (op, promise) => {
+    const start = now()
+    return promise.finally(() => storeCalls.push({ op, start, end: now() }))
+  }
+  return {
+    get: (k) => timed('get', inner.get(k)),
+    set: (k, v, o) => timed('set', inner.set(k, v, o)),
+    delete: (k, v) => timed('delete', inner.delete(k, v)),
+    claimOnce: (k, t) => timed('claimOnce', inner.claimOnce(k, t)),
+    subscribe: (listener) =>
+      inner.subscribe((key) => {
+        storeCalls.push({ op: 'notified', start: now(), end: now() })
+        listener(key)
+      }),
+    acquireLock: (k, t) =>
+      timed('acquireLock', inner.acquireLock(k, t)).then((lock) =>
+        lock === undefined ? lock : { ...lock, release: () => timed('release', lock.release()) },
+      ),
+  }
+}
+
+async function timedFetch(input, init) {
+  const isToken = new URL(input instanceof Request ? input.url : input).pathname.endsWith('/token')
+  const start = now()
+  const response = await globalThis.fetch(input, init)
+  if (!isToken) return response
+  const body = await response.arrayBuffer()
+  tokenCalls.push({ start, end: now() })
+  return new Response(body, {
+    status: response.status,
+    statusText: response.statusText,
+    headers: response.headers,
+  })
+}
+
+// ------------------------------------------------------------------ Express
+async function express(port) {
+  const { default: createApp } = await import('express')
+  const app = createApp()
+  app.set('etag', false)
+  app.set('x-powered-by', false)
+  if (config.als) {
+    const als = new AsyncLocalStorage()
+    let id = 0
+    app.use(function requestContext(_req, _res, next) {
+      als.run({ requestId: ++id }, next)
+    })
+  }
+  const answer = (_req, res) => res.send(BODY)
+  const answerWithToken = (req, res) => res.send(req.ongoing.accessToken ? BODY : 'no token')
+  let cookie
+  switch (config.kind) {
+    case 'express-bare':
+      app.get('/api', answer)
+      break
+    case 'express-noop':
+      app.get(
+        '/api',
+        async function noop(_req, _res, next) {
+          next()
+        },
+        answer,
+      )
+      break
+    case 'express-ours': {
+      const { requireAccessToken } = await import('@ongoing/express')
+      const access = await createAccess(port)
+      cookie = await seed(access)
+      app.get('/api', requireAccessToken(access), answerWithToken)
+      break
+    }
+    case 'express-eoc': {
+      const { auth, requiresAuth } = (await import('express-openid-connect')).default
+      app.use(
+        auth({
+          issuerBaseURL: config.issuer,
+          baseURL: `http://127.0.0.1:${port}`,
+          clientID: config.client.id,
+          clientSecret: config.client.secret,
+          secret: config.secret,
+          authRequired: false,
+          idpLogout: false,
+          authorizationParams: {
+            response_type: 'code',
+            response_mode: 'query',
+            scope: 'openid offline_access',
+          },
+        }),
+      )
+      app.get('/api', requiresAuth(), (req, res) =>
+        res.send(req.oidc.accessToken?.access_token ? BODY : 'no token'),
+      )
+      break
+    }
+    case 'storm': {
+      const { ongoingRouter, requireAccessToken } = await import('@ongoing/express')
+      const access = await createAccess(port, { storm: true })
+      // Discovery done, as in a process that has served a consent (a fresh process pays it, and
+      // the first connection to the AS, on its first refresh).
+      await access.metadata()
+      const routes = new OngoingRoutes(access)
+      access.on('refresh', ({ userKey }) => refreshes.push({ userKey, at: now() }))
+      app.use('/auth', ongoingRouter(access))
+      app.get(
+        '/api',
+        function stamp(req, _res, next) {
+          req.benchT0 = now()
+          req.benchSync = true
+          next()
+          req.benchSync = false
+        },
+        requireAccessToken(access),
+        (req, res) => {
+          if (req.benchSync) servedFromCache++
+          else waits.push({ t0: req.benchT0, t1: now(), userKey: req.ongoing.userKey })
+          res.send(req.ongoing.accessToken ? BODY : 'no token')
+        },
+      )
+      process.on('message', (message) => {
+        if (message.type === 'expiry') {
+          // When the cached token of the grant behind this cookie expires (ms epoch), if cached.
+          const userKey = routes.userKeyFromCookie({ method: 'GET', url: '/', header: () => message.cookie })
+          const expiresAt =
+            userKey === undefined ? undefined : access.getCachedAccessToken(userKey)?.expiresAt
+          process.send({ type: 'expiry', expiresAt })
+        } else if (message.type === 'storm-report') {
+          process.send({
+            type: 'storm-report',
+            tokenCalls: tokenCalls.splice(0),
+            waits: waits.splice(0),
+            refreshes: refreshes.splice(0),
+            storeCalls: storeCalls.splice(0),
+            servedFromCache,
+          })
+          servedFromCache = 0
+        }
+      })
+      break
+    }
+    default:
+      throw new Error(`unknown kind ${config.kind}`)
+  }
+  return { handler: app, cookie }
+}
+
+// ------------------------------------------------------------------ Koa
+async function koa(port) {
+  const { default: Koa } = await import('koa')
+  const app = new Koa()
+  let cookie
+  const route = (middleware) => (ctx, next) => (ctx.path === '/api' ? middleware(ctx, next) : next())
+  switch (config.kind) {
+    case 'koa-bare':
+      app.use(
+        route((ctx) => {
+          ctx.body = BODY
+        }),
+      )
+      break
+    case 'koa-noop':
+      app.use(
+        route(async function noop(_ctx, next) {
+          await next()
+        }),
+      )
+      app.use((ctx) => {
+        ctx.body = BODY
+      })
+      break
+    case 'koa-ours': {
+      const { requireAccessToken } = await import('@ongoing/koa')
+      const access = await createAccess(port)
+      cookie = await seed(access)
+      app.use(route(requireAccessToken(access)))
+      app.use((ctx) => {
+        ctx.body = ctx.state.ongoing.accessToken ? BODY : 'no token'
+      })
+      break
+    }
+    default:
+      throw new Error(`unknown kind ${config.kind}`)
+  }
+  return { handler: app.callback(), cookie }
+}
+
+// ------------------------------------------------------------------ NestJS (Express platform)
+async function nest() {
+  await import('reflect-metadata')
+  const { Controller, Get, Injectable, Module, UseGuards } = await import('@nestjs/common')
+  const { NestFactory } = await import('@nestjs/core')
+  const decorateMethod = (target, name, decorators) =>
+    Reflect.defineProperty(
+      target.prototype,
+      name,
+      Reflect.decorate(
+        decorators,
+        target.prototype,
+        name,
+        Object.getOwnPropertyDescriptor(target.prototype, name),
+      ),
+    )
+
+  class ApiController {
+    get(accessToken) {
+      return accessToken === undefined || accessToken ? BODY : 'no token'
+    }
+  }
+  Controller('api')(ApiController)
+  const imports = []
+  const guards = []
+  switch (config.kind) {
+    case 'nest-bare':
+      break
+    case 'nest-noop': {
+      class NoopGuard {
+        async canActivate() {
+          return true
+        }
+      }
+      Injectable()(NoopGuard)
+      guards.push(NoopGuard)
+      break
+    }
+    case 'nest-ours': {
+      const { AccessToken, AccessTokenGuard, OngoingAccessModule } = await import('@ongoing/nestjs')
+      imports.push(
+        OngoingAccessModule.forRoot({
+          issuer: config.issuer,
+          client: config.client,
+          redirectUri: 'http://127.0.0.1/auth/callback',
+          scope: 'offline_access api:read',
+          secret: config.secret,
+        }),
+      )
+      guards.push(AccessTokenGuard)
+      AccessToken()(ApiController.prototype, 'get', 0)
+      break
+    }
+    default:
+      throw new Error(`unknown kind ${config.kind}`)
+  }
+  decorateMethod(ApiController, 'get', guards.length > 0 ? [Get(), UseGuards(...guards)] : [Get()])
+  class AppModule {}
+  Module({ imports, controllers: [ApiController] })(AppModule)
+  const app = await NestFactory.create(AppModule, { logger: false })
+  app.getHttpAdapter().getInstance().set('etag', false)
+  let cookie
+  if (config.kind === 'nest-ours') {
+    const { OngoingAccess: Injected } = await import('@ongoing/nestjs')
+    access = app.get(Injected)
+    cookie = await seed(access)
+  }
+  await app.listen(0, '127.0.0.1')
+  return { app, port: app.getHttpServer().address().port, cookie }
+}
+
+// ------------------------------------------------------------------ main
+async function main() {
+  let stop
+  let port
+  let cookie
+  if (config.kind.startsWith('nest-')) {
+    const started = await nest()
+    port = started.port
+    cookie = started.cookie
+    stop = () => started.app.close()
+  } else {
+    const server = createServer({ keepAliveTimeout: 30_000 })
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+    port = server.address().port
+    const started = config.kind.startsWith('koa-') ? await koa(port) : await express(port)
+    cookie = started.cookie
+    server.on('request', started.handler)
+    stop = () =>
+      new Promise((resolve) => {
+        server.close(resolve)
+        server.closeAllConnections()
+      })
+  }
+  process.on('message', async (message) => {
+    if (message.type === 'cpu') {
+      const { user, system } = process.cpuUsage()
+      process.send({ type: 'cpu', micros: user + system })
+    }
+    if (message.type !== 'stop') return
+    await stop()
+    access?.close()
+    await closeStore()
+    process.exit(0)
+  })
+  process.send({ type: 'ready', port, cookie })
+}
+
+main().catch((error) => {
+  process.send?.({ type: 'failed', message: error instanceof Error ? error.message : String(error) })
+  process.exit(1)
+})
