@@ -29,7 +29,8 @@ function exitCode(child: ChildProcess): Promise<number | null> {
 
 // Runs the built command (`pnpm build` first); the root `pnpm test` builds before testing.
 if (!existsSync(cli)) {
-  if (process.env.CI) throw new Error('packages/testing/dist/cli.js is missing: run `pnpm build` before the tests')
+  if (process.env.CI)
+    throw new Error('packages/testing/dist/cli.js is missing: run `pnpm build` before the tests')
   console.warn('\n*** SKIPPED: the ongoing-test-as command tests need `pnpm build` first ***\n')
 }
 describe.skipIf(!existsSync(cli))('ongoing-test-as command', () => {
