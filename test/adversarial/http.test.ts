@@ -101,7 +101,7 @@ describe('adversarial: through HTTP (Express)', () => {
   })
 
   it('a forged Host / X-Forwarded-Host never changes redirect_uri', async () => {
-    for (const headers of [
+    for (const headers of <Record<string, string>[]>[
       { host: 'evil.com' },
       { 'x-forwarded-host': 'evil.com', 'x-forwarded-proto': 'https' },
     ]) {
@@ -151,7 +151,7 @@ describe('adversarial: through HTTP (Express)', () => {
   it('POST /auth/refresh from another site is refused, and makes no token call', async () => {
     const { cookie } = await connect('csrf-victim')
     as.resetStats()
-    for (const headers of [
+    for (const headers of <Record<string, string>[]>[
       { origin: 'https://evil.com' },
       { 'sec-fetch-site': 'cross-site' },
       { 'sec-fetch-site': 'same-site' },
