@@ -100,6 +100,39 @@ describe('adversarial: through HTTP (Express)', () => {
     expect(new URL(location, base).origin).toBe(base)
   })
 
+  it('two tabs consenting at once: each callback finds its own transaction, both land where they started', async () => {
+    const first = await fetch(`${base}/auth/consent?returnTo=/tab-one`, { redirect: 'manual' })
+    const uid = first.headers
+      .getSetCookie()
+      .find((c) => c.startsWith('ongoing.uid='))!
+      .split(';')[0]!
+    const second = await fetch(`${base}/auth/consent?returnTo=/tab-two`, {
+      redirect: 'manual',
+      headers: { cookie: uid },
+    })
+    const jar = [first, second].flatMap((r) => r.headers.getSetCookie().map((c) => c.split(';')[0]!))
+    const cookie = [...new Set(jar)].join('; ')
+    const callbacks = await Promise.all(
+      [first, second].map((r) =>
+        driveConsent(r.headers.get('location')!, {
+          redirectUriPrefix: `${base}/auth/callback`,
+          login: 'two-tabs',
+        }),
+      ),
+    )
+    // Finish them in the reverse order, as tabs would.
+    const landed: string[] = []
+    for (const callback of callbacks.reverse()) {
+      const done = await fetch(`${base}${callback.pathname}${callback.search}`, {
+        redirect: 'manual',
+        headers: { cookie },
+      })
+      expect(done.status).toBe(303)
+      landed.push(done.headers.get('location')!)
+    }
+    expect(landed).toEqual(['/tab-two', '/tab-one'])
+  })
+
   it('a forged Host / X-Forwarded-Host never changes redirect_uri', async () => {
     for (const headers of <Record<string, string>[]>[
       { host: 'evil.com' },

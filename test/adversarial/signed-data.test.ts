@@ -1,8 +1,8 @@
 import { createHmac, createSign, generateKeyPairSync, type KeyObject } from 'node:crypto'
+import { OngoingAccessError } from '@ongoing/core'
 import { exportJWK, SignJWT } from 'jose'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { OngoingAccessError } from '../src/index.js'
-import { createAccess, createFakeAS, ISSUER, json, tokens } from './fake-as.js'
+import { createAccess, createFakeAS, ISSUER, json, tokens } from '../../packages/core/test/fake-as.js'
 
 const b64 = (value: unknown) =>
   Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url')
