@@ -44,7 +44,7 @@ export function requireAccessToken(
   }
 
   function withUserKey(req: Request, res: Response, next: NextFunction, given: string | undefined): void {
-    const userKey = given ?? routes.userKeyFromCookie(toWebRequest(req))
+    const userKey = given ?? routes.userKeyFromCookieHeader(req.headers.cookie)
     const token = routes.accessToken(userKey)
     const use = (token: AccessToken) => {
       req.ongoing = { accessToken: token.value, expiresAt: token.expiresAt, userKey: userKey as string }

@@ -45,7 +45,7 @@ export function requireAccessToken(
   }
 
   function withUserKey(ctx: Context, next: Next, given: string | undefined) {
-    const userKey = given ?? routes.userKeyFromCookie(toWebRequest(ctx))
+    const userKey = given ?? routes.userKeyFromCookieHeader(ctx.headers.cookie)
     const token = routes.accessToken(userKey)
     const use = (token: AccessToken) => {
       ctx.state.ongoing = { accessToken: token.value, expiresAt: token.expiresAt, userKey: userKey as string }

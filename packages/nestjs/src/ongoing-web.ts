@@ -52,7 +52,7 @@ export class OngoingWeb {
     res: ServerResponse,
     given: string | undefined,
   ): boolean | Promise<boolean> {
-    const userKey = given ?? this.routes.userKeyFromCookie(toWebRequest(req))
+    const userKey = given ?? this.routes.userKeyFromCookieHeader(req.headers.cookie)
     const token = this.routes.accessToken(userKey)
     const use = (token: AccessToken) => {
       req.ongoing = { accessToken: token.value, expiresAt: token.expiresAt, userKey: userKey as string }

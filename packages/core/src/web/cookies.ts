@@ -16,17 +16,22 @@ const MAX_COOKIE_HEADER = 8 * 1024
  */
 export function readCookie(header: string | null | undefined, name: string): string | undefined {
   if (header == null || header.length > MAX_COOKIE_HEADER) return undefined
-  const prefix = `${name}=`
+  // Scans with indexOf instead of splitting: this runs on every protected request.
+  const needle = `${name}=`
   let found: string | undefined
-  for (const part of header.split(';')) {
-    const trimmed = part.trim()
-    if (trimmed.startsWith(prefix)) {
-      // The same name twice (e.g. set for two paths) is ambiguous: refuse it.
-      if (found !== undefined) return undefined
-      found = trimmed.slice(prefix.length)
-    }
+  let from = 0
+  for (;;) {
+    const at = header.indexOf(needle, from)
+    if (at === -1) return found
+    from = at + needle.length
+    let before = at - 1
+    while (before >= 0 && (header.charCodeAt(before) === 32 || header.charCodeAt(before) === 9)) before--
+    if (before >= 0 && header.charCodeAt(before) !== 59 /* ; */) continue // inside another cookie's name
+    // The same name twice (e.g. set for two paths) is ambiguous: refuse it.
+    if (found !== undefined) return undefined
+    const end = header.indexOf(';', from)
+    found = header.slice(from, end === -1 ? header.length : end).trim()
   }
-  return found
 }
 
 /** A `Set-Cookie` value. `value` must already be cookie-safe (we only set base64url values). */

@@ -91,7 +91,12 @@ export class OngoingRoutes {
    * Synchronous and cached: the hot path pays no crypto for a cookie it has seen.
    */
   userKeyFromCookie(request: WebRequest): string | undefined {
-    const sealed = readCookie(request.header('cookie'), this.#userCookie)
+    return this.userKeyFromCookieHeader(request.header('cookie'))
+  }
+
+  /** {@link OngoingRoutes.userKeyFromCookie} from the raw `Cookie` header: nothing to allocate on the hot path. */
+  userKeyFromCookieHeader(cookieHeader: string | undefined): string | undefined {
+    const sealed = readCookie(cookieHeader, this.#userCookie)
     if (sealed === undefined) return undefined
     const known = this.#userKeys.get(sealed)
     if (known !== undefined) return known
