@@ -1,6 +1,5 @@
 // One token swap suite for every adapter: each runs it through real HTTP against a real
 // authorization server with strict refresh token rotation, as a native app would use it.
-import { createHash, randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { connect } from 'node:net'
 import {
@@ -9,7 +8,11 @@ import {
   type TokenSwapOptions,
   TokenSwapService,
 } from '@ongoing/core'
-import { driveConsent, startTestAuthorizationServer, type TestAuthorizationServer } from '@ongoing/testing'
+import {
+  authorizeAsNativeApp,
+  startTestAuthorizationServer,
+  type TestAuthorizationServer,
+} from '@ongoing/testing'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { freePort } from './parity.js'
 
@@ -121,19 +124,12 @@ export function runSwapParitySuite(harness: SwapHarness): void {
 
     /** What a native app does: PKCE, then the authorization request with the server's client id. */
     async function authorize(login: string) {
-      const verifier = randomBytes(32).toString('base64url')
-      const url = new URL('/auth', as.issuer)
-      url.search = new URLSearchParams({
-        response_type: 'code',
-        client_id: as.clients.confidential.id,
-        redirect_uri: MOBILE_REDIRECT,
-        scope: 'offline_access api:read',
-        state: randomBytes(8).toString('hex'),
-        code_challenge: createHash('sha256').update(verifier).digest('base64url'),
-        code_challenge_method: 'S256',
-      }).toString()
-      const callback = await driveConsent(url, { redirectUriPrefix: MOBILE_REDIRECT, login })
-      return { code: callback.searchParams.get('code') as string, code_verifier: verifier }
+      const { code, codeVerifier } = await authorizeAsNativeApp(as.issuer, {
+        clientId: as.clients.confidential.id,
+        redirectUri: MOBILE_REDIRECT,
+        login,
+      })
+      return { code, code_verifier: codeVerifier }
     }
 
     async function swapFor(app: SwapApp, login: string): Promise<Answer> {

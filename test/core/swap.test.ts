@@ -1,6 +1,9 @@
-import { createHash, randomBytes } from 'node:crypto'
 import { OngoingAccess, TokenSwapService } from '@ongoing/core'
-import { driveConsent, startTestAuthorizationServer, type TestAuthorizationServer } from '@ongoing/testing'
+import {
+  authorizeAsNativeApp,
+  startTestAuthorizationServer,
+  type TestAuthorizationServer,
+} from '@ongoing/testing'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { APP_SECRET, accessFor, REDIRECT_URI } from './real-as.js'
 
@@ -9,19 +12,12 @@ const MOBILE_REDIRECT = 'http://127.0.0.1:7777/callback'
 
 /** What a native app does: PKCE + the authorization request with the server's client id. */
 async function mobileAuthorization(as: TestAuthorizationServer, login: string) {
-  const verifier = randomBytes(32).toString('base64url')
-  const url = new URL('/auth', as.issuer)
-  url.search = new URLSearchParams({
-    response_type: 'code',
-    client_id: as.clients.confidential.id,
-    redirect_uri: MOBILE_REDIRECT,
-    scope: 'offline_access api:read',
-    state: randomBytes(8).toString('hex'),
-    code_challenge: createHash('sha256').update(verifier).digest('base64url'),
-    code_challenge_method: 'S256',
-  }).toString()
-  const callback = await driveConsent(url, { redirectUriPrefix: MOBILE_REDIRECT, login })
-  return { code: callback.searchParams.get('code')!, verifier }
+  const { code, codeVerifier } = await authorizeAsNativeApp(as.issuer, {
+    clientId: as.clients.confidential.id,
+    redirectUri: MOBILE_REDIRECT,
+    login,
+  })
+  return { code, verifier: codeVerifier }
 }
 
 const form = (fields: Record<string, string>) => ({

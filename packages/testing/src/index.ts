@@ -8,6 +8,7 @@ export {
   type TestAuthorizationServerStats,
 } from './authorization-server.js'
 export { type DriveConsentOptions, driveConsent } from './consent-driver.js'
+export { type AuthorizeAsNativeAppOptions, authorizeAsNativeApp } from './native-app.js'
 export {
   type RedisAvailability,
   type RedisServer,
