@@ -5,7 +5,7 @@
 //
 //   kinds: express-bare | express-noop | express-ours | express-eoc | koa-bare | koa-noop | koa-ours
 //          nest-bare | nest-noop | nest-ours | storm (Express + ours with the consent routes)
-//   config: { kind, als?, store?: 'memory' | 'redis', redisUrl?, keyPrefix?, issuer, client, secret }
+//   config: { kind, als?, param?, store?: 'memory' | 'redis', redisUrl?, keyPrefix?, issuer, client, secret }
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { createServer } from 'node:http'
 import { OngoingAccess, OngoingRoutes } from '@ongoing/core'
@@ -242,7 +242,9 @@ async function koa(port) {
 // ------------------------------------------------------------------ NestJS (Express platform)
 async function nest() {
   await import('reflect-metadata')
-  const { Controller, Get, Injectable, Module, UseGuards } = await import('@nestjs/common')
+  const { Controller, createParamDecorator, Get, Injectable, Module, UseGuards } = await import(
+    '@nestjs/common'
+  )
   const { NestFactory } = await import('@nestjs/core')
   const decorateMethod = (target, name, decorators) =>
     Reflect.defineProperty(
@@ -266,6 +268,8 @@ async function nest() {
   const guards = []
   switch (config.kind) {
     case 'nest-bare':
+      // What any custom parameter decorator costs in Nest (its pipes run, asynchronously).
+      if (config.param) createParamDecorator(() => 'x')()(ApiController.prototype, 'get', 0)
       break
     case 'nest-noop': {
       class NoopGuard {

@@ -112,6 +112,13 @@ const CONTENDERS = [
   { id: 'nest-bare', group: 'nest', kind: 'nest-bare', label: 'NestJS 11 (Express), bare' },
   { id: 'nest-noop', group: 'nest', kind: 'nest-noop', label: 'NestJS + no-op async guard' },
   {
+    id: 'nest-bare-param',
+    group: 'nest',
+    kind: 'nest-bare',
+    param: true,
+    label: 'NestJS bare + a custom param decorator (no guard)',
+  },
+  {
     id: 'nest-ours',
     group: 'nest',
     kind: 'nest-ours',
@@ -396,6 +403,7 @@ async function throughput(as, redis) {
           {
             kind: c.kind,
             als: c.als === true,
+            param: c.param === true,
             store: c.store,
             redisUrl: redis?.url,
             keyPrefix: `bench:${started}:${c.id}:${round}:`,
