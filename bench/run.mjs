@@ -97,7 +97,7 @@ const CONTENDERS = [
     store: 'memory',
     als: true,
     label: 'Express + ALS + requireAccessToken (memory)',
-    target: 0.97,
+    targetVsNoop: 0.97, // the issue: with ALS, a cached token costs no promise, so near the no-op floor
   },
   { id: 'koa-bare', group: 'koa', kind: 'koa-bare', label: 'Koa 3, bare' },
   { id: 'koa-noop', group: 'koa', kind: 'koa-noop', label: 'Koa + no-op async middleware' },
@@ -497,6 +497,7 @@ async function throughput(as, redis) {
       p50: median(rounds.map((round) => round[t.id].p50)),
       p99: median(rounds.map((round) => round[t.id].p99)),
       target: t.target,
+      targetVsNoop: t.targetVsNoop,
       perRound: rounds.map((round) => ({
         rps: Math.round(round[t.id].rps),
         p50: round[t.id].p50,
@@ -512,6 +513,7 @@ async function throughput(as, redis) {
   const eoc = rows.find((row) => row.id === 'express-eoc')
   for (const row of rows) {
     if (row.target !== undefined) row.met = row.ratio >= row.target
+    if (row.targetVsNoop !== undefined) row.met = row.vsNoop >= row.targetVsNoop
     if (eoc !== undefined && row.group === 'express' && row.id.startsWith('express-ours')) {
       const ratios = rounds.map((round) => round[row.id].rps / round['express-eoc'].rps)
       row.vsExpressOpenIDConnect = median(ratios)
@@ -702,6 +704,12 @@ function targetsOf(results) {
         measured: Number(r.ratio.toFixed(3)),
         met: r.met,
       })
+    else if (r.targetVsNoop !== undefined)
+      targets.push({
+        target: `${r.contender} ≥ ${r.targetVsNoop} × the no-op floor (req/s)`,
+        measured: Number(r.vsNoop.toFixed(3)),
+        met: r.met,
+      })
   const eoc = row('express-eoc')
   for (const id of ['express-ours', 'express-ours-redis'])
     if (eoc && row(id))
@@ -735,7 +743,12 @@ function printReport(results) {
     `|---|---:|---:|---:|---:|---:|---:|---:|---|---|`,
   )
   for (const row of results.throughput?.rows ?? []) {
-    const target = row.target === undefined ? '' : `≥ ${row.target.toFixed(2)}`
+    const target =
+      row.target !== undefined
+        ? `≥ ${row.target.toFixed(2)}`
+        : row.targetVsNoop !== undefined
+          ? `≥ ${row.targetVsNoop.toFixed(2)} × no-op`
+          : ''
     const vs =
       row.vsExpressOpenIDConnect === undefined
         ? ''
@@ -811,7 +824,9 @@ async function main() {
   }
   results.targets = targetsOf(results)
   results.totalSeconds = Math.round((Date.now() - started) / 1000)
-  writeFileSync(here('./results.json'), `${JSON.stringify(results, null, 2)}\n`)
+  // Only a full run replaces results.json (the figures BENCHMARKS.md quotes).
+  const file = ONLY === undefined && PROFILE.size === 0 ? './results.json' : './results-partial.json'
+  writeFileSync(here(file), `${JSON.stringify(results, null, 2)}\n`)
   printReport(results)
 }
 
