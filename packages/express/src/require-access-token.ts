@@ -46,12 +46,12 @@ export function requireAccessToken(
   function withUserKey(req: Request, res: Response, next: NextFunction, given: string | undefined): void {
     const userKey = given ?? routes.userKeyFromCookieHeader(req.headers.cookie)
     const token = routes.accessToken(userKey)
-    const use = (token: AccessToken) => {
-      req.ongoing = { accessToken: token.value, expiresAt: token.expiresAt, userKey: userKey as string }
-      next()
-    }
-    if (isPromiseLike(token)) token.then(use, (err: unknown) => fail(req, res, next, err))
-    else use(token)
+    // The cached path allocates nothing but req.ongoing: no closure, no promise.
+    if (!isPromiseLike(token)) return attach(req, next, token, userKey as string)
+    token.then(
+      (fresh) => attach(req, next, fresh, userKey as string),
+      (err: unknown) => fail(req, res, next, err),
+    )
   }
 
   return function requireAccessTokenMiddleware(req: Request, res: Response, next: NextFunction): void {
@@ -69,4 +69,9 @@ export function requireAccessToken(
       )
     else withUserKey(req, res, next, given)
   }
+}
+
+function attach(req: Request, next: NextFunction, token: AccessToken, userKey: string): void {
+  req.ongoing = { accessToken: token.value, expiresAt: token.expiresAt, userKey }
+  next()
 }

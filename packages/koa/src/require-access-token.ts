@@ -47,12 +47,12 @@ export function requireAccessToken(
   function withUserKey(ctx: Context, next: Next, given: string | undefined) {
     const userKey = given ?? routes.userKeyFromCookieHeader(ctx.headers.cookie)
     const token = routes.accessToken(userKey)
-    const use = (token: AccessToken) => {
-      ctx.state.ongoing = { accessToken: token.value, expiresAt: token.expiresAt, userKey: userKey as string }
-      return next()
-    }
-    if (isPromiseLike(token)) return token.then(use, (err: unknown) => fail(ctx, err))
-    return use(token)
+    // The cached path allocates nothing but ctx.state.ongoing: no closure, no promise of ours.
+    if (!isPromiseLike(token)) return attach(ctx, next, token, userKey as string)
+    return token.then(
+      (fresh) => attach(ctx, next, fresh, userKey as string),
+      (err: unknown) => fail(ctx, err),
+    )
   }
 
   return function requireAccessTokenMiddleware(ctx: Context, next: Next) {
@@ -60,4 +60,9 @@ export function requireAccessToken(
     if (isPromiseLike(given)) return Promise.resolve(given).then((key) => withUserKey(ctx, next, key))
     return withUserKey(ctx, next, given)
   }
+}
+
+function attach(ctx: Context, next: Next, token: AccessToken, userKey: string) {
+  ctx.state.ongoing = { accessToken: token.value, expiresAt: token.expiresAt, userKey }
+  return next()
 }
