@@ -47,7 +47,10 @@ export function requireAccessToken(
     const userKey = given ?? routes.userKeyFromCookieHeader(req.headers.cookie)
     const token = routes.accessToken(userKey)
     // The cached path allocates nothing but req.ongoing: no closure, no promise.
-    if (!isPromiseLike(token)) return attach(req, next, token, userKey as string)
+    if (!isPromiseLike(token)) {
+      attach(req, next, token, userKey as string)
+      return
+    }
     token.then(
       (fresh) => attach(req, next, fresh, userKey as string),
       (err: unknown) => fail(req, res, next, err),
