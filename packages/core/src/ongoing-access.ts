@@ -16,7 +16,13 @@ import {
   positiveNumber,
 } from './options.js'
 import { calculatePKCECodeChallenge, generateCodeVerifier, generateRandomToken } from './pkce.js'
-import { type RefreshContext, type RefreshRequest, refreshGrant, UnsavedGrants } from './refresh.js'
+import {
+  type ChangeWatch,
+  type RefreshContext,
+  type RefreshRequest,
+  refreshGrant,
+  UnsavedGrants,
+} from './refresh.js'
 import { maxTotalBackoffMs, type ResolvedRetryOptions, resolveRetryOptions } from './retry.js'
 import { sanitizeReturnTo } from './return-to.js'
 import { Sealer, secretsFrom } from './sealing.js'
@@ -224,7 +230,7 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
       retry: this.#retry,
       skewMs: this.#skewMs,
       lockTtlMs: this.#retry.attempts * this.#limits.timeoutMs + maxTotalBackoffMs(this.#retry) + 2_000,
-      waitForChange: (userKey, ms) => this.#waitForChange(userKey, ms),
+      watchChanges: (userKey) => this.#watchChanges(userKey),
       defaultExpiresInMs,
       logger: this.#logger,
       onRefresh: (userKey, token, rotated) => {
@@ -629,28 +635,50 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
     const userKey = this.#repository.userKeyOf(storeKey)
     if (userKey === undefined) return
     this.#cache.delete(userKey)
-    const waiters = this.#changeWaiters.get(userKey)
-    if (waiters !== undefined) {
-      this.#changeWaiters.delete(userKey)
-      for (const wake of waiters) wake()
-    }
+    const listeners = this.#changeWaiters.get(userKey)
+    if (listeners !== undefined) for (const listener of [...listeners]) listener()
   }
 
-  #waitForChange(userKey: string, ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      let waiters = this.#changeWaiters.get(userKey)
-      if (waiters === undefined) {
-        waiters = new Set()
-        this.#changeWaiters.set(userKey, waiters)
-      }
-      const wake = () => {
-        clearTimeout(timer)
-        waiters.delete(wake)
-        resolve()
-      }
-      const timer = setTimeout(wake, ms)
-      waiters.add(wake)
-    })
+  /**
+   * Starts listening for changes of `userKey`'s grant before the caller asks for the lock, so a
+   * change that lands between a refused lock and the wait is not missed.
+   */
+  #watchChanges(userKey: string): ChangeWatch {
+    let changed = false
+    let wake: (() => void) | undefined
+    const listener = () => {
+      changed = true
+      wake?.()
+    }
+    let listeners = this.#changeWaiters.get(userKey)
+    if (listeners === undefined) {
+      listeners = new Set()
+      this.#changeWaiters.set(userKey, listeners)
+    }
+    const own = listeners
+    own.add(listener)
+    return {
+      wait: (ms) => {
+        if (changed) {
+          changed = false
+          return Promise.resolve()
+        }
+        return new Promise<void>((resolve) => {
+          const done = () => {
+            clearTimeout(timer)
+            wake = undefined
+            changed = false
+            resolve()
+          }
+          const timer = setTimeout(done, ms)
+          wake = done
+        })
+      },
+      cancel: () => {
+        own.delete(listener)
+        if (own.size === 0 && this.#changeWaiters.get(userKey) === own) this.#changeWaiters.delete(userKey)
+      },
+    }
   }
 }
 

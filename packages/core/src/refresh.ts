@@ -14,8 +14,8 @@ export interface RefreshContext {
   skewMs: number
   /** The refresh lock's TTL: longer than every token call and its retries together. */
   lockTtlMs: number
-  /** Wakes when the store says `userKey`'s grant changed, or after `ms` (polling fallback). */
-  waitForChange(userKey: string, ms: number): Promise<void>
+  /** Listens for changes of `userKey`'s grant (store notifications), with polling as the fallback. */
+  watchChanges(userKey: string): ChangeWatch
   defaultExpiresInMs: number
   logger: Logger
   onRefresh(userKey: string, token: AccessToken, rotated: boolean): void
@@ -28,6 +28,12 @@ export interface RefreshContext {
   unsaved: UnsavedGrants
   /** Keeps a usable token in the process-local cache. */
   remember(userKey: string, grant: Grant, version: number): void
+}
+
+/** A listener for one grant's changes: `wait(ms)` resolves at the next change (or one seen since the last wait), or after `ms`. */
+export interface ChangeWatch {
+  wait(ms: number): Promise<void>
+  cancel(): void
 }
 
 /** A bounded map of grants whose write failed (see {@link RefreshContext.unsaved}). */
@@ -75,20 +81,26 @@ export async function refreshGrant(
   let lock: TokenStoreLock | undefined
   if (repository.store.acquireLock !== undefined) {
     const deadline = Date.now() + ctx.lockTtlMs + 1_000
-    let pollMs = 10
-    for (;;) {
-      lock = await repository.acquireLock(userKey, ctx.lockTtlMs)
-      if (lock !== undefined) break
-      await ctx.waitForChange(userKey, pollMs)
-      pollMs = Math.min(pollMs * 2, 250)
-      const seen = await readGrant(ctx, userKey)
-      if (usable(ctx, seen, first, request)) return cached(ctx, userKey, seen, true)
-      if (Date.now() > deadline) {
-        throw new OngoingAccessError(
-          'ERR_STORE',
-          'Timed out waiting for another process to finish refreshing this grant',
-        )
+    // Listen before asking for the lock: a change between a refused lock and the wait still wakes us.
+    const watch = ctx.watchChanges(userKey)
+    try {
+      let pollMs = 10
+      for (;;) {
+        lock = await repository.acquireLock(userKey, ctx.lockTtlMs)
+        if (lock !== undefined) break
+        await watch.wait(pollMs)
+        pollMs = Math.min(pollMs * 2, 250)
+        const seen = await readGrant(ctx, userKey)
+        if (usable(ctx, seen, first, request)) return cached(ctx, userKey, seen, true)
+        if (Date.now() > deadline) {
+          throw new OngoingAccessError(
+            'ERR_STORE',
+            'Timed out waiting for another process to finish refreshing this grant',
+          )
+        }
       }
+    } finally {
+      watch.cancel()
     }
   }
 
