@@ -3,7 +3,7 @@ import { type AccessToken, accessTokenOf, type Grant, refreshAtOf } from './acce
 import { parseCallbackParameters } from './callback.js'
 import { type ClientAuthenticator, createClientAuthenticator } from './client-auth.js'
 import { type AuthorizationServerMetadata, discoverAuthorizationServer } from './discovery.js'
-import { type ConsentRequiredError, isOngoingAccessError, OngoingAccessError } from './errors.js'
+import { type ConsentRequiredError, OngoingAccessError } from './errors.js'
 import { GrantRepository } from './grant-repository.js'
 import type { ASRequestLimits } from './http.js'
 import { checkAlgorithms, DEFAULT_ID_TOKEN_ALGORITHMS, IdTokenVerifier } from './id-token.js'
@@ -251,7 +251,7 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
         this.#logger('info', 'ongoing: consent required', { userKey: error.userKey, reason: error.reason })
         this.emit('consentRequired', { userKey: error.userKey, reason: error.reason })
       },
-      remember: (userKey, grant, _version) => this.#remember(userKey, grant),
+      remember: (userKey, grant) => this.#remember(userKey, grant),
       unsaved: new UnsavedGrants(10_000),
     }
     if (store.subscribe !== undefined) {
@@ -700,5 +700,3 @@ function withBearer(request: Request, token: AccessToken): Request {
 function isInvalidTokenChallenge(header: string | null): boolean {
   return header !== null && /^\s*bearer\b/i.test(header) && /\berror\s*=\s*"?invalid_token"?/i.test(header)
 }
-
-export { isOngoingAccessError }

@@ -27,7 +27,7 @@ export interface RefreshContext {
    */
   unsaved: UnsavedGrants
   /** Keeps a usable token in the process-local cache. */
-  remember(userKey: string, grant: Grant, version: number): void
+  remember(userKey: string, grant: Grant): void
 }
 
 /** A listener for one grant's changes: `wait(ms)` resolves at the next change (or one seen since the last wait), or after `ms`. */
@@ -138,7 +138,7 @@ export async function refreshGrant(
         err.oauthError === 'invalid_grant'
       ) {
         // 7. Did another writer win a rotation race? Then its token is ours too.
-        const after = await repositoryRead(ctx, userKey)
+        const after = await ctx.repository.read(userKey)
         // Versions may restart after a delete (a revoke, then a new consent): compare the refresh
         // token too, so a new grant is never taken for the dead one.
         const replaced =
@@ -186,7 +186,7 @@ export async function refreshGrant(
     }
     if (version === undefined) {
       // Our lock expired and someone else wrote, or the store lost our lock: never overwrite.
-      const after = await repositoryRead(ctx, userKey)
+      const after = await ctx.repository.read(userKey)
       if (after?.grant !== undefined && fresh(ctx, after.grant))
         return cached(ctx, userKey, after as VersionedGrant, true)
       // Nobody wrote in our place (a lost lock, a store refusing writes): keep ours for saving.
@@ -199,7 +199,7 @@ export async function refreshGrant(
       ctx.onRefreshError(userKey, error)
       throw error
     }
-    ctx.remember(userKey, grant, version)
+    ctx.remember(userKey, grant)
     const token = accessTokenOf(grant, true)
     ctx.onRefresh(
       userKey,
@@ -255,10 +255,6 @@ async function saveUnsaved(
   return fresh(ctx, theirs.grant) ? cached(ctx, userKey, theirs, true) : theirs
 }
 
-async function repositoryRead(ctx: RefreshContext, userKey: string) {
-  return ctx.repository.read(userKey)
-}
-
 /** Reads the grant; a missing or unreadable grant means consent is required. */
 async function readGrant(ctx: RefreshContext, userKey: string): Promise<VersionedGrant> {
   const read = await ctx.repository.read(userKey)
@@ -292,7 +288,7 @@ function usable(
 }
 
 function cached(ctx: RefreshContext, userKey: string, read: VersionedGrant, refreshed: boolean): AccessToken {
-  ctx.remember(userKey, read.grant, read.version)
+  ctx.remember(userKey, read.grant)
   return accessTokenOf(read.grant, refreshed)
 }
 
