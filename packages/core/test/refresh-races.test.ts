@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest'
-import { MemoryTokenStore } from '../src/index.js'
+import { describe, expect, it, vi } from 'vitest'
+import { MemoryTokenStore, type TokenStore } from '../src/index.js'
 import { consent, createAccess, createFakeAS, json, tokens } from './fake-as.js'
 
 describe('refresh races', () => {
@@ -34,5 +34,44 @@ describe('refresh races', () => {
       return json({ error: 'invalid_grant' }, 400)
     })
     expect((await access.getAccessToken('alice')).value).toBe('at-winner')
+  })
+
+  it('regression: a change landing between a refused lock and the wait wakes the waiter at once', async () => {
+    const fake = createFakeAS()
+    const inner = new MemoryTokenStore()
+    const other = createAccess(fake, { store: inner })
+    let refusals = 0
+    const store: TokenStore = {
+      get: (key) => inner.get(key),
+      set: (key, value, options) => inner.set(key, value, options),
+      delete: (key, version) => inner.delete(key, version),
+      subscribe: (listener) => inner.subscribe(listener),
+      // Another process holds the lock, and its write lands before our refusal is even seen.
+      acquireLock: async () => {
+        refusals++
+        await other.restore('alice', {
+          accessToken: 'at-from-the-holder',
+          refreshToken: 'rt-2',
+          expiresIn: 3600,
+        })
+        return undefined
+      },
+    }
+    const access = createAccess(fake, { store })
+    fake.answer(() => json(tokens({ access_token: 'at-old', refresh_token: 'rt-old', expires_in: 0 })))
+    await consent(access)
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    try {
+      // Timers never fire now: only a wake-up by the change notification can settle the call.
+      const settled = await Promise.race([
+        access.getAccessToken('alice'),
+        new Promise((resolve) => setImmediate(() => resolve('still waiting for a poll interval'))),
+      ])
+      expect(settled).toMatchObject({ value: 'at-from-the-holder', refreshed: true })
+    } finally {
+      vi.useRealTimers()
+    }
+    expect(refusals).toBe(1)
+    expect(fake.calls.refresh_token).toBe(0)
   })
 })
