@@ -48,8 +48,16 @@ export {
   TokenSwapService,
 } from './swap/token-swap-service.js'
 export type { TokenStore, TokenStoreEntry, TokenStoreLock, TokenStoreSetOptions } from './token-store.js'
-export { type CookieAttributes, clearCookie, readCookie, serializeCookie } from './web/cookies.js'
+export {
+  type CookieAttributes,
+  clearCookie,
+  cookieHeaderOf,
+  type RequestWithHeaders,
+  readCookie,
+  serializeCookie,
+} from './web/cookies.js'
 export { CONSENT_REQUIRED_CHALLENGE, httpHeadersOf, httpStatusOf, toHttpError } from './web/http-status.js'
+export { RequestProperty } from './web/request-property.js'
 export {
   isBrowserNavigation,
   isSameOriginRequest,

@@ -1,12 +1,20 @@
-import { type AccessToken, type OngoingAccess, OngoingRoutes } from '@ongoing/core'
+import {
+  type AccessToken,
+  cookieHeaderOf,
+  type OngoingAccess,
+  OngoingRoutes,
+  RequestProperty,
+} from '@ongoing/core'
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
-import type { RequireAccessTokenOptions } from './options.js'
+import type { OngoingRequestState, RequireAccessTokenOptions } from './options.js'
 import { checkAccess, checkUserKey, httpErrorOf, isPromiseLike, send, toWebRequest } from './web.js'
 
 /**
  * Middleware that puts a fresh access token on `req.ongoing` (`{ accessToken, expiresAt, userKey }`),
  * refreshing it when it is about to expire (once per grant, however many requests wait). A cached
- * token costs no promise.
+ * token costs no promise, and `req.ongoing` costs no property added to `req`: it is an accessor on
+ * `express.request` backed by a `WeakMap` (so it is not an own property of `req`, and logging `req`
+ * does not print the token; see `RequestProperty` in `@ongoing/core`).
  *
  * When consent is required (no grant, or its refresh token expired or was revoked) and the
  * access's `onRefreshTokenExpired` is `'reconsent'` (the default): a browser navigation is
@@ -44,9 +52,10 @@ export function requireAccessToken(
   }
 
   function withUserKey(req: Request, res: Response, next: NextFunction, given: string | undefined): void {
-    const userKey = given ?? routes.userKeyFromCookieHeader(req.headers.cookie)
+    const userKey = given ?? routes.userKeyFromCookieHeader(cookieHeaderOf(req))
     const token = routes.accessToken(userKey)
-    // The cached path allocates nothing but req.ongoing: no closure, no promise.
+    // The cached path allocates nothing but the state: no closure, no promise, no property added
+    // to req (see RequestProperty).
     if (!isPromiseLike(token)) {
       attach(req, next, token, userKey as string)
       return
@@ -74,7 +83,9 @@ export function requireAccessToken(
   }
 }
 
+const ongoing = new RequestProperty<OngoingRequestState>('ongoing')
+
 function attach(req: Request, next: NextFunction, token: AccessToken, userKey: string): void {
-  req.ongoing = { accessToken: token.value, expiresAt: token.expiresAt, userKey }
+  ongoing.set(req, { accessToken: token.value, expiresAt: token.expiresAt, userKey })
   next()
 }

@@ -1,3 +1,4 @@
+import { inspect } from 'node:util'
 import {
   ConsentRequiredError,
   isOngoingAccessError,
@@ -99,6 +100,34 @@ describe('requireAccessToken', () => {
       expose: true,
       headers: { 'www-authenticate': expect.stringMatching(/^Bearer error="invalid_token"/) },
     })
+  })
+
+  it('sets req.ongoing without adding a property to req, readable after a mounted sub-app', async () => {
+    const access = createAccess()
+    await access.restore('dave', { accessToken: 'at-dave', refreshToken: 'rt-dave', expiresIn: 3600 })
+    const api = express()
+    api.use(requireAccessToken(access, { userKey: () => 'dave' }))
+    const app = express()
+    app.use('/api', api)
+    app.get('/api/me', (req, res) => {
+      // Back in the parent app, with the parent's request prototype.
+      res.json({
+        token: req.ongoing?.accessToken,
+        own: Object.hasOwn(req, 'ongoing'),
+        keys: Object.keys(req).includes('ongoing'),
+        logged: inspect(req, { depth: 0 }).includes('at-dave'),
+      })
+    })
+    const other = express()
+    other.get('/', (req, res) => res.json({ ongoing: req.ongoing ?? null }))
+    expect((await request(app).get('/api/me')).body).toEqual({
+      token: 'at-dave',
+      own: false,
+      keys: false,
+      logged: false,
+    })
+    // Another app's requests, where nothing set it, read nothing.
+    expect((await request(other).get('/')).body).toEqual({ ongoing: null })
   })
 
   it('passes an error of userKey(req) on unchanged', async () => {

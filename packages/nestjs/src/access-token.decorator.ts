@@ -19,7 +19,8 @@ import type { OngoingRequestState } from './options.js'
  */
 export const AccessToken: (field?: keyof OngoingRequestState) => ParameterDecorator = createParamDecorator(
   (field: keyof OngoingRequestState | undefined, context: ExecutionContext) => {
-    const state = context.switchToHttp().getRequest<OngoingRequest>().ongoing
+    // The HTTP request is argument 0 (switchToHttp() would build three closures per request).
+    const state = context.getArgByIndex<OngoingRequest>(0).ongoing
     if (state === undefined) throw new Error('ongoing: @AccessToken() needs AccessTokenGuard on the route')
     return state[field ?? 'accessToken']
   },

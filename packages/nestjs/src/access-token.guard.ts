@@ -33,7 +33,7 @@ export class AccessTokenGuard implements CanActivate {
    * @returns `true` once the token is on the request.
    */
   canActivate(context: ExecutionContext): boolean | Promise<boolean> {
-    const http = context.switchToHttp()
-    return this.web.authorize(http.getRequest(), http.getResponse())
+    // HTTP arguments are (req, res, next). switchToHttp() would build three closures per request.
+    return this.web.authorize(context.getArgByIndex(0), context.getArgByIndex(1))
   }
 }

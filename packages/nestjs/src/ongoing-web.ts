@@ -1,9 +1,11 @@
 import type { ServerResponse } from 'node:http'
 import {
   type AccessToken,
+  cookieHeaderOf,
   isOngoingAccessError,
   type OngoingAccess,
   OngoingRoutes,
+  RequestProperty,
   type WebRequest,
   type WebResponse,
 } from '@ongoing/core'
@@ -52,9 +54,10 @@ export class OngoingWeb {
     res: ServerResponse,
     given: string | undefined,
   ): boolean | Promise<boolean> {
-    const userKey = given ?? this.routes.userKeyFromCookieHeader(req.headers.cookie)
+    const userKey = given ?? this.routes.userKeyFromCookieHeader(cookieHeaderOf(req))
     const token = this.routes.accessToken(userKey)
-    // The cached path allocates nothing but req.ongoing: no closure, no promise.
+    // The cached path allocates nothing but the state: no closure, no promise, no property added
+    // to req (see RequestProperty).
     if (!isPromiseLike(token)) return attach(req, token, userKey as string)
     return token.then(
       (fresh) => attach(req, fresh, userKey as string),
@@ -111,7 +114,9 @@ function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
   return typeof (value as PromiseLike<T> | undefined)?.then === 'function'
 }
 
+const ongoing = new RequestProperty<OngoingRequestState>('ongoing')
+
 function attach(req: OngoingRequest, token: AccessToken, userKey: string): true {
-  req.ongoing = { accessToken: token.value, expiresAt: token.expiresAt, userKey }
+  ongoing.set(req, { accessToken: token.value, expiresAt: token.expiresAt, userKey })
   return true
 }

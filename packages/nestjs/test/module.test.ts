@@ -11,6 +11,7 @@ import {
   Module,
   UseGuards,
 } from '@nestjs/common'
+import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host.js'
 import { Test } from '@nestjs/testing'
 import { ConsentRequiredError, type OngoingAccessOptions } from '@ongoing/core'
 import type { Response } from 'express'
@@ -156,9 +157,7 @@ describe('OngoingAccessModule', () => {
     await app.get(OngoingAccess).restore('bob', { accessToken: 'at-bob', expiresIn: 3600 })
     const guard = app.get(AccessTokenGuard, { strict: false })
     const req = { method: 'GET', originalUrl: '/me', headers: {} } as { ongoing?: unknown }
-    const context = {
-      switchToHttp: () => ({ getRequest: () => req, getResponse: () => ({}) }),
-    } as unknown as ExecutionContext
+    const context: ExecutionContext = new ExecutionContextHost([req, {}, () => {}])
     let result: unknown
     expect(countPromises(() => (result = guard.canActivate(context)))).toBe(0)
     expect(result).toBe(true)

@@ -34,6 +34,33 @@ export function readCookie(header: string | null | undefined, name: string): str
   }
 }
 
+/** What {@link cookieHeaderOf} reads: a Node request (`IncomingMessage`, or HTTP/2's compatibility request). */
+export interface RequestWithHeaders {
+  readonly rawHeaders?: readonly string[]
+  readonly headers: { readonly cookie?: string | undefined }
+}
+
+/**
+ * The request's `Cookie` header, as Node's `req.headers.cookie` gives it (several `Cookie` fields,
+ * as HTTP/2 clients send, joined with `; `), read from `req.rawHeaders`: Node builds
+ * `req.headers` on first access, and a hot path that needs one header should not pay for all.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6265#section-5.4, https://www.rfc-editor.org/rfc/rfc9113#section-8.2.3
+ */
+export function cookieHeaderOf(req: RequestWithHeaders): string | undefined {
+  const raw = req.rawHeaders
+  if (raw === undefined) return req.headers.cookie
+  let header: string | undefined
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i] as string
+    if (name.length !== 6 || (name !== 'cookie' && name !== 'Cookie' && name.toLowerCase() !== 'cookie'))
+      continue
+    const value = raw[i + 1] as string
+    header = header === undefined ? value : `${header}; ${value}`
+  }
+  return header
+}
+
 /** A `Set-Cookie` value. `value` must already be cookie-safe (we only set base64url values). */
 export function serializeCookie(name: string, value: string, attributes: CookieAttributes): string {
   let cookie = `${name}=${value}; Path=${attributes.path}; Max-Age=${attributes.maxAgeSeconds}; SameSite=${attributes.sameSite ?? 'Lax'}`
