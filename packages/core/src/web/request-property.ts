@@ -59,6 +59,7 @@ export class RequestProperty<T> {
   readonly name: string
   readonly #accessor: Accessor
   #lastPrototype: object | null | undefined
+  #viaAccessor = false
 
   constructor(name: string) {
     this.name = name
@@ -69,12 +70,14 @@ export class RequestProperty<T> {
   set(req: object, value: T): void {
     const prototype = Object.getPrototypeOf(req) as object | null
     if (prototype !== this.#lastPrototype) {
-      this.#defineOn(prototype)
+      this.#viaAccessor = this.#defineOn(prototype)
       this.#lastPrototype = prototype
     }
-    // Through the accessor's setter, or an own property where there is no accessor (or an own
-    // property already shadows it): correct either way.
-    ;(req as Record<string, unknown>)[this.name] = value
+    // Straight into the WeakMap: assigning through the setter would take V8's slow path again
+    // (a store to a dictionary-mode object that finds an accessor on its prototype chain). An own
+    // property (set before the accessor existed) shadows the accessor: that one is kept current.
+    if (this.#viaAccessor && !Object.hasOwn(req, this.name)) this.#accessor.values.set(req, value)
+    else (req as Record<string, unknown>)[this.name] = value
   }
 
   /** The value of `req[name]`, or `undefined`. */
@@ -82,13 +85,19 @@ export class RequestProperty<T> {
     return (req as Record<string, T | undefined>)[this.name]
   }
 
-  /** Defines the accessor on the framework's request prototype (below Node's) when it can. */
-  #defineOn(prototype: object | null): void {
+  /**
+   * Defines the accessor on the framework's request prototype (the one just above Node's) unless it
+   * is there; whether `req[name]` on requests of this prototype is this module's accessor.
+   */
+  #defineOn(prototype: object | null): boolean {
     let base = prototype
     while (base !== null && Object.getPrototypeOf(base) !== IncomingMessage.prototype)
       base = Object.getPrototypeOf(base) as object | null
-    if (base === null || Object.hasOwn(base, this.name)) return
+    if (base === null) return false // a plain Node request, or not an IncomingMessage at all
     const { get, set } = this.#accessor
+    const existing = Object.getOwnPropertyDescriptor(base, this.name)
+    if (existing !== undefined) return existing.get === get
     Object.defineProperty(base, this.name, { configurable: true, enumerable: false, get, set })
+    return true
   }
 }
