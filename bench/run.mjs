@@ -17,6 +17,7 @@
 //                                    node bench/profile-summary.mjs <file>)
 //   BENCH_STORM_DETAIL=1             keep every storm's timeline (store calls too) in results.json
 //   BENCH_MAX_FOREIGN_CORES=0.1 BENCH_MAX_SLOWDOWN=1.15   when a run counts as disturbed
+//   BENCH_PIN=0                      no taskset pinning (default: pinned when there are 2+ cores)
 import { execFileSync, fork, spawn } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { Agent, request } from 'node:http'
@@ -128,6 +129,23 @@ const CONTENDERS = [
   },
 ].filter((c) => ONLY === undefined || ONLY.includes(c.id))
 
+// Pinning (BENCH_PIN=1, the default on 2 or more cores with `taskset`): during the throughput runs
+// each measured server has the last core to itself, and the load generator, the AS and Redis share
+// the others, so the scheduler never runs the load generator on the server's core.
+const SERVER_CPU = cpus().length - 1
+const PIN = (process.env.BENCH_PIN ?? (SERVER_CPU >= 1 && hasTaskset() ? '1' : '0')) === '1'
+function hasTaskset() {
+  try {
+    execFileSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+}
+function pinTo(cpuList, pid) {
+  execFileSync('taskset', ['-a', '-p', '-c', String(cpuList), String(pid)], { stdio: 'ignore' })
+}
+
 const servicePids = [] // the AS and Redis: ours, idle during the load
 const children = new Set()
 const stopChildren = () => {
@@ -206,7 +224,7 @@ async function startAuthorizationServer() {
   }
 }
 
-async function startContender(config, { profile = false } = {}) {
+async function startContender(config, { profile = false, pin = false } = {}) {
   const execArgv = profile ? ['--cpu-prof', `--cpu-prof-dir=${here('./profiles')}`] : []
   const child = fork(here('./contender.mjs'), [JSON.stringify(config)], {
     execArgv,
@@ -221,6 +239,7 @@ async function startContender(config, { profile = false } = {}) {
   const ready = await next('ready').catch((error) => {
     throw new Error(`contender ${config.kind} did not start: ${error.message} ${stderr}`)
   })
+  if (pin) pinTo(SERVER_CPU, child.pid)
   return {
     port: ready.port,
     cookie: ready.cookie,
@@ -411,7 +430,7 @@ async function throughput(as, redis) {
             client: as.client,
             secret: SECRET,
           },
-          { profile: PROFILE.has(c.id) },
+          { profile: PROFILE.has(c.id), pin: PIN },
         )
         return { ...c, ...contender }
       }),
@@ -801,11 +820,22 @@ async function main() {
     date: new Date().toISOString(),
     command: 'pnpm bench',
     machine: { cpus: cpus().length, cpuModel, node: process.version },
-    settings: { rounds: ROUNDS, durationSeconds: DURATION, warmupSeconds: WARMUP, connections: CONNECTIONS },
+    settings: {
+      rounds: ROUNDS,
+      durationSeconds: DURATION,
+      warmupSeconds: WARMUP,
+      connections: CONNECTIONS,
+      pinned: PIN,
+    },
   }
   try {
     log(`authorization server and Redis up; ${CONTENDERS.length} contenders`)
-    if (CONTENDERS.length > 0) results.throughput = await throughput(as, redis)
+    if (CONTENDERS.length > 0) {
+      const others = [process.pid, ...servicePids]
+      if (PIN) for (const pid of others) pinTo(SERVER_CPU === 1 ? '0' : `0-${SERVER_CPU - 1}`, pid)
+      results.throughput = await throughput(as, redis)
+      if (PIN) for (const pid of others) pinTo(`0-${SERVER_CPU}`, pid)
+    }
     if (ONLY === undefined || ONLY.includes('storm')) {
       log('refresh storm')
       results.storms = [
