@@ -225,7 +225,9 @@ async function startAuthorizationServer() {
 }
 
 async function startContender(config, { profile = false, pin = false } = {}) {
-  const execArgv = profile ? ['--cpu-prof', `--cpu-prof-dir=${here('./profiles')}`] : []
+  const execArgv = profile
+    ? ['--cpu-prof', '--cpu-prof-interval', '100', `--cpu-prof-dir=${here('./profiles')}`]
+    : []
   const child = fork(here('./contender.mjs'), [JSON.stringify(config)], {
     execArgv,
     stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
