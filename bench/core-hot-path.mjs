@@ -1,23 +1,13 @@
 // getAccessToken with a fresh token in MemoryTokenStore: time per call on one core, and heap before
 // and after 1,000,000 calls over 100,000 users. Run: pnpm build && node --expose-gc bench/core-hot-path.mjs
-import { MemoryTokenStore, OngoingAccess } from '@ongoing/core'
+import { MemoryTokenStore } from '@ongoing/core'
+import { offlineAccess } from './offline-access.mjs'
 
 const USERS = 100_000
 const CALLS = 1_000_000
 const gc = globalThis.gc ?? (() => {})
 
-const access = new OngoingAccess({
-  issuer: 'https://as.example',
-  endpoints: { authorization: 'https://as.example/authorize', token: 'https://as.example/token' },
-  client: { id: 'bench', secret: 'bench-secret' },
-  redirectUri: 'https://app.example/auth/callback',
-  scope: 'offline_access',
-  secret: 'bench-secret-bench-secret-bench-secret-bench',
-  store: new MemoryTokenStore({ maxEntries: USERS }),
-  fetch: () => {
-    throw new Error('no token call is expected on the hot path')
-  },
-})
+const access = offlineAccess({ store: new MemoryTokenStore({ maxEntries: USERS }) })
 
 const keys = Array.from({ length: USERS }, (_, i) => `user-${i}`)
 for (const key of keys) {

@@ -7,23 +7,15 @@
 //   pnpm build && node bench/express-in-process.mjs
 import { IncomingMessage, ServerResponse } from 'node:http'
 import { Duplex } from 'node:stream'
-import { OngoingAccess } from '@ongoing/core'
 import { requireAccessToken } from '@ongoing/express'
 import express from 'express'
+import { offlineAccess } from './offline-access.mjs'
 
 const ROUNDS = 10
 const REQUESTS = 20_000
 const IN_FLIGHT = 50
 
-// No authorization server is reached: the endpoints are given and the grant is restored.
-const access = new OngoingAccess({
-  issuer: 'http://127.0.0.1:9',
-  endpoints: { authorization: 'http://127.0.0.1:9/authorize', token: 'http://127.0.0.1:9/token' },
-  client: { id: 'bench', secret: 'bench-client-secret' },
-  redirectUri: 'http://127.0.0.1:3000/auth/callback',
-  scope: 'offline_access',
-  secret: 'bench-secret-bench-secret-bench-secret-bench',
-})
+const access = offlineAccess()
 await access.restore('bench-user', {
   accessToken: 'bench-access-token',
   refreshToken: 'bench-rt',

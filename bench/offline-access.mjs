@@ -1,0 +1,20 @@
+// An OngoingAccess that never reaches an authorization server (endpoints given, any token call an
+// error), for the scripts that measure the hot path with restored grants.
+import { OngoingAccess } from '@ongoing/core'
+
+export const BENCH_SECRET = 'bench-secret-bench-secret-bench-secret-bench'
+
+export function offlineAccess(options = {}) {
+  return new OngoingAccess({
+    issuer: 'https://as.example',
+    endpoints: { authorization: 'https://as.example/authorize', token: 'https://as.example/token' },
+    client: { id: 'bench', secret: 'bench-client-secret' },
+    redirectUri: 'https://app.example/auth/callback',
+    scope: 'offline_access',
+    secret: BENCH_SECRET,
+    fetch: () => {
+      throw new Error('no token call is expected on the hot path')
+    },
+    ...options,
+  })
+}
