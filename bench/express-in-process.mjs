@@ -5,6 +5,7 @@
 // three apps run in turn in one process, 10 rounds of 20,000 requests each; medians reported.
 //
 //   pnpm build && node bench/express-in-process.mjs
+//   BENCH_APPS=bare,requireAccessToken   only these (the first is the reference)
 import { IncomingMessage, ServerResponse } from 'node:http'
 import { Duplex } from 'node:stream'
 import { requireAccessToken } from '@ongoing/express'
@@ -86,17 +87,17 @@ async function nsPerRequest(handler, n) {
 }
 
 const median = (values) => [...values].sort((a, b) => a - b)[values.length >> 1]
-const names = Object.keys(apps)
+const names = process.env.BENCH_APPS?.split(',') ?? Object.keys(apps)
 for (const name of names) await nsPerRequest(apps[name], REQUESTS) // warm-up
 const runs = Object.fromEntries(names.map((name) => [name, []]))
 for (let round = 0; round < ROUNDS; round++)
   for (const name of names) runs[name].push(await nsPerRequest(apps[name], REQUESTS))
 
-const bare = median(runs.bare)
+const bare = median(runs[names[0]])
 console.log(`Node.js ${process.version}; ${ROUNDS} rounds × ${REQUESTS} requests, ${IN_FLIGHT} in flight`)
 for (const name of names) {
   const ns = median(runs[name])
   console.log(
-    `${name.padEnd(24)} ${(ns / 1000).toFixed(2).padStart(6)} µs/request (median), +${((ns - bare) / 1000).toFixed(2)} µs over bare, ${(bare / ns).toFixed(3)} × bare`,
+    `${name.padEnd(24)} ${(ns / 1000).toFixed(2).padStart(6)} µs/request (median), +${((ns - bare) / 1000).toFixed(2)} µs over ${names[0]}, ${(bare / ns).toFixed(3)} × ${names[0]}`,
   )
 }
