@@ -9,6 +9,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, mkdirSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
+import { requireOrSkip } from '@ongoing/testing'
 import { type Browser, chromium, type Page } from 'playwright-core'
 import { afterEach, expect, it, type TestContext } from 'vitest'
 
@@ -43,12 +44,12 @@ export function testGenrefyExample(example: GenrefyExample): void {
 
   /** Starts the provider, the app and a browser page; skips (or, under CI, fails) without Chromium. */
   async function setUp(ctx: TestContext) {
-    if (!existsSync(CHROMIUM)) {
-      const reason = `Chromium not found at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`
-      if (process.env.CI) throw new Error(reason)
-      console.warn(`\n*** SKIPPED the ${example.name} example browser test: ${reason} ***\n`)
-      ctx.skip(reason)
-    }
+    requireOrSkip(
+      ctx,
+      existsSync(CHROMIUM)
+        ? undefined
+        : `Chromium not found at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`,
+    )
     const appPort = await freePort()
     const appUrl = `http://localhost:${appPort}`
     const provider = start(children, 'examples/provider/server.mjs', {

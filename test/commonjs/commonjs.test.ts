@@ -2,20 +2,18 @@ import { execFileSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
-import { describe, expect, it } from 'vitest'
+import { describeRequiring } from '@ongoing/testing'
+import { expect, it } from 'vitest'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
 const require = createRequire(import.meta.url)
 const built = existsSync(fileURLToPath(new URL('../../packages/core/dist/index.cjs', import.meta.url)))
 
-if (!built) {
-  if (process.env.CI) throw new Error('packages/core/dist is missing: run `pnpm build` before the tests')
-  console.warn(
-    '\n*** SKIPPED: CommonJS consumer tests need `pnpm build` first (the root `pnpm test` does it) ***\n',
-  )
-}
+const problem = built
+  ? undefined
+  : 'packages/core/dist is missing: run `pnpm build` first (the root `pnpm test` does)'
 
-describe.skipIf(!built)('a CommonJS consumer', () => {
+describeRequiring('a CommonJS consumer', problem, () => {
   it('require()s @ongoing/core and uses it', () => {
     const out = execFileSync(process.execPath, ['consumer.cjs'], { cwd: here, encoding: 'utf8' })
     expect(JSON.parse(out)).toEqual({

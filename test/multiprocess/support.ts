@@ -7,8 +7,12 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { OngoingAccess, type OngoingAccessOptions } from '@ongoing/core'
 import { RedisTokenStore } from '@ongoing/redis'
-import { describeWithRedis, driveConsent, isCI, type TestAuthorizationServer } from '@ongoing/testing'
-import { describe, it } from 'vitest'
+import {
+  describeRequiring,
+  describeWithRedis,
+  driveConsent,
+  type TestAuthorizationServer,
+} from '@ongoing/testing'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 const workerPath = fileURLToPath(new URL('./worker.mjs', import.meta.url))
@@ -38,22 +42,12 @@ function builtPackagesProblem(): string | undefined {
 
 /**
  * `describe` for the multi-process suites: they need a Redis (see `describeWithRedis`) and the
- * built packages. Outside CI a missing build skips loudly; under CI it fails.
+ * built packages (see `describeRequiring`).
  */
 export function describeMultiProcess(name: string, suite: () => void, options: { own?: boolean } = {}): void {
   const problem = builtPackagesProblem()
-  if (problem === undefined) {
-    describeWithRedis(name, suite, options)
-  } else if (isCI()) {
-    describe(name, () => {
-      it('has the built packages its worker processes import', () => {
-        throw new Error(`${name}: ${problem}`)
-      })
-    })
-  } else {
-    console.warn(`\n[ongoing] SKIPPING "${name}": ${problem}. The root \`pnpm test\` builds first.\n`)
-    describe.skip(`${name} [SKIPPED: ${problem}]`, suite)
-  }
+  if (problem === undefined) describeWithRedis(name, suite, options)
+  else describeRequiring(name, `${problem}; the root \`pnpm test\` builds first`, suite)
 }
 
 /** What one process saw of one user's calls in one run. */

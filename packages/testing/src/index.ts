@@ -16,7 +16,8 @@ export {
   type StartRedisServerOptions,
   startRedisServer,
 } from './redis-server.js'
-export { type DescribeWithRedisOptions, describeWithRedis, isCI } from './redis-suite.js'
+export { type DescribeWithRedisOptions, describeWithRedis } from './redis-suite.js'
+export { describeRequiring, isCI, requireOrSkip } from './requirement.js'
 export {
   runTokenStoreConformance,
   type TokenStoreConformanceFixture,

@@ -1,5 +1,5 @@
 import type { TokenStore, TokenStoreLock } from '@ongoing/core'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, type TestContext } from 'vitest'
 
 /** What the factory given to {@link runTokenStoreConformance} returns, once per test. */
 export interface TokenStoreConformanceFixture {
@@ -25,6 +25,22 @@ const LONG_TTL_MS = 60_000
 const SHORT_TTL_MS = 250
 const PAST_SHORT_TTL_MS = 600
 const PARALLEL = 25
+
+type OptionalCapability = 'acquireLock' | 'subscribe' | 'claimOnce'
+
+/** Skips the test, saying why, when the store lacks an optional `TokenStore` method. */
+function needs<K extends OptionalCapability>(
+  ctx: TestContext,
+  store: TokenStore,
+  capability: K,
+): asserts store is TokenStore & Required<Pick<TokenStore, K>> {
+  if (store[capability] === undefined) ctx.skip(`the store has no ${capability} (optional in TokenStore)`)
+}
+
+/** Skips the test, saying why, when the fixture cannot connect a second client. */
+function needsPeer(ctx: TestContext, other: TokenStore | undefined): asserts other is TokenStore {
+  if (other === undefined) ctx.skip('the fixture has no connect(): no second client to check against')
+}
 
 /**
  * The token-store conformance suite: every `TokenStore` must pass it (DESIGN.md, "Token stores").
@@ -198,7 +214,7 @@ export function runTokenStoreConformance(
 
     describe('refresh locks', () => {
       it('a lock is exclusive until its holder releases it', async (ctx) => {
-        if (store.acquireLock === undefined) return ctx.skip()
+        needs(ctx, store, 'acquireLock')
         const first = await store.acquireLock('k', LONG_TTL_MS)
         expect(first).toMatchObject({ key: 'k', token: expect.any(String) })
         expect(await store.acquireLock('k', LONG_TTL_MS)).toBeUndefined()
@@ -209,14 +225,14 @@ export function runTokenStoreConformance(
       })
 
       it('locks of different keys are independent', async (ctx) => {
-        if (store.acquireLock === undefined) return ctx.skip()
+        needs(ctx, store, 'acquireLock')
         expect(await store.acquireLock('a', LONG_TTL_MS)).toBeDefined()
         expect(await store.acquireLock('b', LONG_TTL_MS)).toBeDefined()
         expect(await store.acquireLock('a', LONG_TTL_MS)).toBeUndefined()
       })
 
       it('a lock expires after its TTL, so a crashed holder blocks nobody for long', async (ctx) => {
-        if (store.acquireLock === undefined) return ctx.skip()
+        needs(ctx, store, 'acquireLock')
         expect(await store.acquireLock('k', SHORT_TTL_MS)).toBeDefined()
         expect(await store.acquireLock('k', SHORT_TTL_MS)).toBeUndefined()
         await sleep(PAST_SHORT_TTL_MS)
@@ -224,7 +240,7 @@ export function runTokenStoreConformance(
       })
 
       it("only the holder releases: a late release does not free the next holder's lock", async (ctx) => {
-        if (store.acquireLock === undefined) return ctx.skip()
+        needs(ctx, store, 'acquireLock')
         const stalled = await store.acquireLock('k', SHORT_TTL_MS)
         await sleep(PAST_SHORT_TTL_MS)
         const next = await store.acquireLock('k', LONG_TTL_MS)
@@ -237,7 +253,7 @@ export function runTokenStoreConformance(
       })
 
       it('a write under a held lock succeeds (fencing)', async (ctx) => {
-        if (store.acquireLock === undefined) return ctx.skip()
+        needs(ctx, store, 'acquireLock')
         await store.set('k', 'v1', { expectedVersion: 0 })
         const lock = await store.acquireLock('k', LONG_TTL_MS)
         expect(await store.set('k', 'v2', { expectedVersion: 1, lock })).toBe(2)
@@ -245,7 +261,7 @@ export function runTokenStoreConformance(
       })
 
       it('a write under a released lock fails and changes nothing (fencing)', async (ctx) => {
-        if (store.acquireLock === undefined) return ctx.skip()
+        needs(ctx, store, 'acquireLock')
         await store.set('k', 'v1', { expectedVersion: 0 })
         const lock = await store.acquireLock('k', LONG_TTL_MS)
         await lock!.release()
@@ -254,7 +270,7 @@ export function runTokenStoreConformance(
       })
 
       it('a holder that stalled past its TTL cannot write, even at the right version (fencing)', async (ctx) => {
-        if (store.acquireLock === undefined) return ctx.skip()
+        needs(ctx, store, 'acquireLock')
         await store.set('k', 'v1', { expectedVersion: 0 })
         const stalled = await store.acquireLock('k', SHORT_TTL_MS)
         await sleep(PAST_SHORT_TTL_MS)
@@ -268,7 +284,7 @@ export function runTokenStoreConformance(
       })
 
       it('a forged lock is refused', async (ctx) => {
-        if (store.acquireLock === undefined) return ctx.skip()
+        needs(ctx, store, 'acquireLock')
         await store.set('k', 'v1', { expectedVersion: 0 })
         await store.acquireLock('k', LONG_TTL_MS)
         const forged: TokenStoreLock = { key: 'k', token: 'forged', release: async () => {} }
@@ -277,7 +293,7 @@ export function runTokenStoreConformance(
       })
 
       it("a write without a lock is not blocked by someone else's lock (a new consent)", async (ctx) => {
-        if (store.acquireLock === undefined) return ctx.skip()
+        needs(ctx, store, 'acquireLock')
         await store.set('k', 'v1', { expectedVersion: 0 })
         await store.acquireLock('k', LONG_TTL_MS)
         expect(await store.set('k', 'consent', { expectedVersion: 1 })).toBe(2)
@@ -286,7 +302,7 @@ export function runTokenStoreConformance(
 
     describe('change notification', () => {
       it('tells listeners the key of every successful write and delete', async (ctx) => {
-        if (store.subscribe === undefined) return ctx.skip()
+        needs(ctx, store, 'subscribe')
         const heard: string[] = []
         const other: string[] = []
         store.subscribe((key) => heard.push(key))
@@ -302,7 +318,7 @@ export function runTokenStoreConformance(
       })
 
       it('says nothing about a write or delete that lost', async (ctx) => {
-        if (store.subscribe === undefined) return ctx.skip()
+        needs(ctx, store, 'subscribe')
         await store.set('k', 'v1', { expectedVersion: 0 })
         const heard: string[] = []
         store.subscribe((key) => heard.push(key))
@@ -316,7 +332,7 @@ export function runTokenStoreConformance(
       })
 
       it('stops telling a listener after it unsubscribes', async (ctx) => {
-        if (store.subscribe === undefined) return ctx.skip()
+        needs(ctx, store, 'subscribe')
         const gone: string[] = []
         const staying: string[] = []
         const unsubscribe = store.subscribe((key) => gone.push(key))
@@ -333,7 +349,7 @@ export function runTokenStoreConformance(
       })
 
       it('a throwing listener fails neither the write nor the other listeners', async (ctx) => {
-        if (store.subscribe === undefined) return ctx.skip()
+        needs(ctx, store, 'subscribe')
         const heard: string[] = []
         store.subscribe(() => {
           throw new Error('listener bug')
@@ -347,7 +363,7 @@ export function runTokenStoreConformance(
 
     describe('single-use claims', () => {
       it('claims an id once; repeats are refused; ids are independent', async (ctx) => {
-        if (store.claimOnce === undefined) return ctx.skip()
+        needs(ctx, store, 'claimOnce')
         expect(await store.claimOnce('tx-1', LONG_TTL_MS)).toBe(true)
         expect(await store.claimOnce('tx-1', LONG_TTL_MS)).toBe(false)
         expect(await store.claimOnce('tx-1', LONG_TTL_MS)).toBe(false)
@@ -355,7 +371,7 @@ export function runTokenStoreConformance(
       })
 
       it('forgets a claim after its TTL', async (ctx) => {
-        if (store.claimOnce === undefined) return ctx.skip()
+        needs(ctx, store, 'claimOnce')
         expect(await store.claimOnce('tx', SHORT_TTL_MS)).toBe(true)
         expect(await store.claimOnce('tx', SHORT_TTL_MS)).toBe(false)
         await sleep(PAST_SHORT_TTL_MS)
@@ -363,7 +379,7 @@ export function runTokenStoreConformance(
       })
 
       it('claims do not touch records of the same name', async (ctx) => {
-        if (store.claimOnce === undefined) return ctx.skip()
+        needs(ctx, store, 'claimOnce')
         await store.set('tx', 'record', { expectedVersion: 0 })
         expect(await store.claimOnce('tx', LONG_TTL_MS)).toBe(true)
         expect(await store.get('tx')).toEqual({ value: 'record', version: 1 })
@@ -389,14 +405,14 @@ export function runTokenStoreConformance(
       })
 
       it(`${PARALLEL} parallel lock requests: exactly one holder`, async (ctx) => {
-        if (store.acquireLock === undefined) return ctx.skip()
+        needs(ctx, store, 'acquireLock')
         const acquireLock = store.acquireLock.bind(store)
         const locks = await Promise.all(Array.from({ length: PARALLEL }, () => acquireLock('k', LONG_TTL_MS)))
         expect(locks.filter((lock) => lock !== undefined)).toHaveLength(1)
       })
 
       it(`${PARALLEL} parallel claims of one id: exactly one is first`, async (ctx) => {
-        if (store.claimOnce === undefined) return ctx.skip()
+        needs(ctx, store, 'claimOnce')
         const claimOnce = store.claimOnce.bind(store)
         const claims = await Promise.all(Array.from({ length: PARALLEL }, () => claimOnce('tx', LONG_TTL_MS)))
         expect(claims.filter(Boolean)).toHaveLength(1)
@@ -463,7 +479,7 @@ export function runTokenStoreConformance(
     describe('across clients of one backend', () => {
       it('both clients see one record; a stale writer on either side loses', async (ctx) => {
         const other = await peer()
-        if (other === undefined) return ctx.skip()
+        needsPeer(ctx, other)
         expect(await store.set('k', 'from A', { expectedVersion: 0 })).toBe(1)
         expect(await other.get('k')).toEqual({ value: 'from A', version: 1 })
         expect(await other.set('k', 'from B', { expectedVersion: 1 })).toBe(2)
@@ -475,8 +491,9 @@ export function runTokenStoreConformance(
 
       it('a lock held by one client excludes the other, and fences its writes', async (ctx) => {
         const other = await peer()
-        if (other === undefined || store.acquireLock === undefined || other.acquireLock === undefined)
-          return ctx.skip()
+        needsPeer(ctx, other)
+        needs(ctx, store, 'acquireLock')
+        needs(ctx, other, 'acquireLock')
         await store.set('k', 'v1', { expectedVersion: 0 })
         const stalled = await store.acquireLock('k', SHORT_TTL_MS)
         expect(await other.acquireLock('k', LONG_TTL_MS)).toBeUndefined()
@@ -492,7 +509,8 @@ export function runTokenStoreConformance(
 
       it("tells one client's listeners of the other's writes and deletes", async (ctx) => {
         const other = await peer()
-        if (other === undefined || other.subscribe === undefined) return ctx.skip()
+        needsPeer(ctx, other)
+        needs(ctx, other, 'subscribe')
         const heard: string[] = []
         other.subscribe((key) => heard.push(key))
         // Subscribing may take a moment to reach the backend: write until the first one is heard.
@@ -513,15 +531,16 @@ export function runTokenStoreConformance(
 
       it('a claim by one client is seen by the other', async (ctx) => {
         const other = await peer()
-        if (other === undefined || store.claimOnce === undefined || other.claimOnce === undefined)
-          return ctx.skip()
+        needsPeer(ctx, other)
+        needs(ctx, store, 'claimOnce')
+        needs(ctx, other, 'claimOnce')
         expect(await store.claimOnce('tx', LONG_TTL_MS)).toBe(true)
         expect(await other.claimOnce('tx', LONG_TTL_MS)).toBe(false)
       })
 
       it(`${PARALLEL} parallel writers on two clients: exactly one wins`, async (ctx) => {
         const other = await peer()
-        if (other === undefined) return ctx.skip()
+        needsPeer(ctx, other)
         await store.set('k', 'v1', { expectedVersion: 0 })
         const results = await Promise.all(
           Array.from({ length: PARALLEL }, (_, writer) =>

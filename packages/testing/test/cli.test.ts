@@ -2,7 +2,8 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, expect, it } from 'vitest'
+import { describeRequiring } from '../src/requirement.js'
 
 const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url))
 
@@ -28,12 +29,10 @@ function exitCode(child: ChildProcess): Promise<number | null> {
 }
 
 // Runs the built command (`pnpm build` first); the root `pnpm test` builds before testing.
-if (!existsSync(cli)) {
-  if (process.env.CI)
-    throw new Error('packages/testing/dist/cli.js is missing: run `pnpm build` before the tests')
-  console.warn('\n*** SKIPPED: the ongoing-test-as command tests need `pnpm build` first ***\n')
-}
-describe.skipIf(!existsSync(cli))('ongoing-test-as command', () => {
+const problem = existsSync(cli)
+  ? undefined
+  : 'packages/testing/dist/cli.js is missing: run `pnpm build` first'
+describeRequiring('ongoing-test-as command', problem, () => {
   let running: ChildProcess | undefined
   afterEach(() => {
     running?.kill('SIGKILL')
