@@ -28,7 +28,7 @@ describe('RequestProperty', () => {
     property.set(a, { accessToken: 'a' })
     property.set(b, { accessToken: 'b' })
     expect(a.ongoingTest1).toEqual({ accessToken: 'a' })
-    expect(property.get(b)).toEqual({ accessToken: 'b' })
+    expect(b.ongoingTest1).toEqual({ accessToken: 'b' })
     expect(Object.hasOwn(a, 'ongoingTest1')).toBe(false)
     expect(Object.hasOwn(frameworkRequest, 'ongoingTest1')).toBe(true)
     expect(Object.keys(a)).not.toContain('ongoingTest1')
@@ -53,7 +53,7 @@ describe('RequestProperty', () => {
     const req = make()
     property.set(req, { accessToken: 'first' })
     req.ongoingTest3 = { accessToken: 'by the app' }
-    expect(property.get(req)).toEqual({ accessToken: 'by the app' })
+    expect(req.ongoingTest3).toEqual({ accessToken: 'by the app' })
     property.set(req, { accessToken: 'again' })
     expect(req.ongoingTest3).toEqual({ accessToken: 'again' })
   })
@@ -64,7 +64,11 @@ describe('RequestProperty', () => {
     const two = new RequestProperty<State>('ongoingTest4')
     const req = make()
     one.set(req, { accessToken: 'x' })
-    expect(two.get(req)).toEqual({ accessToken: 'x' })
+    expect(req.ongoingTest4).toEqual({ accessToken: 'x' })
+    two.set(req, { accessToken: 'y' })
+    expect(req.ongoingTest4).toEqual({ accessToken: 'y' })
+    // Both went through the one accessor: no own property on the request.
+    expect(Object.hasOwn(req, 'ongoingTest4')).toBe(false)
   })
 
   it('updates an own property set before the accessor existed', () => {

@@ -1,10 +1,4 @@
-import {
-  type AccessToken,
-  cookieHeaderOf,
-  type OngoingAccess,
-  OngoingRoutes,
-  RequestProperty,
-} from '@ongoing/core'
+import { type AccessToken, type OngoingAccess, OngoingRoutes, RequestProperty } from '@ongoing/core'
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
 import type { OngoingRequestState, RequireAccessTokenOptions } from './options.js'
 import { checkAccess, checkUserKey, httpErrorOf, isPromiseLike, send, toWebRequest } from './web.js'
@@ -52,7 +46,7 @@ export function requireAccessToken(
   }
 
   function withUserKey(req: Request, res: Response, next: NextFunction, given: string | undefined): void {
-    const userKey = given ?? routes.userKeyFromCookieHeader(cookieHeaderOf(req))
+    const userKey = given ?? routes.userKeyFromNodeRequest(req)
     const token = routes.accessToken(userKey)
     // The cached path allocates nothing but the state: no closure, no promise, no property added
     // to req (see RequestProperty).

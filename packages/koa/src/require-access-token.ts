@@ -1,4 +1,4 @@
-import { type AccessToken, cookieHeaderOf, type OngoingAccess, OngoingRoutes } from '@ongoing/core'
+import { type AccessToken, type OngoingAccess, OngoingRoutes } from '@ongoing/core'
 import type { Context, Middleware, Next } from 'koa'
 import type { RequireAccessTokenOptions } from './options.js'
 import { checkAccess, checkUserKey, httpErrorOf, isPromiseLike, send, toWebRequest } from './web.js'
@@ -45,7 +45,7 @@ export function requireAccessToken(
   }
 
   function withUserKey(ctx: Context, next: Next, given: string | undefined) {
-    const userKey = given ?? routes.userKeyFromCookieHeader(cookieHeaderOf(ctx.req))
+    const userKey = given ?? routes.userKeyFromNodeRequest(ctx.req)
     const token = routes.accessToken(userKey)
     // The cached path allocates nothing but ctx.state.ongoing: no closure, no promise of ours.
     if (!isPromiseLike(token)) return attach(ctx, next, token, userKey as string)

@@ -1,7 +1,6 @@
 import type { ServerResponse } from 'node:http'
 import {
   type AccessToken,
-  cookieHeaderOf,
   isOngoingAccessError,
   type OngoingAccess,
   OngoingRoutes,
@@ -54,7 +53,7 @@ export class OngoingWeb {
     res: ServerResponse,
     given: string | undefined,
   ): boolean | Promise<boolean> {
-    const userKey = given ?? this.routes.userKeyFromCookieHeader(cookieHeaderOf(req))
+    const userKey = given ?? this.routes.userKeyFromNodeRequest(req)
     const token = this.routes.accessToken(userKey)
     // The cached path allocates nothing but the state: no closure, no promise, no property added
     // to req (see RequestProperty).

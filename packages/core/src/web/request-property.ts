@@ -80,11 +80,6 @@ export class RequestProperty<T> {
     else (req as Record<string, unknown>)[this.name] = value
   }
 
-  /** The value of `req[name]`, or `undefined`. */
-  get(req: object): T | undefined {
-    return (req as Record<string, T | undefined>)[this.name]
-  }
-
   /**
    * Defines the accessor on the framework's request prototype (the one just above Node's) unless it
    * is there; whether `req[name]` on requests of this prototype is this module's accessor.

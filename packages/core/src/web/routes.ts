@@ -3,7 +3,13 @@ import { ConsentRequiredError, isOngoingAccessError, OngoingAccessError } from '
 import type { FinishConsentResult, OngoingAccess } from '../ongoing-access.js'
 import { generateRandomToken } from '../pkce.js'
 import { sanitizeReturnTo } from '../return-to.js'
-import { clearCookie, readCookie, serializeCookie } from './cookies.js'
+import {
+  clearCookie,
+  cookieHeaderOf,
+  type RequestWithHeaders,
+  readCookie,
+  serializeCookie,
+} from './cookies.js'
 import { httpHeadersOf } from './http-status.js'
 
 /** The little an adapter tells about a request. Header names are lower case. */
@@ -92,6 +98,15 @@ export class OngoingRoutes {
    */
   userKeyFromCookie(request: WebRequest): string | undefined {
     return this.userKeyFromCookieHeader(request.header('cookie'))
+  }
+
+  /**
+   * {@link OngoingRoutes.userKeyFromCookie} from a Node request (Express, Koa's `ctx.req`, Nest on
+   * Express): the cookie is read from `rawHeaders` (see {@link cookieHeaderOf}), so Node need not
+   * build `req.headers` for it.
+   */
+  userKeyFromNodeRequest(req: RequestWithHeaders): string | undefined {
+    return this.userKeyFromCookieHeader(cookieHeaderOf(req))
   }
 
   /** {@link OngoingRoutes.userKeyFromCookie} from the raw `Cookie` header: nothing to allocate on the hot path. */
