@@ -3,7 +3,7 @@ import { createHook } from 'node:async_hooks'
 import { once } from 'node:events'
 import { createServer as createHttpServer, type RequestListener } from 'node:http'
 import { createServer } from 'node:net'
-import type { OngoingAccess, OngoingAccessOptions } from '@ongoing/core'
+import { OngoingAccess, type OngoingAccessOptions } from '@ongoing/core'
 import { driveConsent, startTestAuthorizationServer, type TestAuthorizationServer } from '@ongoing/testing'
 import request from 'supertest'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
@@ -38,6 +38,21 @@ export interface AdapterHarness {
 }
 
 export const SECRET = 'parity suite secret: at least thirty-two characters'
+
+/** An access that reaches no authorization server: endpoints given (a closed port), grants restored. */
+export const OFFLINE_ACCESS_OPTIONS: OngoingAccessOptions = {
+  issuer: 'http://127.0.0.1:9',
+  endpoints: { authorization: 'http://127.0.0.1:9/authorize', token: 'http://127.0.0.1:9/token' },
+  client: { id: 'app', secret: 'app-secret' },
+  redirectUri: 'http://127.0.0.1:3000/auth/callback',
+  scope: 'api:read',
+  secret: SECRET,
+}
+
+/** `new OngoingAccess` with {@link OFFLINE_ACCESS_OPTIONS}, and `extra` laid over them. */
+export function offlineAccess(extra: Partial<OngoingAccessOptions> = {}): OngoingAccess {
+  return new OngoingAccess({ ...OFFLINE_ACCESS_OPTIONS, ...extra } as OngoingAccessOptions)
+}
 const TTL_SECONDS = 2
 
 export async function freePort(): Promise<number> {

@@ -1,28 +1,12 @@
 import { inspect } from 'node:util'
-import {
-  ConsentRequiredError,
-  isOngoingAccessError,
-  OngoingAccess,
-  type OngoingAccessOptions,
-} from '@ongoing/core'
+import { ConsentRequiredError, isOngoingAccessError, type OngoingAccess } from '@ongoing/core'
 import express, { type ErrorRequestHandler, type NextFunction, type Request, type Response } from 'express'
 import request from 'supertest'
 import { describe, expect, it, vi } from 'vitest'
-import { countPromises, SECRET } from '../../../test/adapters/parity.js'
+import { countPromises, offlineAccess } from '../../../test/adapters/parity.js'
 import { OngoingStrategy, ongoingRouter, requireAccessToken } from '../src/index.js'
 
-// No authorization server is reached here: endpoints are given, grants are restored.
-function createAccess(extra: Partial<OngoingAccessOptions> = {}) {
-  return new OngoingAccess({
-    issuer: 'http://127.0.0.1:9',
-    endpoints: { authorization: 'http://127.0.0.1:9/authorize', token: 'http://127.0.0.1:9/token' },
-    client: { id: 'app', secret: 'app-secret' },
-    redirectUri: 'http://127.0.0.1:3000/auth/callback',
-    scope: 'api:read',
-    secret: SECRET,
-    ...extra,
-  })
-}
+const createAccess = offlineAccess
 
 function fakeRequest(headers: Record<string, string> = {}): Request {
   return { method: 'GET', originalUrl: '/api/me', headers } as unknown as Request

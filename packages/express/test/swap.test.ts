@@ -3,7 +3,7 @@ import express5, { type ErrorRequestHandler } from 'express'
 import express4 from 'express4'
 import request from 'supertest'
 import { describe, expect, it } from 'vitest'
-import { listen, SECRET } from '../../../test/adapters/parity.js'
+import { listen, offlineAccess } from '../../../test/adapters/parity.js'
 import { runSwapParitySuite, type SwapHarness } from '../../../test/adapters/swap-parity.js'
 import { tokenSwapRouter } from '../src/index.js'
 
@@ -30,15 +30,7 @@ runSwapParitySuite(
 )
 
 // No authorization server is reached below: every request is refused before a token call.
-const createAccess = () =>
-  new OngoingAccess({
-    issuer: 'http://127.0.0.1:9',
-    endpoints: { authorization: 'http://127.0.0.1:9/authorize', token: 'http://127.0.0.1:9/token' },
-    client: { id: 'app', secret: 'app-secret' },
-    redirectUri: 'http://127.0.0.1:7777/callback',
-    scope: 'api:read',
-    secret: SECRET,
-  })
+const createAccess = () => offlineAccess({ redirectUri: 'http://127.0.0.1:7777/callback' })
 
 describe('tokenSwapRouter', () => {
   it('checks its options once, when the middleware is made', () => {

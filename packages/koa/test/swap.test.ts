@@ -2,7 +2,7 @@ import { OngoingAccess } from '@ongoing/core'
 import Koa from 'koa'
 import request from 'supertest'
 import { describe, expect, it } from 'vitest'
-import { listen, SECRET } from '../../../test/adapters/parity.js'
+import { listen, offlineAccess } from '../../../test/adapters/parity.js'
 import { runSwapParitySuite } from '../../../test/adapters/swap-parity.js'
 import { tokenSwapRouter } from '../src/index.js'
 
@@ -18,15 +18,7 @@ runSwapParitySuite({
 })
 
 // No authorization server is reached below: every request is refused before a token call.
-const createAccess = () =>
-  new OngoingAccess({
-    issuer: 'http://127.0.0.1:9',
-    endpoints: { authorization: 'http://127.0.0.1:9/authorize', token: 'http://127.0.0.1:9/token' },
-    client: { id: 'app', secret: 'app-secret' },
-    redirectUri: 'http://127.0.0.1:7777/callback',
-    scope: 'api:read',
-    secret: SECRET,
-  })
+const createAccess = () => offlineAccess({ redirectUri: 'http://127.0.0.1:7777/callback' })
 
 function appWith(...middleware: Koa.Middleware[]) {
   const app = new Koa()

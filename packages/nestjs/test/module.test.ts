@@ -13,11 +13,11 @@ import {
 } from '@nestjs/common'
 import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host.js'
 import { Test } from '@nestjs/testing'
-import { ConsentRequiredError, type OngoingAccessOptions } from '@ongoing/core'
+import { ConsentRequiredError } from '@ongoing/core'
 import type { Response } from 'express'
 import request from 'supertest'
 import { afterEach, describe, expect, it } from 'vitest'
-import { countPromises, SECRET } from '../../../test/adapters/parity.js'
+import { countPromises, OFFLINE_ACCESS_OPTIONS } from '../../../test/adapters/parity.js'
 import {
   AccessToken,
   AccessTokenGuard,
@@ -27,15 +27,7 @@ import {
   type OngoingAccessModuleOptions,
 } from '../src/index.js'
 
-// No authorization server is reached here: endpoints are given, grants are restored.
-const base: OngoingAccessOptions = {
-  issuer: 'http://127.0.0.1:9',
-  endpoints: { authorization: 'http://127.0.0.1:9/authorize', token: 'http://127.0.0.1:9/token' },
-  client: { id: 'app', secret: 'app-secret' },
-  redirectUri: 'http://127.0.0.1:3000/auth/callback',
-  scope: 'api:read',
-  secret: SECRET,
-}
+const base = OFFLINE_ACCESS_OPTIONS
 
 @Injectable()
 class HistoryJob {
