@@ -67,7 +67,7 @@ describe('adversarial: consent transactions', () => {
   >([
     [
       'a tampered transaction',
-      (c) => ({ url: c.url, transaction: `${c.transaction.slice(0, 30)}x${c.transaction.slice(31)}` }),
+      (c) => ({ url: c.url, transaction: flipCharAt(c.transaction, 30) }),
       'ERR_TRANSACTION',
     ],
     [
@@ -180,4 +180,10 @@ function appended(url: URL, name: string, value: string): URL {
   const next = new URL(url)
   next.searchParams.append(name, value)
   return next
+}
+
+/** Replaces one character with a different one, so the tampering is never a no-op (a fixed `x` already was, 1 time in 64). */
+function flipCharAt(text: string, index: number): string {
+  const replacement = text[index] === 'x' ? 'y' : 'x'
+  return `${text.slice(0, index)}${replacement}${text.slice(index + 1)}`
 }

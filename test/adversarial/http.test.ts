@@ -202,7 +202,8 @@ describe('adversarial: through HTTP (Express)', () => {
   it('a tampered user cookie is no user: 401 JSON, no token call', async () => {
     const { cookie } = await connect('cookie-owner')
     as.resetStats()
-    const tampered = `${cookie.slice(0, -3)}${cookie.endsWith('A') ? 'B' : 'A'}xx`
+    const at = cookie.length - 10
+    const tampered = `${cookie.slice(0, at)}${cookie[at] === 'A' ? 'B' : 'A'}${cookie.slice(at + 1)}`
     const response = await fetch(`${base}/api/me`, {
       headers: { cookie: tampered, accept: 'application/json' },
     })

@@ -123,7 +123,7 @@ describe('finishConsent', () => {
       'a tampered transaction',
       (s) => ({
         url: `code=the-code&state=${s.state}&iss=${ISS}`,
-        transaction: `${s.transaction.slice(0, -3)}AAA`,
+        transaction: `${s.transaction.slice(0, 30)}${s.transaction[30] === 'A' ? 'B' : 'A'}${s.transaction.slice(31)}`,
       }),
       'ERR_TRANSACTION',
     ],
