@@ -1,5 +1,6 @@
 import { createPrivateKey, KeyObject, type webcrypto } from 'node:crypto'
-import { importJWK, type JWK, SignJWT } from 'jose'
+import type { JWK } from 'jose'
+import { loadJose } from './jose.js'
 import { generateRandomToken } from './pkce.js'
 
 type CryptoKey = webcrypto.CryptoKey
@@ -171,6 +172,7 @@ function privateKeyJWTAuthenticator(
     if (typeof jwk.d !== 'string')
       throw new TypeError('ongoing: `client.privateKey` JWK must be a private key (it has no `d`)')
     const alg = client.alg ?? (jwk.alg as ClientAssertionAlgorithm | undefined) ?? inferFromJWK(jwk)
+    const { importJWK } = await loadJose()
     return { key: await importJWK(jwk, alg), alg, kid: client.keyId ?? jwk.kid }
   }
   return {
@@ -179,6 +181,7 @@ function privateKeyJWTAuthenticator(
     async apply(_headers, body) {
       prepared ??= prepare()
       const { key, alg, kid } = await prepared
+      const { SignJWT } = await loadJose()
       const now = Math.floor(Date.now() / 1000)
       const assertion = await new SignJWT({})
         .setProtectedHeader(kid === undefined ? { alg } : { alg, kid })

@@ -1,5 +1,6 @@
-import { createRemoteJWKSet, customFetch, jwtVerify } from 'jose'
+import type { createRemoteJWKSet } from 'jose'
 import { OngoingAccessError } from './errors.js'
+import { loadJose } from './jose.js'
 
 /** Asymmetric algorithms accepted for ID token signatures by default. Never `none`, never HMAC. */
 export const DEFAULT_ID_TOKEN_ALGORITHMS = [
@@ -23,7 +24,11 @@ const MAX_ID_TOKEN_LENGTH = 16 * 1024
  * @see https://www.rfc-editor.org/rfc/rfc8725#section-3.1 (algorithm verification)
  */
 export class IdTokenVerifier {
-  readonly #jwks: ReturnType<typeof createRemoteJWKSet>
+  readonly #jwksUri: URL
+  readonly #fetch: typeof fetch
+  readonly #timeoutMs: number
+  // Made on the first verification (`jose` is loaded then), and kept: it caches the keys.
+  #jwks: ReturnType<typeof createRemoteJWKSet> | undefined
   readonly #algorithms: string[]
 
   constructor(
@@ -35,11 +40,9 @@ export class IdTokenVerifier {
     algorithms: readonly string[] = DEFAULT_ID_TOKEN_ALGORITHMS,
   ) {
     this.#algorithms = checkAlgorithms(algorithms)
-    this.#jwks = createRemoteJWKSet(new URL(jwksUri), {
-      timeoutDuration: timeoutMs,
-      cooldownDuration: 30_000,
-      [customFetch]: (url: string, init: RequestInit) => fetchImpl(url, init),
-    })
+    this.#jwksUri = new URL(jwksUri)
+    this.#fetch = fetchImpl
+    this.#timeoutMs = timeoutMs
   }
 
   /** @throws {OngoingAccessError} `ERR_INVALID_RESPONSE` when the ID token does not verify. */
@@ -53,6 +56,13 @@ export class IdTokenVerifier {
         'Token endpoint answered with a malformed ID token',
       )
     }
+    const { createRemoteJWKSet, customFetch, jwtVerify } = await loadJose()
+    const fetchImpl = this.#fetch
+    this.#jwks ??= createRemoteJWKSet(this.#jwksUri, {
+      timeoutDuration: this.#timeoutMs,
+      cooldownDuration: 30_000,
+      [customFetch]: (url: string, init: RequestInit) => fetchImpl(url, init),
+    })
     try {
       await jwtVerify(idToken, this.#jwks, {
         algorithms: this.#algorithms,
