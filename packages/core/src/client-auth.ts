@@ -1,6 +1,6 @@
 import { createPrivateKey, KeyObject, type webcrypto } from 'node:crypto'
 import type { JWK } from 'jose'
-import { loadJose } from './jose.js'
+import { loadJose, preloadJose } from './jose.js'
 import { generateRandomToken } from './pkce.js'
 
 type CryptoKey = webcrypto.CryptoKey
@@ -108,7 +108,9 @@ export function createClientAuthenticator(client: ClientOptions, issuer: () => s
     }
   }
   if ('privateKey' in client && client.privateKey !== undefined) {
-    return privateKeyJWTAuthenticator(client, issuer)
+    const authenticator = privateKeyJWTAuthenticator(client, issuer)
+    preloadJose()
+    return authenticator
   }
   if (client.authMethod !== undefined && client.authMethod !== 'none') {
     throw new TypeError(

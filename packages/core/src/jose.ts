@@ -8,3 +8,12 @@ export function loadJose(): Promise<typeof import('jose')> {
   loaded ??= import('jose')
   return loaded
 }
+
+/**
+ * Starts loading `jose` for an access that will need it (a private_key_jwt client, a consent that
+ * asks for `openid`), so its first token call does not wait for the import (about 30 ms). A failure
+ * surfaces where `jose` is used.
+ */
+export function preloadJose(): void {
+  loadJose().catch(() => {})
+}

@@ -7,6 +7,7 @@ import { type ConsentRequiredError, OngoingAccessError } from './errors.js'
 import { GrantRepository } from './grant-repository.js'
 import type { ASRequestLimits } from './http.js'
 import { checkAlgorithms, DEFAULT_ID_TOKEN_ALGORITHMS, IdTokenVerifier } from './id-token.js'
+import { preloadJose } from './jose.js'
 import { type Logger, silentLogger } from './logger.js'
 import { MemoryTokenStore } from './memory-token-store.js'
 import {
@@ -109,6 +110,7 @@ interface CacheEntry {
 }
 
 const MAX_USER_KEY_LENGTH = 512
+const OPENID_SCOPE = /(?:^|\s)openid(?:\s|$)/
 
 /**
  * Ongoing access to a user's data at an OAuth 2.0 authorization server: the user consents once,
@@ -277,6 +279,8 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
     const state = generateRandomToken()
     const codeVerifier = generateCodeVerifier()
     const scope = options.scope ?? this.#options.scope
+    // The callback will verify an ID token: have `jose` ready by then.
+    if (OPENID_SCOPE.test(scope)) preloadJose()
     const returnTo = options.returnTo === undefined ? undefined : sanitizeReturnTo(options.returnTo)
     const url = new URL(metadata.authorization)
     const params = { ...this.#options.authorizationParams, ...options.params }
