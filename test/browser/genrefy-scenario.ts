@@ -145,7 +145,7 @@ export function testGenrefyExample(example: GenrefyExample): void {
       await sleep(200)
       expect(provider.count(/grant_type=refresh_token .* 200$/)).toBe(2)
     })
-  }, 60_000)
+  }, 120_000)
 
   it(`${example.name}: a cancelled consent shows a page to try again, and calls no token endpoint`, async (ctx) => {
     const { page, provider, appUrl, issuer } = await setUp(ctx)
@@ -164,7 +164,7 @@ export function testGenrefyExample(example: GenrefyExample): void {
       await page.click('#connect') // "Try again"
       await page.waitForURL(`${issuer}/interaction/**`)
     })
-  }, 60_000)
+  }, 120_000)
 }
 
 /** Starts `node <script>` with `env` and collects its output lines. */
@@ -192,15 +192,23 @@ function start(children: ChildProcess[], script: string, env: Record<string, str
     for (const wake of waiters) wake()
   })
   return {
-    /** Waits (10 s at most) for a line matching `pattern`. */
+    /**
+     * Waits for a line matching `pattern`: 30 s at most. A start takes under a second alone, but
+     * a 2-core CI machine running the other suites beside this one once took over 10 s.
+     */
     line(pattern: RegExp): Promise<RegExpMatchArray> {
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => check(true), 10_000)
+        const started = Date.now()
+        const timer = setTimeout(() => check(true), 30_000)
         const check = (timedOut = false) => {
           const match = lines.map((line) => line.match(pattern)).find(Boolean)
           if (match) resolve(match)
-          else if (timedOut || child.exitCode !== null)
-            reject(new Error(`${script} did not print ${pattern}; stderr:\n${stderr}`))
+          else if (timedOut || child.exitCode !== null || child.signalCode !== null)
+            reject(
+              new Error(
+                `${script} did not print ${pattern} in ${Date.now() - started} ms (exit code ${child.exitCode}, signal ${child.signalCode}); stderr:\n${stderr}`,
+              ),
+            )
           else return
           clearTimeout(timer)
           waiters.delete(check)
