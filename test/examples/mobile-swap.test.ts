@@ -18,7 +18,10 @@ interface Started {
 
 const children: ChildProcess[] = []
 
-/** Runs `script` with `env` and waits (10 s at most) for a line matching `ready`. */
+/**
+ * Runs `script` with `env` and waits (30 s at most: a start takes under a second alone, but a
+ * loaded 2-core CI machine once took over 10 s) for a line matching `ready`.
+ */
 async function start(script: string, env: Record<string, string>, ready: RegExp) {
   const child = spawn(process.execPath, [root(script)], {
     cwd: root(script.slice(0, script.lastIndexOf('/'))),
@@ -28,7 +31,10 @@ async function start(script: string, env: Record<string, string>, ready: RegExp)
   children.push(child)
   let output = ''
   const match = await new Promise<RegExpMatchArray>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${script} did not print ${ready}:\n${output}`)), 10_000)
+    const timer = setTimeout(
+      () => reject(new Error(`${script} did not print ${ready} in 30 s:\n${output}`)),
+      30_000,
+    )
     const onData = (chunk: string) => {
       output += chunk
       const found = output.match(ready)
@@ -71,7 +77,7 @@ describe('examples/mobile-swap, as its README walks it', () => {
       /^mobile-swap example: /m,
     )
     swapUrl = `http://localhost:${port}`
-  })
+  }, 90_000)
   afterAll(() => {
     for (const child of children.splice(0)) child.kill('SIGTERM')
   })
