@@ -1,6 +1,6 @@
-// `jose` is loaded on first use, not with the package: only private_key_jwt client authentication
-// and ID token verification need it, and an app that uses neither should not hold its code in
-// memory (about 0.6 MB of heap on Node 20, which every major garbage collection walks again).
+// `jose` is loaded when a flow needs it, not with the package: only private_key_jwt client
+// authentication and ID token verification use it, and an app that uses neither should not hold its
+// code in memory (about 0.6 MB of heap on Node 20, which every major garbage collection walks again).
 let loaded: Promise<typeof import('jose')> | undefined
 
 /** The `jose` module, imported once, when the first assertion is signed or ID token verified. */
