@@ -19,6 +19,13 @@ export interface TokenStoreConformanceFixture {
 export interface TokenStoreConformanceOptions {
   /** How long a notification from another client may take to arrive. Default: 2,000 ms. */
   notificationTimeoutMs?: number
+  /**
+   * The store implements every optional method (`acquireLock`, `subscribe`, `claimOnce`) and the
+   * fixture gives `connect`: a case that would be skipped for lacking one fails instead. Set it for
+   * a store you ship complete, so that losing a method fails your CI rather than skipping quietly.
+   * Default: `false` (such cases are skipped, with the reason).
+   */
+  complete?: boolean
 }
 
 const LONG_TTL_MS = 60_000
@@ -28,18 +35,10 @@ const PARALLEL = 25
 
 type OptionalCapability = 'acquireLock' | 'subscribe' | 'claimOnce'
 
-/** Skips the test, saying why, when the store lacks an optional `TokenStore` method. */
-function needs<K extends OptionalCapability>(
-  ctx: TestContext,
-  store: TokenStore,
-  capability: K,
-): asserts store is TokenStore & Required<Pick<TokenStore, K>> {
-  if (store[capability] === undefined) ctx.skip(`the store has no ${capability} (optional in TokenStore)`)
-}
-
-/** Skips the test, saying why, when the fixture cannot connect a second client. */
-function needsPeer(ctx: TestContext, other: TokenStore | undefined): asserts other is TokenStore {
-  if (other === undefined) ctx.skip('the fixture has no connect(): no second client to check against')
+/** Skips the test with `reason`, or fails it when the suite was told the store is complete. */
+function lacking(ctx: TestContext, reason: string, complete: boolean): never {
+  if (complete) throw new Error(`${reason}, but the suite was told the store is complete`)
+  ctx.skip(reason)
 }
 
 /**
@@ -53,10 +52,11 @@ function needsPeer(ctx: TestContext, other: TokenStore | undefined): asserts oth
  * claims; parallel writers, lockers and claimers (exactly one wins); opaque values (unicode,
  * 64 KiB) and keys; and, when the fixture can `connect` a second client, all of that across
  * clients. Optional capabilities a store lacks (`acquireLock`, `subscribe`, `claimOnce`) are
- * reported as skipped.
+ * reported as skipped, with the reason, unless `options.complete` says the store has them all.
  *
  * @param name - The store's name, for the report.
  * @param factory - Makes a fresh, empty store for each test.
+ * @param options - `notificationTimeoutMs`; `complete` for a store that must have every optional method.
  * @example
  * ```ts
  * import { MemoryTokenStore } from '@ongoing/core'
@@ -71,6 +71,23 @@ export function runTokenStoreConformance(
   options: TokenStoreConformanceOptions = {},
 ): void {
   const notificationTimeoutMs = options.notificationTimeoutMs ?? 2_000
+  const complete = options.complete === true
+
+  /** Skips the test, saying why, when the store lacks an optional `TokenStore` method. */
+  function needs<K extends OptionalCapability>(
+    ctx: TestContext,
+    store: TokenStore,
+    capability: K,
+  ): asserts store is TokenStore & Required<Pick<TokenStore, K>> {
+    if (store[capability] === undefined)
+      lacking(ctx, `the store has no ${capability} (optional in TokenStore)`, complete)
+  }
+
+  /** Skips the test, saying why, when the fixture cannot connect a second client. */
+  function needsPeer(ctx: TestContext, other: TokenStore | undefined): asserts other is TokenStore {
+    if (other === undefined)
+      lacking(ctx, 'the fixture has no connect(): no second client to check against', complete)
+  }
 
   describe(`${name} (token store conformance)`, () => {
     let fixture: TokenStoreConformanceFixture
