@@ -15,9 +15,16 @@ const MAX_COOKIE_HEADER = 8 * 1024
  * @see https://www.rfc-editor.org/rfc/rfc6265#section-5.4
  */
 export function readCookie(header: string | null | undefined, name: string): string | undefined {
+  return findCookie(header, `${name}=`)
+}
+
+/**
+ * {@link readCookie} with `needle` (the name and `=`) made once by the caller: the user-key cookie
+ * is read on every protected request.
+ */
+export function findCookie(header: string | null | undefined, needle: string): string | undefined {
   if (header == null || header.length > MAX_COOKIE_HEADER) return undefined
   // Scans with indexOf instead of splitting: this runs on every protected request.
-  const needle = `${name}=`
   let found: string | undefined
   let from = 0
   for (;;) {

@@ -6,6 +6,7 @@ import { sanitizeReturnTo } from '../return-to.js'
 import {
   clearCookie,
   cookieHeaderOf,
+  findCookie,
   type RequestWithHeaders,
   readCookie,
   serializeCookie,
@@ -68,6 +69,7 @@ export class OngoingRoutes {
   readonly #access: OngoingAccess
   readonly #defaultReturnTo: string
   readonly #userCookie: string
+  readonly #userCookieNeedle: string
   readonly #txCookiePrefix: string
   readonly #secure: boolean
   readonly #userCookieMaxAge: number
@@ -86,6 +88,7 @@ export class OngoingRoutes {
     if (!/^[A-Za-z0-9_-]+$/.test(name))
       throw new TypeError('ongoing: `cookieName` may hold only letters, digits, _ and -')
     this.#userCookie = `${name}.uid`
+    this.#userCookieNeedle = `${this.#userCookie}=`
     this.#txCookiePrefix = `${name}.tx.`
     this.#secure = redirect.protocol === 'https:'
     this.#userCookieMaxAge = options.userCookieMaxAgeSeconds ?? 400 * 24 * 3600
@@ -111,7 +114,7 @@ export class OngoingRoutes {
 
   /** {@link OngoingRoutes.userKeyFromCookie} from the raw `Cookie` header: nothing to allocate on the hot path. */
   userKeyFromCookieHeader(cookieHeader: string | undefined): string | undefined {
-    const sealed = readCookie(cookieHeader, this.#userCookie)
+    const sealed = findCookie(cookieHeader, this.#userCookieNeedle)
     if (sealed === undefined) return undefined
     const known = this.#userKeys.get(sealed)
     if (known !== undefined) return known
