@@ -1,4 +1,4 @@
-import type { OngoingRoutesOptions } from '@ongoing/core'
+import type { OngoingRequestState, OngoingRoutesOptions } from '@ongoing/core'
 import type { Request } from 'express'
 
 /**
@@ -20,16 +20,6 @@ export type OngoingRouterOptions = OngoingExpressOptions
 /** Options of {@link requireAccessToken}. */
 export type RequireAccessTokenOptions = OngoingExpressOptions
 
-/** What {@link requireAccessToken} puts on `req.ongoing`. */
-export interface OngoingRequestState {
-  /** A fresh access token for `userKey`'s grant. Send it as a bearer token; never log it. */
-  accessToken: string
-  /** When `accessToken` expires, in ms since epoch. */
-  expiresAt: number
-  /** Whose grant it is. */
-  userKey: string
-}
-
 declare global {
   namespace Express {
     interface Request {
@@ -38,3 +28,6 @@ declare global {
     }
   }
 }
+
+/** What the adapter puts on a protected request (shared with the other adapters). */
+export type { OngoingRequestState }

@@ -1,7 +1,13 @@
-import { type AccessToken, type OngoingAccess, OngoingRoutes, RequestProperty } from '@ongoing/core'
+import {
+  isPromiseLike,
+  type OngoingAccess,
+  type OngoingRequestState,
+  OngoingRoutes,
+  RequestProperty,
+} from '@ongoing/core'
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
-import type { OngoingRequestState, RequireAccessTokenOptions } from './options.js'
-import { checkAccess, checkUserKey, httpErrorOf, isPromiseLike, send, toWebRequest } from './web.js'
+import type { RequireAccessTokenOptions } from './options.js'
+import { checkAccess, checkUserKey, httpErrorOf, send, toWebRequest } from './web.js'
 
 /**
  * Middleware that puts a fresh access token on `req.ongoing` (`{ accessToken, expiresAt, userKey }`),
@@ -46,16 +52,15 @@ export function requireAccessToken(
   }
 
   function withUserKey(req: Request, res: Response, next: NextFunction, given: string | undefined): void {
-    const userKey = given ?? routes.userKeyFromNodeRequest(req)
-    const token = routes.accessToken(userKey)
+    const state = routes.requestState(given ?? routes.userKeyFromNodeRequest(req))
     // The cached path allocates nothing but the state: no closure, no promise, no property added
     // to req (see RequestProperty).
-    if (!isPromiseLike(token)) {
-      attach(req, next, token, userKey as string)
+    if (!isPromiseLike(state)) {
+      attach(req, next, state)
       return
     }
-    token.then(
-      (fresh) => attach(req, next, fresh, userKey as string),
+    state.then(
+      (fresh) => attach(req, next, fresh),
       (err: unknown) => fail(req, res, next, err),
     )
   }
@@ -79,7 +84,7 @@ export function requireAccessToken(
 
 const ongoing = new RequestProperty<OngoingRequestState>('ongoing')
 
-function attach(req: Request, next: NextFunction, token: AccessToken, userKey: string): void {
-  ongoing.set(req, { accessToken: token.value, expiresAt: token.expiresAt, userKey })
+function attach(req: Request, next: NextFunction, state: OngoingRequestState): void {
+  ongoing.set(req, state)
   next()
 }

@@ -1,4 +1,4 @@
-import type { OngoingRoutesOptions } from '@ongoing/core'
+import type { OngoingRequestState, OngoingRoutesOptions } from '@ongoing/core'
 import type { Context } from 'koa'
 
 /**
@@ -26,19 +26,12 @@ export interface OngoingRouterOptions extends OngoingKoaOptions {
 /** Options of {@link requireAccessToken}. */
 export type RequireAccessTokenOptions = OngoingKoaOptions
 
-/** What {@link requireAccessToken} puts on `ctx.state.ongoing`. */
-export interface OngoingRequestState {
-  /** A fresh access token for `userKey`'s grant. Send it as a bearer token; never log it. */
-  accessToken: string
-  /** When `accessToken` expires, in ms since epoch. */
-  expiresAt: number
-  /** Whose grant it is. */
-  userKey: string
-}
-
 declare module 'koa' {
   interface DefaultState {
     /** The caller's fresh access token. Set by `requireAccessToken` of `@ongoing/koa`, only there. */
     ongoing: OngoingRequestState
   }
 }
+
+/** What the adapter puts on a protected request (shared with the other adapters). */
+export type { OngoingRequestState }

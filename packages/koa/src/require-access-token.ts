@@ -1,7 +1,7 @@
-import { type AccessToken, type OngoingAccess, OngoingRoutes } from '@ongoing/core'
+import { isPromiseLike, type OngoingAccess, type OngoingRequestState, OngoingRoutes } from '@ongoing/core'
 import type { Context, Middleware, Next } from 'koa'
 import type { RequireAccessTokenOptions } from './options.js'
-import { checkAccess, checkUserKey, httpErrorOf, isPromiseLike, send, toWebRequest } from './web.js'
+import { checkAccess, checkUserKey, httpErrorOf, send, toWebRequest } from './web.js'
 
 /**
  * Middleware that puts a fresh access token on `ctx.state.ongoing` (`{ accessToken, expiresAt,
@@ -45,12 +45,11 @@ export function requireAccessToken(
   }
 
   function withUserKey(ctx: Context, next: Next, given: string | undefined) {
-    const userKey = given ?? routes.userKeyFromNodeRequest(ctx.req)
-    const token = routes.accessToken(userKey)
+    const state = routes.requestState(given ?? routes.userKeyFromNodeRequest(ctx.req))
     // The cached path allocates nothing but ctx.state.ongoing: no closure, no promise of ours.
-    if (!isPromiseLike(token)) return attach(ctx, next, token, userKey as string)
-    return token.then(
-      (fresh) => attach(ctx, next, fresh, userKey as string),
+    if (!isPromiseLike(state)) return attach(ctx, next, state)
+    return state.then(
+      (fresh) => attach(ctx, next, fresh),
       (err: unknown) => fail(ctx, err),
     )
   }
@@ -62,7 +61,7 @@ export function requireAccessToken(
   }
 }
 
-function attach(ctx: Context, next: Next, token: AccessToken, userKey: string) {
-  ctx.state.ongoing = { accessToken: token.value, expiresAt: token.expiresAt, userKey }
+function attach(ctx: Context, next: Next, state: OngoingRequestState) {
+  ctx.state.ongoing = state
   return next()
 }

@@ -15,10 +15,6 @@ export function checkUserKey(userKey: unknown): UserKeyOf | undefined {
   return userKey as UserKeyOf | undefined
 }
 
-export function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
-  return typeof (value as PromiseLike<T> | undefined)?.then === 'function'
-}
-
 export function toWebRequest(ctx: Context): WebRequest {
   return { method: ctx.method, url: ctx.originalUrl, header: (name) => ctx.get(name) || undefined }
 }

@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http'
 import {
-  type AccessToken,
   isOngoingAccessError,
+  isPromiseLike,
   type OngoingAccess,
   OngoingRoutes,
   RequestProperty,
@@ -53,13 +53,12 @@ export class OngoingWeb {
     res: ServerResponse,
     given: string | undefined,
   ): boolean | Promise<boolean> {
-    const userKey = given ?? this.routes.userKeyFromNodeRequest(req)
-    const token = this.routes.accessToken(userKey)
+    const state = this.routes.requestState(given ?? this.routes.userKeyFromNodeRequest(req))
     // The cached path allocates nothing but the state: no closure, no promise, no property added
     // to req (see RequestProperty).
-    if (!isPromiseLike(token)) return attach(req, token, userKey as string)
-    return token.then(
-      (fresh) => attach(req, fresh, userKey as string),
+    if (!isPromiseLike(state)) return attach(req, state)
+    return state.then(
+      (fresh) => attach(req, fresh),
       (err: unknown) => {
         if (!this.routes.handlesConsentRequired(err)) throw exceptionOf(err, res)
         const answer = this.routes.consentRequired(toWebRequest(req), err)
@@ -109,13 +108,9 @@ function toWebRequest(req: Request): WebRequest {
   }
 }
 
-function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
-  return typeof (value as PromiseLike<T> | undefined)?.then === 'function'
-}
-
 const ongoing = new RequestProperty<OngoingRequestState>('ongoing')
 
-function attach(req: OngoingRequest, token: AccessToken, userKey: string): true {
-  ongoing.set(req, { accessToken: token.value, expiresAt: token.expiresAt, userKey })
+function attach(req: OngoingRequest, state: OngoingRequestState): true {
+  ongoing.set(req, state)
   return true
 }

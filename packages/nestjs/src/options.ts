@@ -1,4 +1,4 @@
-import type { OngoingAccessOptions, OngoingRoutesOptions } from '@ongoing/core'
+import type { OngoingAccessOptions, OngoingRequestState, OngoingRoutesOptions } from '@ongoing/core'
 import type { Request } from 'express'
 
 /**
@@ -20,12 +20,5 @@ export interface OngoingAccessModuleOptions extends OngoingAccessOptions, Ongoin
   userKey?: (req: Request) => string | undefined | PromiseLike<string | undefined>
 }
 
-/** What `AccessTokenGuard` puts on the request, and `@AccessToken(field)` reads. */
-export interface OngoingRequestState {
-  /** A fresh access token for `userKey`'s grant. Send it as a bearer token; never log it. */
-  accessToken: string
-  /** When `accessToken` expires, in ms since epoch. */
-  expiresAt: number
-  /** Whose grant it is. */
-  userKey: string
-}
+/** What the adapter puts on a protected request (shared with the other adapters). */
+export type { OngoingRequestState }

@@ -1,4 +1,3 @@
-import type { AccessToken } from '../access-token.js'
 import { ConsentRequiredError, isOngoingAccessError, OngoingAccessError } from '../errors.js'
 import type { FinishConsentResult, OngoingAccess } from '../ongoing-access.js'
 import { generateRandomToken } from '../pkce.js'
@@ -12,6 +11,7 @@ import {
   serializeCookie,
 } from './cookies.js'
 import { httpHeadersOf } from './http-status.js'
+import { type OngoingRequestState, requestStateOf } from './request-state.js'
 
 /** The little an adapter tells about a request. Header names are lower case. */
 export interface WebRequest {
@@ -225,12 +225,15 @@ export class OngoingRoutes {
   }
 
   /**
-   * The token for a protected request: synchronous when a fresh token is cached (no promise is
-   * created), a promise otherwise. Rejects with `ConsentRequiredError` when there is no grant.
+   * What a protected request gets ({@link OngoingRequestState}): synchronous when a fresh token is
+   * cached (no promise is created), a promise otherwise. Rejects with `ConsentRequiredError` when
+   * there is no grant.
    */
-  accessToken(userKey: string | undefined): AccessToken | Promise<AccessToken> {
+  requestState(userKey: string | undefined): OngoingRequestState | Promise<OngoingRequestState> {
     if (userKey === undefined) return Promise.reject(new ConsentRequiredError('', 'no_grant'))
-    return this.#access.getCachedAccessToken(userKey) ?? this.#access.getAccessToken(userKey)
+    const cached = this.#access.getCachedAccessToken(userKey)
+    if (cached !== undefined) return requestStateOf(cached, userKey)
+    return this.#access.getAccessToken(userKey).then((token) => requestStateOf(token, userKey))
   }
 
   /**
