@@ -1,5 +1,6 @@
 import { IncomingMessage } from 'node:http'
 import { Socket } from 'node:net'
+import { inspect } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import { RequestProperty } from '../src/index.js'
 
@@ -7,14 +8,20 @@ interface State {
   accessToken: string
 }
 
-/** A request as Express leaves it: its own prototype per app, above a shared framework prototype. */
-function frameworkRequests() {
+type FrameworkRequest = IncomingMessage & { [name: string]: unknown; res?: { locals?: object } }
+
+/**
+ * A request as Express leaves it: its own prototype per app, above a shared framework prototype,
+ * and `req.res.locals` (a null-prototype object per response), unless `locals` is false.
+ */
+function frameworkRequests({ locals = true } = {}) {
   const frameworkRequest = Object.create(IncomingMessage.prototype) as object // like express.request
   const appRequest = Object.create(frameworkRequest) as object // like app.request
   const make = () => {
-    const req = new IncomingMessage(new Socket())
+    const req = new IncomingMessage(new Socket()) as FrameworkRequest
     Object.setPrototypeOf(req, appRequest)
-    return req as IncomingMessage & { [name: string]: unknown }
+    if (locals) req.res = { locals: Object.create(null) as object }
+    return req
   }
   return { frameworkRequest, appRequest, make }
 }
@@ -106,5 +113,84 @@ describe('RequestProperty', () => {
     const fake: { ongoingTest8?: State } = {}
     property.set(fake, { accessToken: 'f' })
     expect(fake.ongoingTest8).toEqual({ accessToken: 'f' })
+  })
+
+  it('keeps the value in res.locals, where logging or copying res.locals shows no value', () => {
+    const { make } = frameworkRequests()
+    const property = new RequestProperty<State>('ongoingTest9')
+    const req = make()
+    property.set(req, { accessToken: 'secret-at-9' })
+    const locals = req.res?.locals as Record<string | symbol, unknown>
+    // Nothing under a string key: templates, for…in and JSON see nothing.
+    expect(Object.keys(locals)).toEqual([])
+    expect(JSON.stringify(locals)).toBe('{}')
+    // One symbol key, whose value shows nothing of the token when logged.
+    expect(Object.getOwnPropertySymbols(locals)).toHaveLength(1)
+    expect(inspect(locals, { depth: 5, showHidden: true, getters: true })).not.toContain('secret-at-9')
+    expect(inspect(req, { depth: 3 })).not.toContain('secret-at-9')
+    // res.render's options are a spread of res.locals: the holder is copied, not the token.
+    const renderOptions = { ...locals }
+    expect(inspect(renderOptions, { depth: 5, showHidden: true })).not.toContain('secret-at-9')
+    // Assigning through the accessor updates the same holder.
+    req.ongoingTest9 = { accessToken: 'secret-at-9b' }
+    expect(req.ongoingTest9).toEqual({ accessToken: 'secret-at-9b' })
+    expect(Object.getOwnPropertySymbols(locals)).toHaveLength(1)
+  })
+
+  it('survives res.locals replaced by a spread or Object.assign of itself', () => {
+    const { make } = frameworkRequests()
+    const property = new RequestProperty<State>('ongoingTest10')
+    const req = make()
+    const res = req.res as { locals: object }
+    property.set(req, { accessToken: 'a' })
+    res.locals = { ...res.locals, user: 'u' }
+    expect(req.ongoingTest10).toEqual({ accessToken: 'a' })
+    res.locals = Object.assign(Object.create(null) as object, res.locals, { title: 't' })
+    expect(req.ongoingTest10).toEqual({ accessToken: 'a' })
+    // Replaced by an object that does not carry it over: gone, as documented.
+    res.locals = { user: 'u' }
+    expect(req.ongoingTest10).toBeUndefined()
+  })
+
+  it("never reads another request's value, even when two responses share one locals object", () => {
+    const { make } = frameworkRequests()
+    const property = new RequestProperty<State>('ongoingTest11')
+    const shared = Object.create(null) as object
+    const alice = make()
+    const bob = make()
+    ;(alice.res as { locals: object }).locals = shared
+    ;(bob.res as { locals: object }).locals = shared
+    property.set(alice, { accessToken: 'alice-at' })
+    expect(bob.ongoingTest11).toBeUndefined()
+    property.set(bob, { accessToken: 'bob-at' })
+    expect(alice.ongoingTest11).toEqual({ accessToken: 'alice-at' })
+    expect(bob.ongoingTest11).toEqual({ accessToken: 'bob-at' })
+    bob.ongoingTest11 = { accessToken: 'bob-at-2' }
+    expect(alice.ongoingTest11).toEqual({ accessToken: 'alice-at' })
+    expect(bob.ongoingTest11).toEqual({ accessToken: 'bob-at-2' })
+    // A holder-shaped object put there by someone else is not taken for ours.
+    const forged = make()
+    const symbol = Object.getOwnPropertySymbols(shared)[0] as symbol
+    const locals = Object.create(null) as Record<symbol, unknown>
+    locals[symbol] = { value: { accessToken: 'forged' } }
+    ;(forged.res as { locals: object }).locals = locals
+    expect(forged.ongoingTest11).toBeUndefined()
+    property.set(forged, { accessToken: 'real' })
+    expect(forged.ongoingTest11).toEqual({ accessToken: 'real' })
+  })
+
+  it('keeps the value of a request without res.locals, or with a frozen one, off the request too', () => {
+    const { make } = frameworkRequests({ locals: false })
+    const property = new RequestProperty<State>('ongoingTest12')
+    const a = make()
+    const b = make()
+    b.res = { locals: Object.freeze({}) }
+    property.set(a, { accessToken: 'a' })
+    property.set(b, { accessToken: 'b' })
+    expect(a.ongoingTest12).toEqual({ accessToken: 'a' })
+    expect(b.ongoingTest12).toEqual({ accessToken: 'b' })
+    expect(Object.hasOwn(a, 'ongoingTest12')).toBe(false)
+    a.ongoingTest12 = { accessToken: 'a2' }
+    expect(a.ongoingTest12).toEqual({ accessToken: 'a2' })
   })
 })

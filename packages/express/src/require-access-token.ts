@@ -13,8 +13,10 @@ import { checkAccess, checkUserKey, httpErrorOf, send, toWebRequest } from './we
  * Middleware that puts a fresh access token on `req.ongoing` (`{ accessToken, expiresAt, userKey }`),
  * refreshing it when it is about to expire (once per grant, however many requests wait). A cached
  * token costs no promise, and `req.ongoing` costs no property added to `req`: it is an accessor on
- * `express.request` backed by a `WeakMap` (so it is not an own property of `req`, and logging `req`
- * does not print the token; see `RequestProperty` in `@ongoing/core`).
+ * `express.request` whose value is kept in `res.locals` under a symbol, in a holder with private
+ * fields (so it is not an own property of `req`, and logging `req` or `res.locals`, or rendering a
+ * view, does not print the token; see `RequestProperty` in `@ongoing/core`). Replacing `res.locals`
+ * after this middleware with an object that does not carry its symbol keys over loses `req.ongoing`.
  *
  * When consent is required (no grant, or its refresh token expired or was revoked) and the
  * access's `onRefreshTokenExpired` is `'reconsent'` (the default): a browser navigation is

@@ -1,8 +1,11 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { inspect } from 'node:util'
 import { ConsentRequiredError, isOngoingAccessError, type OngoingAccess } from '@ongoing/core'
 import express, { type ErrorRequestHandler, type NextFunction, type Request, type Response } from 'express'
 import request from 'supertest'
-import { describe, expect, it, vi } from 'vitest'
+import { describe, expect, it, onTestFinished, vi } from 'vitest'
 import { countPromises, offlineAccess } from '../../../test/adapters/parity.js'
 import { OngoingStrategy, ongoingRouter, requireAccessToken } from '../src/index.js'
 
@@ -100,6 +103,8 @@ describe('requireAccessToken', () => {
         own: Object.hasOwn(req, 'ongoing'),
         keys: Object.keys(req).includes('ongoing'),
         logged: inspect(req, { depth: 0 }).includes('at-dave'),
+        localsLogged: inspect(res.locals, { depth: 5, showHidden: true }).includes('at-dave'),
+        localsKeys: Object.keys(res.locals),
       })
     })
     const other = express()
@@ -109,9 +114,38 @@ describe('requireAccessToken', () => {
       own: false,
       keys: false,
       logged: false,
+      localsLogged: false,
+      localsKeys: [],
     })
     // Another app's requests, where nothing set it, read nothing.
     expect((await request(other).get('/')).body).toEqual({ ongoing: null })
+  })
+
+  it("keeps req.ongoing out of a rendered view's options, and readable after res.locals is spread", async () => {
+    const access = createAccess()
+    await access.restore('erin', { accessToken: 'at-erin', refreshToken: 'rt-erin', expiresIn: 3600 })
+    const app = express()
+    const seen: string[] = []
+    app.engine('txt', (_path, options, callback) => {
+      seen.push(inspect(options, { depth: 5, showHidden: true }))
+      callback(null, `keys: ${Object.keys(options).sort().join(',')}`)
+    })
+    app.set('view engine', 'txt')
+    const views = mkdtempSync(join(tmpdir(), 'ongoing-views-'))
+    onTestFinished(() => rmSync(views, { recursive: true, force: true }))
+    writeFileSync(join(views, 'page.txt'), '')
+    app.set('views', views)
+    app.get('/page', requireAccessToken(access, { userKey: () => 'erin' }), (req, res, next) => {
+      res.locals = { ...res.locals, title: 'Library' } // a common way to add locals
+      if (req.ongoing.accessToken !== 'at-erin') return next(new Error('req.ongoing lost'))
+      res.render('page.txt', { heading: 'Hi' })
+    })
+    const response = await request(app).get('/page')
+    expect(response.status).toBe(200)
+    expect(response.text).toBe('keys: _locals,cache,heading,settings,title')
+    expect(seen).toHaveLength(1)
+    expect(seen[0]).not.toContain('at-erin')
+    expect(seen[0]).toContain('RequestValue {}')
   })
 
   it('passes an error of userKey(req) on unchanged', async () => {

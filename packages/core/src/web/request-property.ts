@@ -1,9 +1,48 @@
 import { IncomingMessage } from 'node:http'
 
+/**
+ * What is kept under the accessor's symbol in `res.locals`: the value, and the request it belongs
+ * to. Its fields are private, so logging `res.locals`, or copying it (`res.render` spreads it into
+ * a template's options), shows an empty `RequestValue {}` and never the value (nor with
+ * `showHidden`: it has no accessors).
+ */
+class RequestValue {
+  readonly #owner: object
+  #value: unknown
+
+  constructor(owner: object, value: unknown) {
+    this.#owner = owner
+    this.#value = value
+  }
+
+  /** The value `held` keeps for `owner`, or `NOT_HELD` if `held` is not a `RequestValue` of `owner`. */
+  static read(held: unknown, owner: object): unknown {
+    return typeof held === 'object' && held !== null && #owner in held && held.#owner === owner
+      ? held.#value
+      : NOT_HELD
+  }
+
+  /** Replaces the value if `held` is a `RequestValue` of `owner`; whether it was. */
+  static write(held: unknown, owner: object, value: unknown): boolean {
+    if (typeof held !== 'object' || held === null || !(#owner in held) || held.#owner !== owner) return false
+    held.#value = value
+    return true
+  }
+}
+
+const NOT_HELD = Symbol('not held')
+
 interface Accessor {
-  readonly values: WeakMap<object, unknown>
   readonly get: (this: object) => unknown
   readonly set: (this: object, value: unknown) => void
+  /** Keeps `value` for `req`, where the accessor reads it. */
+  readonly keep: (req: object, value: unknown) => void
+}
+
+/** `req.res.locals`, when it is an object: Express's per-request storage (also under NestJS). */
+function localsOf(req: object): Record<symbol, unknown> | undefined {
+  const locals = (req as { res?: { locals?: unknown } }).res?.locals
+  return typeof locals === 'object' && locals !== null ? (locals as Record<symbol, unknown>) : undefined
 }
 
 // One accessor per name in this module, so two adapters (Express and NestJS in one app) share it.
@@ -11,19 +50,39 @@ const accessors = new Map<string, Accessor>()
 
 function accessorFor(name: string): Accessor {
   let accessor = accessors.get(name)
-  if (accessor === undefined) {
-    const values = new WeakMap<object, unknown>()
-    accessor = {
-      values,
-      get(this: object) {
-        return values.get(this)
-      },
-      set(this: object, value: unknown) {
-        values.set(this, value)
-      },
+  if (accessor !== undefined) return accessor
+  const key = Symbol(`ongoing.request.${name}`)
+  // Requests without res.locals, or whose res.locals is frozen or holds another request's value (an
+  // app that shares one locals object between responses): the value is kept here instead.
+  const others = new WeakMap<object, unknown>()
+  const keep = (req: object, value: unknown): void => {
+    const locals = localsOf(req)
+    if (locals !== undefined) {
+      const held = locals[key]
+      if (held === undefined) {
+        if (Object.isExtensible(locals)) {
+          locals[key] = new RequestValue(req, value)
+          return
+        }
+      } else if (RequestValue.write(held, req, value)) return
     }
-    accessors.set(name, accessor)
+    others.set(req, value)
   }
+  accessor = {
+    keep,
+    get(this: object) {
+      const locals = localsOf(this)
+      if (locals !== undefined) {
+        const value = RequestValue.read(locals[key], this)
+        if (value !== NOT_HELD) return value
+      }
+      return others.get(this)
+    },
+    set(this: object, value: unknown) {
+      keep(this, value)
+    },
+  }
+  accessors.set(name, accessor)
   return accessor
 }
 
@@ -32,18 +91,24 @@ function accessorFor(name: string): Accessor {
  * property added to the request.
  *
  * Express (and NestJS on it) gives every request a new prototype (`Object.setPrototypeOf(req,
- * app.request)`), and V8 then stores each property added to the request afterwards on a slow path:
- * about a microsecond each on a 2-core machine, more than the rest of our middleware. So, where the
- * request's prototype chain runs through a framework's request prototype just above Node's
- * `IncomingMessage.prototype` (Express's `express.request`, which Express documents as the object
- * for extending requests), `name` becomes an accessor there, defined once, and the values live in a
- * `WeakMap` keyed by the request.
+ * app.request)`), and after that V8 gives every property added to the request a hidden class of
+ * its own: no two requests share one, so each addition takes the slow path (about a microsecond
+ * on a 2-core machine, more than the rest of our middleware). So, where the request's prototype
+ * chain runs through a framework's request prototype just above Node's `IncomingMessage.prototype`
+ * (Express's `express.request`, which Express documents as the object for extending requests),
+ * `name` becomes an accessor there, defined once. Its values live in the request's `res.locals`
+ * (Express's documented per-request storage, a dictionary object, so adding to it is cheap) under
+ * a symbol, inside an object whose fields are private: logging or copying `res.locals` (as
+ * `res.render` does) shows `RequestValue {}`, never the value. A request without `res.locals`, or
+ * whose `res.locals` is frozen or holds another request's value, keeps it in a `WeakMap` instead.
  *
  * Reading and assigning `req[name]` work as before; the property is not the request's own
  * (`Object.hasOwn(req, name)` is false, and `name in req` is true for every request of that
- * framework, reading `undefined` where nothing was set). A plain Node request (prototype
- * `IncomingMessage.prototype`, which is left alone) gets an ordinary own property, as does a
- * request whose framework prototype already has a property of that name.
+ * framework, reading `undefined` where nothing was set). Replacing `res.locals` after the value was
+ * set loses it unless the new object carries the old one's symbol keys over (a spread or
+ * `Object.assign` of the old one does); assigning to `res.locals.x` is what Express documents. A
+ * plain Node request (prototype `IncomingMessage.prototype`, which is left alone) gets an ordinary
+ * own property, as does a request whose framework prototype already has a property of that name.
  *
  * Not from an RFC: an implementation detail of the adapters, exported for them.
  *
@@ -73,10 +138,11 @@ export class RequestProperty<T> {
       this.#viaAccessor = this.#defineOn(prototype)
       this.#lastPrototype = prototype
     }
-    // Straight into the WeakMap: assigning through the setter would take V8's slow path again
-    // (a store to a dictionary-mode object that finds an accessor on its prototype chain). An own
-    // property (set before the accessor existed) shadows the accessor: that one is kept current.
-    if (this.#viaAccessor && !Object.hasOwn(req, this.name)) this.#accessor.values.set(req, value)
+    // Kept directly, not through the setter: assigning through it would take V8's slow path again
+    // (a store to an object with a hidden class of its own that finds an accessor on its prototype
+    // chain). An own property (set before the accessor existed) shadows the accessor: that one is
+    // kept current.
+    if (this.#viaAccessor && !Object.hasOwn(req, this.name)) this.#accessor.keep(req, value)
     else (req as Record<string, unknown>)[this.name] = value
   }
 
