@@ -1,18 +1,27 @@
 // What requireAccessToken costs inside a real Express 5 request, without sockets, the load
 // generator or other processes: the steady measure for changes too small for the HTTP runs' noise.
 // Each request is a real IncomingMessage / ServerResponse pair on a socket that discards what is
-// written, its header strings fresh (as the HTTP parser gives them); 50 in flight at a time. The
-// three apps run in turn in one process, 10 rounds of 20,000 requests each; medians reported.
+// written, its header strings fresh (as the HTTP parser gives them); 50 in flight at a time.
+// Every app runs alone in a process of its own (apps sharing a process share Express's inline
+// caches, and each one's requests then slow the others'), pinned to the last core when `taskset`
+// is there; PROCESSES fresh processes per app, the apps interleaved. Each process measures
+// ROUNDS rounds of 20,000 requests after a warm-up and reports their median; the figure per app is
+// the median over its processes.
 //
 //   pnpm build && node bench/express-in-process.mjs
 //   BENCH_APPS=bare,requireAccessToken   only these (the first is the reference)
+//   BENCH_PROCESSES=6 BENCH_ROUNDS=5     the defaults
+import { execFileSync } from 'node:child_process'
 import { IncomingMessage, ServerResponse } from 'node:http'
+import { cpus } from 'node:os'
 import { Duplex } from 'node:stream'
+import { fileURLToPath } from 'node:url'
 import { requireAccessToken } from '@ongoing/express'
 import express from 'express'
 import { offlineAccess } from './offline-access.mjs'
 
-const ROUNDS = 10
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
+const PROCESSES = Number(process.env.BENCH_PROCESSES ?? 6)
 const REQUESTS = 20_000
 const IN_FLIGHT = 50
 
@@ -86,18 +95,51 @@ async function nsPerRequest(handler, n) {
   return Number(process.hrtime.bigint() - start) / n
 }
 
-const median = (values) => [...values].sort((a, b) => a - b)[values.length >> 1]
-const names = process.env.BENCH_APPS?.split(',') ?? Object.keys(apps)
-for (const name of names) await nsPerRequest(apps[name], REQUESTS) // warm-up
-const runs = Object.fromEntries(names.map((name) => [name, []]))
-for (let round = 0; round < ROUNDS; round++)
-  for (const name of names) runs[name].push(await nsPerRequest(apps[name], REQUESTS))
+const median = (values) => {
+  const s = [...values].sort((a, b) => a - b)
+  return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
+}
 
-const bare = median(runs[names[0]])
-console.log(`Node.js ${process.version}; ${ROUNDS} rounds × ${REQUESTS} requests, ${IN_FLIGHT} in flight`)
-for (const name of names) {
-  const ns = median(runs[name])
+const names = process.env.BENCH_APPS?.split(',') ?? Object.keys(apps)
+const only = process.env.BENCH_IN_PROCESS_APP
+if (only !== undefined) {
+  // A child: one app, warmed up, then ROUNDS rounds; prints the median ns per request.
+  await nsPerRequest(apps[only], REQUESTS)
+  const runs = []
+  for (let round = 0; round < ROUNDS; round++) runs.push(await nsPerRequest(apps[only], REQUESTS))
+  process.stdout.write(`${median(runs)}\n`)
+} else {
+  for (const name of names)
+    if (!(name in apps)) throw new Error(`no app ${name}: ${Object.keys(apps).join(', ')}`)
+  const pin = (() => {
+    try {
+      execFileSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' })
+      return ['taskset', ['-c', String(cpus().length - 1)]]
+    } catch {
+      return undefined
+    }
+  })()
+  const script = fileURLToPath(import.meta.url)
+  const perApp = Object.fromEntries(names.map((name) => [name, []]))
+  for (let p = 0; p < PROCESSES; p++)
+    for (const name of p % 2 === 0 ? names : [...names].reverse()) {
+      const [command, args] = pin ?? [process.execPath, []]
+      const argv = pin ? [...args, process.execPath, script] : [script]
+      const out = execFileSync(command, argv, {
+        env: { ...process.env, BENCH_IN_PROCESS_APP: name },
+        encoding: 'utf8',
+      })
+      perApp[name].push(Number(out.trim()))
+    }
+  const bare = median(perApp[names[0]])
   console.log(
-    `${name.padEnd(24)} ${(ns / 1000).toFixed(2).padStart(6)} µs/request (median), +${((ns - bare) / 1000).toFixed(2)} µs over ${names[0]}, ${(bare / ns).toFixed(3)} × ${names[0]}`,
+    `Node.js ${process.version}; ${PROCESSES} processes per app${pin ? ', pinned to one core' : ''}, each ${ROUNDS} rounds × ${REQUESTS} requests, ${IN_FLIGHT} in flight`,
   )
+  for (const name of names) {
+    const ns = median(perApp[name])
+    const each = perApp[name].map((v) => (v / 1000).toFixed(1)).join(' ')
+    console.log(
+      `${name.padEnd(24)} ${(ns / 1000).toFixed(2).padStart(6)} µs/request (median of processes: ${each}), ${ns >= bare ? '+' : '−'}${(Math.abs(ns - bare) / 1000).toFixed(2)} µs over ${names[0]}, ${(bare / ns).toFixed(3)} × ${names[0]}`,
+    )
+  }
 }
