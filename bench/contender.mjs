@@ -9,6 +9,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { createServer } from 'node:http'
 import { OngoingAccess, OngoingRoutes } from '@ongoing/core'
+import { createNestApp } from './nest-app.mjs'
 
 const config = JSON.parse(process.argv[2])
 const USER = 'bench-user'
@@ -241,73 +242,19 @@ async function koa(port) {
 
 // ------------------------------------------------------------------ NestJS (Express platform)
 async function nest() {
-  await import('reflect-metadata')
-  const { Controller, createParamDecorator, Get, Injectable, Module, UseGuards } = await import(
-    '@nestjs/common'
-  )
-  const { NestFactory } = await import('@nestjs/core')
-  const decorateMethod = (target, name, decorators) =>
-    Reflect.defineProperty(
-      target.prototype,
-      name,
-      Reflect.decorate(
-        decorators,
-        target.prototype,
-        name,
-        Object.getOwnPropertyDescriptor(target.prototype, name),
-      ),
-    )
-
-  class ApiController {
-    get(accessToken) {
-      return accessToken === undefined || accessToken ? BODY : 'no token'
-    }
-  }
-  Controller('api')(ApiController)
-  const imports = []
-  const guards = []
-  switch (config.kind) {
-    case 'nest-bare':
-      // What any custom parameter decorator costs in Nest (its pipes run, asynchronously).
-      if (config.param) createParamDecorator(() => 'x')()(ApiController.prototype, 'get', 0)
-      break
-    case 'nest-noop': {
-      class NoopGuard {
-        async canActivate() {
-          return true
-        }
-      }
-      Injectable()(NoopGuard)
-      guards.push(NoopGuard)
-      break
-    }
-    case 'nest-ours': {
-      const { AccessToken, AccessTokenGuard, OngoingAccessModule } = await import('@ongoing/nestjs')
-      imports.push(
-        OngoingAccessModule.forRoot({
-          issuer: config.issuer,
-          client: config.client,
-          redirectUri: 'http://127.0.0.1/auth/callback',
-          scope: 'offline_access api:read',
-          secret: config.secret,
-        }),
-      )
-      guards.push(AccessTokenGuard)
-      AccessToken()(ApiController.prototype, 'get', 0)
-      break
-    }
-    default:
-      throw new Error(`unknown kind ${config.kind}`)
-  }
-  decorateMethod(ApiController, 'get', guards.length > 0 ? [Get(), UseGuards(...guards)] : [Get()])
-  class AppModule {}
-  Module({ imports, controllers: [ApiController] })(AppModule)
-  const app = await NestFactory.create(AppModule, { logger: false })
-  app.getHttpAdapter().getInstance().set('etag', false)
+  const { app, access: injected } = await createNestApp(config.kind, {
+    param: config.param === true,
+    accessOptions: {
+      issuer: config.issuer,
+      client: config.client,
+      redirectUri: 'http://127.0.0.1/auth/callback',
+      scope: 'offline_access api:read',
+      secret: config.secret,
+    },
+  })
   let cookie
-  if (config.kind === 'nest-ours') {
-    const { OngoingAccess: Injected } = await import('@ongoing/nestjs')
-    access = app.get(Injected)
+  if (injected !== undefined) {
+    access = injected
     cookie = await seed(access)
   }
   await app.listen(0, '127.0.0.1')

@@ -10,6 +10,7 @@
 //
 //   pnpm build && node bench/express-in-process.mjs
 //   BENCH_APPS=bare,requireAccessToken   only these (the first is the reference)
+//   BENCH_APPS=nest-bare,nest-noop,nest-bare-param,nest-ours   the NestJS rows (Express platform)
 //   BENCH_PROCESSES=6 BENCH_ROUNDS=5     the defaults
 import { execFileSync } from 'node:child_process'
 import { IncomingMessage, ServerResponse } from 'node:http'
@@ -18,19 +19,22 @@ import { Duplex } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { requireAccessToken } from '@ongoing/express'
 import express from 'express'
-import { offlineAccess } from './offline-access.mjs'
+import { createNestApp } from './nest-app.mjs'
+import { offlineAccess, offlineAccessOptions } from './offline-access.mjs'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
 const PROCESSES = Number(process.env.BENCH_PROCESSES ?? 6)
 const REQUESTS = 20_000
 const IN_FLIGHT = 50
 
+const seedGrant = (access) =>
+  access.restore('bench-user', {
+    accessToken: 'bench-access-token',
+    refreshToken: 'bench-rt',
+    expiresIn: 3600,
+  })
 const access = offlineAccess()
-await access.restore('bench-user', {
-  accessToken: 'bench-access-token',
-  refreshToken: 'bench-rt',
-  expiresIn: 3600,
-})
+await seedGrant(access)
 const cookie = Buffer.from(`ongoing.uid=${access.sealer.seal('user-key-cookie', 'bench-user')}`)
 const host = Buffer.from('127.0.0.1:3000')
 
@@ -40,16 +44,32 @@ function app(...handlers) {
   a.get('/api', ...handlers)
   return a
 }
-const apps = {
-  bare: app((_req, res) => res.send('ok')),
-  'no-op async middleware': app(
-    async (_req, _res, next) => next(),
-    (_req, res) => res.send('ok'),
-  ),
-  requireAccessToken: app(requireAccessToken(access), (req, res) =>
-    res.send(req.ongoing.accessToken ? 'ok' : 'no token'),
-  ),
+/** NestJS on Express: its Express instance is the request handler. The same secret seals the cookie. */
+async function nestApp(kind, options = {}) {
+  const { app: nest, access: injected } = await createNestApp(kind, {
+    ...options,
+    accessOptions: offlineAccessOptions(),
+  })
+  await nest.init()
+  if (injected !== undefined) await seedGrant(injected)
+  return nest.getHttpAdapter().getInstance()
 }
+// Made only in the process that measures them. The Nest apps run with BENCH_APPS=nest-bare,…
+const apps = {
+  bare: () => app((_req, res) => res.send('ok')),
+  'no-op async middleware': () =>
+    app(
+      async (_req, _res, next) => next(),
+      (_req, res) => res.send('ok'),
+    ),
+  requireAccessToken: () =>
+    app(requireAccessToken(access), (req, res) => res.send(req.ongoing.accessToken ? 'ok' : 'no token')),
+  'nest-bare': () => nestApp('nest-bare'),
+  'nest-noop': () => nestApp('nest-noop'),
+  'nest-bare-param': () => nestApp('nest-bare', { param: true }),
+  'nest-ours': () => nestApp('nest-ours'),
+}
+const EXPRESS_APPS = ['bare', 'no-op async middleware', 'requireAccessToken']
 
 class Discard extends Duplex {
   _read() {}
@@ -61,9 +81,21 @@ class Discard extends Duplex {
   }
 }
 
-function request(handler) {
+/** A socket that keeps what is written, for the one request that checks the app's answer. */
+class Keep extends Discard {
+  written = ''
+  _write(chunk, _encoding, callback) {
+    this.written += chunk.toString('latin1')
+    callback()
+  }
+  _writev(chunks, callback) {
+    for (const { chunk } of chunks) this.written += chunk.toString('latin1')
+    callback()
+  }
+}
+
+function request(handler, socket = new Discard()) {
   return new Promise((resolve) => {
-    const socket = new Discard()
     socket.setTimeout = () => socket
     const req = new IncomingMessage(socket)
     req.method = 'GET'
@@ -79,7 +111,7 @@ function request(handler) {
     res.assignSocket(socket)
     res.on('finish', () => {
       res.detachSocket(socket)
-      resolve()
+      resolve(res.statusCode)
     })
     handler(req, res)
   })
@@ -100,13 +132,18 @@ const median = (values) => {
   return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
 }
 
-const names = process.env.BENCH_APPS?.split(',') ?? Object.keys(apps)
+const names = process.env.BENCH_APPS?.split(',') ?? EXPRESS_APPS
 const only = process.env.BENCH_IN_PROCESS_APP
 if (only !== undefined) {
   // A child: one app, warmed up, then ROUNDS rounds; prints the median ns per request.
-  await nsPerRequest(apps[only], REQUESTS)
+  const handler = await apps[only]()
+  const socket = new Keep()
+  const status = await request(handler, socket)
+  if (status !== 200 || !socket.written.endsWith('\r\n\r\nok'))
+    throw new Error(`${only} answered ${status}, not 200 "ok": ${socket.written.split('\r\n')[0]}`)
+  await nsPerRequest(handler, REQUESTS)
   const runs = []
-  for (let round = 0; round < ROUNDS; round++) runs.push(await nsPerRequest(apps[only], REQUESTS))
+  for (let round = 0; round < ROUNDS; round++) runs.push(await nsPerRequest(handler, REQUESTS))
   process.stdout.write(`${median(runs)}\n`)
 } else {
   for (const name of names)

@@ -4,8 +4,9 @@ import { OngoingAccess } from '@ongoing/core'
 
 export const BENCH_SECRET = 'bench-secret-bench-secret-bench-secret-bench'
 
-export function offlineAccess(options = {}) {
-  return new OngoingAccess({
+/** The options of {@link offlineAccess}, for what builds its own access (NestJS's forRoot). */
+export function offlineAccessOptions(options = {}) {
+  return {
     issuer: 'https://as.example',
     endpoints: { authorization: 'https://as.example/authorize', token: 'https://as.example/token' },
     client: { id: 'bench', secret: 'bench-client-secret' },
@@ -16,5 +17,9 @@ export function offlineAccess(options = {}) {
       throw new Error('no token call is expected on the hot path')
     },
     ...options,
-  })
+  }
+}
+
+export function offlineAccess(options = {}) {
+  return new OngoingAccess(offlineAccessOptions(options))
 }
