@@ -1,29 +1,10 @@
-import { spawnSync } from 'node:child_process'
-import { createRequire } from 'node:module'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
+import { type Assertion, runChildVitest } from './child-vitest.js'
 
 // The conformance suite on a store without claimOnce (incomplete-store/), run by a Vitest of its
 // own: skipped with the reason by default, failed when the suite is told the store is complete.
-const here = dirname(fileURLToPath(import.meta.url))
-const vitest = join(dirname(createRequire(import.meta.url).resolve('vitest/package.json')), 'vitest.mjs')
-
-interface Assertion {
-  title: string
-  status: string
-  failureMessages: string[]
-}
-
-function runOnIncompleteStore(complete: boolean): Assertion[] {
-  const run = spawnSync(
-    process.execPath,
-    [vitest, 'run', '--config', join(here, 'incomplete-store', 'vitest.config.ts'), '--reporter=json'],
-    { encoding: 'utf8', env: { ...process.env, CONFORMANCE_COMPLETE: complete ? '1' : '0' } },
-  )
-  const report = JSON.parse(run.stdout.slice(run.stdout.indexOf('{')))
-  return report.testResults.flatMap((file: { assertionResults: Assertion[] }) => file.assertionResults)
-}
+const runOnIncompleteStore = (complete: boolean): Assertion[] =>
+  runChildVitest('incomplete-store', { CONFORMANCE_COMPLETE: complete ? '1' : '0' })
 
 const claims = (results: Assertion[]) => results.filter((r) => /claim/i.test(r.title))
 
