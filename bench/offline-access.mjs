@@ -1,5 +1,7 @@
 // An OngoingAccess that never reaches an authorization server (endpoints given, any token call an
-// error), for the scripts that measure the hot path with restored grants.
+// error), for the scripts that measure the hot path with restored grants. The tests have their own
+// (OFFLINE_ACCESS_OPTIONS in test/adapters/parity.ts): a measured process loads no test code, and
+// not @ongoing/testing either, whose index loads oidc-provider (a heap every collection walks).
 import { OngoingAccess } from '@ongoing/core'
 
 export const BENCH_SECRET = 'bench-secret-bench-secret-bench-secret-bench'
