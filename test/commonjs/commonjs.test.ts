@@ -1,17 +1,14 @@
 import { execFileSync } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
 import { describeRequiring } from '@ongoing/testing'
 import { expect, it } from 'vitest'
+import { builtPackagesProblem } from '../built-packages.js'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
 const require = createRequire(import.meta.url)
-const built = existsSync(fileURLToPath(new URL('../../packages/core/dist/index.cjs', import.meta.url)))
-
-const problem = built
-  ? undefined
-  : 'packages/core/dist is missing: run `pnpm build` first (the root `pnpm test` does)'
+const problem = builtPackagesProblem(['core'], 'index.cjs')
 
 describeRequiring('a CommonJS consumer', problem, () => {
   it('require()s @ongoing/core and uses it, private_key_jwt (jose loaded on first use) included', () => {

@@ -1,17 +1,14 @@
 import { execFileSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { describeRequiring } from '@ongoing/testing'
 import { expect, it } from 'vitest'
+import { builtPackagesProblem } from '../built-packages.js'
 
 // `jose` is loaded when a flow needs it, never with the package (see packages/core/src/jose.ts).
 // Each case runs the built package in a process of its own, with a module hook counting every
 // resolution of `jose`.
 const here = fileURLToPath(new URL('./jose-loading/', import.meta.url))
-const built = existsSync(fileURLToPath(new URL('../../packages/core/dist/index.js', import.meta.url)))
-const problem = built
-  ? undefined
-  : 'packages/core/dist is missing: run `pnpm build` first (the root `pnpm test` does)'
+const problem = builtPackagesProblem(['core'])
 
 const run = (scenario: string) =>
   JSON.parse(execFileSync(process.execPath, ['scenario.mjs', scenario], { cwd: here, encoding: 'utf8' }))

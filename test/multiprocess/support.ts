@@ -2,8 +2,6 @@
 // seeded through a real consent at the test authorization server, and result bookkeeping.
 import { type ChildProcess, fork } from 'node:child_process'
 import { createHash, randomUUID } from 'node:crypto'
-import { existsSync, readdirSync, statSync } from 'node:fs'
-import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { OngoingAccess, type OngoingAccessOptions } from '@ongoing/core'
 import { RedisTokenStore } from '@ongoing/redis'
@@ -13,8 +11,8 @@ import {
   driveConsent,
   type TestAuthorizationServer,
 } from '@ongoing/testing'
+import { builtPackagesProblem } from '../built-packages.js'
 
-const root = fileURLToPath(new URL('../../', import.meta.url))
 const workerPath = fileURLToPath(new URL('./worker.mjs', import.meta.url))
 
 export const REDIRECT_URI = 'http://127.0.0.1:3000/callback'
@@ -25,29 +23,14 @@ export function digest(value: string): string {
   return createHash('sha256').update(value).digest('base64url').slice(0, 16)
 }
 
-/** Why the built packages the workers import cannot be used, or `undefined` when they can. */
-function builtPackagesProblem(): string | undefined {
-  for (const name of ['core', 'redis']) {
-    const dist = join(root, 'packages', name, 'dist', 'index.js')
-    if (!existsSync(dist)) return `packages/${name}/dist is missing (run pnpm build)`
-    const built = statSync(dist).mtimeMs
-    const src = join(root, 'packages', name, 'src')
-    const newer = readdirSync(src, { recursive: true, encoding: 'utf8' }).find(
-      (file) => file.endsWith('.ts') && statSync(join(src, file)).mtimeMs > built,
-    )
-    if (newer !== undefined) return `packages/${name}/dist is older than src/${newer} (run pnpm build)`
-  }
-  return undefined
-}
-
 /**
  * `describe` for the multi-process suites: they need a Redis (see `describeWithRedis`) and the
  * built packages (see `describeRequiring`).
  */
 export function describeMultiProcess(name: string, suite: () => void, options: { own?: boolean } = {}): void {
-  const problem = builtPackagesProblem()
+  const problem = builtPackagesProblem(['core', 'redis'])
   if (problem === undefined) describeWithRedis(name, suite, options)
-  else describeRequiring(name, `${problem}; the root \`pnpm test\` builds first`, suite)
+  else describeRequiring(name, problem, suite)
 }
 
 /** What one process saw of one user's calls in one run. */

@@ -1,6 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { copyFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
@@ -9,11 +9,9 @@ import { fileURLToPath } from 'node:url'
 import { describeRequiring } from '@ongoing/testing'
 import { afterAll, expect, it } from 'vitest'
 import { freePort } from '../../../test/adapters/parity.js'
+import { builtPackagesProblem } from '../../../test/built-packages.js'
 
 const packageDir = fileURLToPath(new URL('..', import.meta.url))
-const built = ['core', 'nestjs'].every((name) =>
-  existsSync(join(packageDir, '..', name, 'dist', 'index.cjs')),
-)
 
 // `nest new`'s tsconfig (Nest 11: nodenext; earlier: commonjs with node10 resolution).
 const nestNew = {
@@ -78,9 +76,7 @@ async function createProject(compilerOptions: object): Promise<string> {
 
 describeRequiring(
   'a CommonJS Nest app (nest new) using the published build',
-  built
-    ? undefined
-    : 'packages/core or packages/nestjs has no dist: run `pnpm build` first (the root `pnpm test` does)',
+  builtPackagesProblem(['core', 'nestjs'], 'index.cjs'),
   () => {
     it.each(Object.entries(variants))(
       'compiles (%s), starts, and serves consent, the guard and OngoingAccess',

@@ -1,8 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { existsSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { afterEach, expect, it } from 'vitest'
+import { builtPackagesProblem } from '../../../test/built-packages.js'
 import { describeRequiring } from '../src/requirement.js'
 
 const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url))
@@ -29,9 +29,7 @@ function exitCode(child: ChildProcess): Promise<number | null> {
 }
 
 // Runs the built command (`pnpm build` first); the root `pnpm test` builds before testing.
-const problem = existsSync(cli)
-  ? undefined
-  : 'packages/testing/dist/cli.js is missing: run `pnpm build` first'
+const problem = builtPackagesProblem(['testing'], 'cli.js')
 describeRequiring('ongoing-test-as command', problem, () => {
   let running: ChildProcess | undefined
   afterEach(() => {
