@@ -10,7 +10,10 @@
 // Prints a table and writes bench/results.json. Never logs token material.
 //
 //   pnpm bench                       (builds first; or: node bench/run.mjs after pnpm build)
-//   BENCH_ROUNDS=5 BENCH_DURATION=1.2 BENCH_WARMUP=0.8 BENCH_CONNECTIONS=50   the defaults (seconds)
+//   BENCH_ROUNDS=5 BENCH_WARMUP=0.6 BENCH_SETTLE=1 BENCH_CYCLES=3 BENCH_WINDOW=0.3 BENCH_CONNECTIONS=50
+//                                    the defaults: a round starts fresh processes; a group's members are
+//                                    each warmed up BENCH_WARMUP s, then loaded for BENCH_SETTLE unmeasured
+//                                    windows and BENCH_CYCLES measured ones, BENCH_WINDOW s each, in turn
 //   BENCH_ONLY=express-bare,express-ours   only these contenders (and no storm or extras)
 //   BENCH_ONLY=storm | extras        only the refresh storms, or only the two scripts
 //   BENCH_CPU_PROF=express-ours      run these contenders under --cpu-prof (bench/profiles/; then
@@ -30,8 +33,10 @@ const started = Date.now()
 const here = (path) => fileURLToPath(new URL(path, import.meta.url))
 const env = (name, fallback) => (process.env[name] === undefined ? fallback : Number(process.env[name]))
 const ROUNDS = env('BENCH_ROUNDS', 5)
-const DURATION = env('BENCH_DURATION', 1.2)
-const WARMUP = env('BENCH_WARMUP', 0.8)
+const CYCLES = env('BENCH_CYCLES', 3)
+const WINDOW = env('BENCH_WINDOW', 0.3)
+const SETTLE = env('BENCH_SETTLE', 1)
+const WARMUP = env('BENCH_WARMUP', 0.6)
 const CONNECTIONS = env('BENCH_CONNECTIONS', 50)
 const ONLY = process.env.BENCH_ONLY?.split(',').filter(Boolean)
 const PROFILE = new Set(process.env.BENCH_CPU_PROF?.split(',').filter(Boolean))
@@ -322,15 +327,16 @@ function processTicks(pid) {
   }
 }
 const TICKS_PER_SECOND = 100
+/** Clock ticks the machine spent busy outside `pids`, so far. */
+const foreignTicks = (pids) => machineTicks() - pids.reduce((n, pid) => n + processTicks(pid), 0)
 
 /** Waits (at most `maxMs`) until other processes leave the machine nearly idle. */
 async function quiet(pids, maxMs = 3_000) {
   const deadline = Date.now() + maxMs
   for (;;) {
-    const before = machineTicks() - pids.reduce((n, pid) => n + processTicks(pid), 0)
+    const before = foreignTicks(pids)
     await sleep(100)
-    const foreign =
-      (machineTicks() - pids.reduce((n, pid) => n + processTicks(pid), 0) - before) / TICKS_PER_SECOND / 0.1
+    const foreign = (foreignTicks(pids) - before) / TICKS_PER_SECOND / 0.1
     if ((foreign <= MAX_FOREIGN_CORES && probeSlowdown() <= MAX_SLOWDOWN) || Date.now() > deadline) return
   }
 }
@@ -356,12 +362,9 @@ async function contenderCpuMicros(target) {
   return (await target.next('cpu')).micros
 }
 
-async function load(target, seconds, { warmUp = false } = {}) {
-  const pids = [process.pid, target.child.pid, ...servicePids]
-  if (!warmUp) await quiet(pids)
+async function load(target, seconds) {
   const cpuBefore = await contenderCpuMicros(target)
   const runnerBefore = process.cpuUsage()
-  const ticksBefore = machineTicks() - pids.reduce((n, pid) => n + processTicks(pid), 0)
   const run = await new Promise((resolve, reject) => {
     const histogram = new Uint32Array(BUCKETS)
     let ok = 0 // answered within the window: autocannon stops sending at its end, answers trail
@@ -375,7 +378,7 @@ async function load(target, seconds, { warmUp = false } = {}) {
         url: `http://127.0.0.1:${target.port}/api`,
         connections: CONNECTIONS,
         duration: seconds,
-        sampleInt: 100, // autocannon finishes on a sample tick: at most 100 ms after the window
+        sampleInt: 50, // autocannon finishes on a sample tick: at most 50 ms after the window
         headers: { cookie: target.cookie },
         expectBody: 'ok',
       },
@@ -388,11 +391,9 @@ async function load(target, seconds, { warmUp = false } = {}) {
               `${target.id}: ${result.errors} errors, ${result.non2xx} non-2xx, ${result.mismatches} wrong bodies`,
             ),
           )
-        const foreign = machineTicks() - pids.reduce((n, pid) => n + processTicks(pid), 0) - ticksBefore
         const runner = process.cpuUsage(runnerBefore)
         resolve({
           loadGeneratorCores: (runner.user + runner.system) / 1e6 / seconds,
-          foreignCores: foreign / TICKS_PER_SECOND / seconds,
           ok,
           answered,
           rps: ok / seconds,
@@ -456,13 +457,16 @@ async function throughput(as, redis) {
   }
 
   // Every round starts a fresh process per contender (one process holds a bias of its own, JIT
-  // and memory layout: a few per cent between two identical servers), warms each up, then measures
-  // the groups in turn, each group's members back to back (a contender and its bare seconds
-  // apart), both orders rotated by the round. A run during which other processes on the machine
-  // used more than MAX_FOREIGN_CORES is measured again (up to twice, within the time budget).
+  // and memory layout), then measures the groups in turn. Within a group, each member is warmed up,
+  // then the members are measured in CYCLES cycles of one short window each, in an order rotated by
+  // the cycle: a contender and its bare are measured a fraction of a second apart, so the machine's
+  // drift (other tenants take a few per cent of the CPU from one second to the next) hits both
+  // alike, and a round gives CYCLES ratios. A group's processes stop once it is measured. A cycle
+  // during which other processes on the machine used more than MAX_FOREIGN_CORES, or the CPU probe
+  // ran slow, is measured again (up to twice, within the time budget).
   const groupIds = [...new Set(CONTENDERS.map((c) => c.group))]
   const rotate = (xs, r) => xs.map((_, i) => xs[(i + r) % xs.length])
-  const rounds = []
+  const cycles = [] // { round, [contender id]: run } per cycle, the groups of a round side by side
   let retries = 0
   let targets = []
   const asBefore = await as.stats()
@@ -470,64 +474,91 @@ async function throughput(as, redis) {
     targets = await startRound(r)
     oursCookie ??= targets.find((t) => t.cookie !== undefined)?.cookie ?? 'ongoing.uid=none'
     for (const t of targets) await check(t)
-    const round = {}
-    for (const group of rotate(groupIds, r))
-      for (const t of rotate(
+    const round = Array.from({ length: CYCLES }, () => ({ round: r }))
+    for (const group of rotate(groupIds, r)) {
+      const members = rotate(
         targets.filter((t) => t.group === group),
         r,
-      )) {
-        await load(t, WARMUP, { warmUp: true })
+      )
+      for (const t of members) await load(t, WARMUP)
+      for (let settle = 0; settle < SETTLE; settle++) for (const t of members) await load(t, WINDOW)
+      for (let c = 0; c < CYCLES; c++)
         for (let attempt = 0; ; attempt++) {
-          const run = await load(t, DURATION)
-          run.slowdown = probeSlowdown()
-          round[t.id] = run
+          const pids = [process.pid, ...members.map((t) => t.child.pid), ...servicePids]
+          await quiet(pids)
+          // Other work on the machine is counted over the whole cycle: a window alone is a few clock
+          // ticks long, too few to tell.
+          const ticksBefore = foreignTicks(pids)
+          const cycleStarted = Date.now()
+          const runs = []
+          for (const t of rotate(members, c + r)) {
+            const run = await load(t, WINDOW)
+            run.slowdown = probeSlowdown()
+            runs.push([t.id, run])
+          }
+          const foreignCores =
+            (foreignTicks(pids) - ticksBefore) / TICKS_PER_SECOND / ((Date.now() - cycleStarted) / 1000)
+          for (const [, run] of runs) run.foreignCores = foreignCores
+          const slowest = Math.max(...runs.map(([, run]) => run.slowdown))
           const budgetLeft = Date.now() - started < RETRY_BUDGET_SECONDS * 1000
-          const disturbed = run.foreignCores > MAX_FOREIGN_CORES || run.slowdown > MAX_SLOWDOWN
-          if (!disturbed || attempt === 2 || !budgetLeft) break
+          const disturbed = foreignCores > MAX_FOREIGN_CORES || slowest > MAX_SLOWDOWN
+          if (!disturbed || attempt === 2 || !budgetLeft) {
+            Object.assign(round[c], Object.fromEntries(runs))
+            break
+          }
           retries++
           log(
-            `  ${t.id}: disturbed (other processes ${run.foreignCores.toFixed(2)} cores, CPU ${run.slowdown.toFixed(2)}× slower); measuring again`,
+            `  ${group} cycle ${c + 1}: disturbed (other processes ${foreignCores.toFixed(2)} cores, CPU ${slowest.toFixed(2)}× slower); measuring the cycle again`,
           )
         }
-      }
-    await Promise.all(targets.map((t) => t.stop()))
-    rounds.push(round)
+      await Promise.all(members.map((t) => t.stop()))
+    }
+    cycles.push(...round)
     log(`round ${r + 1}/${ROUNDS} done (${((Date.now() - started) / 1000).toFixed(0)} s)`)
   }
   const asAfter = await as.stats()
 
+  // A contender's ratio to its bare (or no-op) in one cycle: the two were measured moments apart.
+  const ratioIn = (cycle, id, to) => (cycle[to] ? cycle[id].rps / cycle[to].rps : Number.NaN)
+  const cycleRatios = (id, to) => cycles.map((cycle) => ratioIn(cycle, id, to))
+  const roundRatios = (id, to) =>
+    Array.from({ length: ROUNDS }, (_, r) =>
+      median(cycles.filter((cycle) => cycle.round === r).map((cycle) => ratioIn(cycle, id, to))),
+    )
   const rows = targets.map((t) => {
     const bare = `${t.group}-bare`
     const noop = `${t.group}-noop`
-    const ratios = rounds.map((round) => (round[bare] ? round[t.id].rps / round[bare].rps : Number.NaN))
+    const byRound = roundRatios(t.id, bare)
     return {
       id: t.id,
       group: t.group,
       contender: t.label,
-      rps: Math.round(median(rounds.map((round) => round[t.id].rps))),
-      ratio: median(ratios),
-      ratioMin: Math.min(...ratios),
-      ratioMax: Math.max(...ratios),
-      vsNoop: median(rounds.map((round) => (round[noop] ? round[t.id].rps / round[noop].rps : Number.NaN))),
-      cpuMicrosPerRequest: median(rounds.map((round) => round[t.id].cpuMicrosPerRequest)),
+      rps: Math.round(median(cycles.map((cycle) => cycle[t.id].rps))),
+      ratio: median(cycleRatios(t.id, bare)),
+      ratioMin: Math.min(...byRound),
+      ratioMax: Math.max(...byRound),
+      vsNoop: median(cycleRatios(t.id, noop)),
+      cpuMicrosPerRequest: median(cycles.map((cycle) => cycle[t.id].cpuMicrosPerRequest)),
       cpuRatio: median(
-        rounds.map((round) =>
-          round[bare] ? round[bare].cpuMicrosPerRequest / round[t.id].cpuMicrosPerRequest : Number.NaN,
+        cycles.map((cycle) =>
+          cycle[bare] ? cycle[bare].cpuMicrosPerRequest / cycle[t.id].cpuMicrosPerRequest : Number.NaN,
         ),
       ),
-      p50: median(rounds.map((round) => round[t.id].p50)),
-      p99: median(rounds.map((round) => round[t.id].p99)),
+      p50: median(cycles.map((cycle) => cycle[t.id].p50)),
+      p99: median(cycles.map((cycle) => cycle[t.id].p99)),
       target: t.target,
       targetVsNoop: t.targetVsNoop,
-      perRound: rounds.map((round) => ({
-        rps: Math.round(round[t.id].rps),
-        p50: round[t.id].p50,
-        p99: round[t.id].p99,
-        cpuMicrosPerRequest: Number(round[t.id].cpuMicrosPerRequest.toFixed(2)),
-        foreignCores: Number(round[t.id].foreignCores.toFixed(3)),
-        slowdown: Number(round[t.id].slowdown.toFixed(3)),
-        loadGeneratorCores: Number(round[t.id].loadGeneratorCores.toFixed(3)),
-        serverCores: Number(((round[t.id].cpuMicrosPerRequest * round[t.id].rps) / 1e6).toFixed(3)),
+      roundRatios: byRound.map((ratio) => Number(ratio.toFixed(4))),
+      perCycle: cycles.map((cycle) => ({
+        round: cycle.round,
+        rps: Math.round(cycle[t.id].rps),
+        p50: cycle[t.id].p50,
+        p99: cycle[t.id].p99,
+        cpuMicrosPerRequest: Number(cycle[t.id].cpuMicrosPerRequest.toFixed(2)),
+        foreignCores: Number(cycle[t.id].foreignCores.toFixed(3)),
+        slowdown: Number(cycle[t.id].slowdown.toFixed(3)),
+        loadGeneratorCores: Number(cycle[t.id].loadGeneratorCores.toFixed(3)),
+        serverCores: Number(((cycle[t.id].cpuMicrosPerRequest * cycle[t.id].rps) / 1e6).toFixed(3)),
       })),
     }
   })
@@ -535,10 +566,8 @@ async function throughput(as, redis) {
   for (const row of rows) {
     if (row.target !== undefined) row.met = row.ratio >= row.target
     if (row.targetVsNoop !== undefined) row.met = row.vsNoop >= row.targetVsNoop
-    if (eoc !== undefined && row.group === 'express' && row.id.startsWith('express-ours')) {
-      const ratios = rounds.map((round) => round[row.id].rps / round['express-eoc'].rps)
-      row.vsExpressOpenIDConnect = median(ratios)
-    }
+    if (eoc !== undefined && row.group === 'express' && row.id.startsWith('express-ours'))
+      row.vsExpressOpenIDConnect = median(cycleRatios(row.id, 'express-eoc'))
   }
   return {
     rows,
@@ -642,14 +671,11 @@ async function storm(as, redis, { name, processes, store }) {
     const before = (await as.stats()).tokenCalls.refresh_token
     await sleep(Math.max(0, expiries[i] - Date.now() + 2))
     const slowdownBefore = probeSlowdown()
-    const ticksBefore = machineTicks() - pids.reduce((n, pid) => n + processTicks(pid), 0)
+    const ticksBefore = foreignTicks(pids)
     const firedAt = Date.now()
     await Promise.all(servers.map((s) => fire(agent, s.port, grant.cookie, perProcess)))
     const seconds = Math.max(0.05, (Date.now() - firedAt) / 1000)
-    const foreign =
-      (machineTicks() - pids.reduce((n, pid) => n + processTicks(pid), 0) - ticksBefore) /
-      TICKS_PER_SECOND /
-      seconds
+    const foreign = (foreignTicks(pids) - ticksBefore) / TICKS_PER_SECOND / seconds
     const disturbed = foreign > 0.5 || Math.max(slowdownBefore, probeSlowdown()) > MAX_SLOWDOWN
     const after = (await as.stats()).tokenCalls.refresh_token
     const reports = await report()
@@ -805,7 +831,7 @@ function printReport(results) {
   for (const t of results.targets) lines.push(`  ${t.met ? 'met   ' : 'MISSED'}  ${t.target}: ${t.measured}`)
   lines.push(
     '',
-    `${results.machine.cpus} × ${results.machine.cpuModel}, Node.js ${results.machine.node}; ${results.settings.rounds} rounds × ${results.settings.durationSeconds} s, ${results.settings.connections} connections; total ${results.totalSeconds} s`,
+    `${results.machine.cpus} × ${results.machine.cpuModel}, Node.js ${results.machine.node}; ${results.settings.rounds} rounds × ${results.settings.cyclesPerRound} cycles × ${results.settings.windowSeconds} s, ${results.settings.connections} connections; total ${results.totalSeconds} s`,
   )
   console.log(lines.join('\n'))
 }
@@ -824,7 +850,8 @@ async function main() {
     machine: { cpus: cpus().length, cpuModel, node: process.version },
     settings: {
       rounds: ROUNDS,
-      durationSeconds: DURATION,
+      cyclesPerRound: CYCLES,
+      windowSeconds: WINDOW,
       warmupSeconds: WARMUP,
       connections: CONNECTIONS,
       pinned: PIN,
