@@ -1,0 +1,122 @@
+// Pools the throughput figures of several `pnpm bench` runs: every cycle's ratio to its bare (or
+// no-op) measured moments before or after it, the median over all of them, and a 95 % interval for
+// that median from a bootstrap over rounds (a round's cycles share its processes, so a round is
+// resampled whole). One run's median moves by a few per cent with the machine; pooled runs show
+// where a contender really sits.
+//
+//   node bench/pool.mjs results-1.json results-2.json …   (copies of bench/results.json)
+//   BENCH_JSON=1 node bench/pool.mjs …                    the same as JSON
+import { readFileSync } from 'node:fs'
+
+const files = process.argv.slice(2)
+if (files.length === 0) {
+  console.error('usage: node bench/pool.mjs <results.json> [<results.json> …]')
+  process.exit(2)
+}
+const runs = files.map((file) => JSON.parse(readFileSync(file, 'utf8')))
+for (const [i, run] of runs.entries())
+  if (!run.throughput?.rows?.[0]?.perCycle)
+    throw new Error(
+      `${files[i]}: no per-cycle figures (a run from before cycles, or a run without throughput)`,
+    )
+
+const median = (xs) => {
+  const sorted = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+}
+
+// A fixed-seed generator (mulberry32), so the same files give the same intervals.
+let seed = 0x6f6e67
+const random = () => {
+  seed = (seed + 0x6d2b79f5) | 0
+  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+}
+
+/** The cycle ratios of `id` to `to`, grouped by round (over every run); undefined if `to` is missing. */
+function rounds(id, to, ratio) {
+  const grouped = []
+  for (const run of runs) {
+    const rows = new Map(run.throughput.rows.map((row) => [row.id, row]))
+    const of = rows.get(id)
+    const against = rows.get(to)
+    if (of === undefined || against === undefined) return undefined
+    const byRound = new Map()
+    of.perCycle.forEach((cycle, i) => {
+      const list = byRound.get(cycle.round) ?? []
+      list.push(ratio(cycle, against.perCycle[i]))
+      byRound.set(cycle.round, list)
+    })
+    grouped.push(...byRound.values())
+  }
+  return grouped
+}
+
+function pooled(grouped) {
+  const boots = []
+  for (let b = 0; b < 2000; b++) {
+    const sample = []
+    for (let i = 0; i < grouped.length; i++) sample.push(...grouped[Math.floor(random() * grouped.length)])
+    boots.push(median(sample))
+  }
+  boots.sort((a, b) => a - b)
+  return { median: median(grouped.flat()), low: boots[49], high: boots[1950], cycles: grouped.flat().length }
+}
+
+const byRps = (a, b) => a.rps / b.rps
+const byCpu = (a, b) => b.cpuMicrosPerRequest / a.cpuMicrosPerRequest
+const rows = runs[0].throughput.rows.map((row) => {
+  const bare = `${row.group}-bare`
+  const noop = `${row.group}-noop`
+  const measure = (to, ratio) => (to === row.id ? undefined : rounds(row.id, to, ratio))
+  const figures = {
+    id: row.id,
+    contender: row.contender,
+    target: row.target,
+    targetVsNoop: row.targetVsNoop,
+  }
+  for (const [name, to, ratio] of [
+    ['vsBare', bare, byRps],
+    ['vsNoop', noop, byRps],
+    ['vsBareByCpu', bare, byCpu],
+    ['vsExpressOpenIDConnect', 'express-eoc', byRps],
+  ]) {
+    if (name === 'vsExpressOpenIDConnect' && !row.id.startsWith('express-ours')) continue
+    const grouped = measure(to, ratio)
+    if (grouped !== undefined) figures[name] = pooled(grouped)
+  }
+  return figures
+})
+
+const result = {
+  runs: files.length,
+  rounds: runs.reduce((n, run) => n + run.settings.rounds, 0),
+  dates: runs.map((run) => run.date),
+  rows,
+}
+if (process.env.BENCH_JSON) console.log(JSON.stringify(result, null, 2))
+else {
+  const f = (x, d = 3) =>
+    x === undefined ? '' : `${x.median.toFixed(d)} (${x.low.toFixed(d)}–${x.high.toFixed(d)})`
+  console.log(
+    `${result.runs} runs, ${result.rounds} rounds; median over every cycle (95 % interval, bootstrap over rounds)`,
+  )
+  console.log('| contender | × its bare | × no-op | × its bare by server CPU | target |')
+  console.log('|---|---:|---:|---:|---|')
+  for (const row of rows) {
+    const target =
+      row.target !== undefined
+        ? `≥ ${row.target} × bare`
+        : row.targetVsNoop !== undefined
+          ? `≥ ${row.targetVsNoop} × no-op`
+          : ''
+    const eoc = row.vsExpressOpenIDConnect
+      ? `; ${f(row.vsExpressOpenIDConnect, 2)} × express-openid-connect`
+      : ''
+    console.log(
+      `| ${row.contender} | ${f(row.vsBare)} | ${f(row.vsNoop)} | ${f(row.vsBareByCpu)} | ${target}${eoc} |`,
+    )
+  }
+}
