@@ -137,6 +137,23 @@ describe('RequestProperty', () => {
     expect(Object.getOwnPropertySymbols(locals)).toHaveLength(1)
   })
 
+  it('keeps the value in the res.locals of the response it is given, the same as req.res', () => {
+    const { make } = frameworkRequests()
+    const property = new RequestProperty<State>('ongoingTest13')
+    const req = make()
+    const res = req.res as { locals: Record<symbol, unknown> }
+    property.set(req, { accessToken: 'given-res' }, res)
+    expect(req.ongoingTest13).toEqual({ accessToken: 'given-res' })
+    expect(Object.getOwnPropertySymbols(res.locals)).toHaveLength(1)
+    // Set again with or without it: the same holder, updated.
+    property.set(req, { accessToken: 'given-res-2' })
+    expect(req.ongoingTest13).toEqual({ accessToken: 'given-res-2' })
+    property.set(req, { accessToken: 'given-res-3' }, res)
+    expect(req.ongoingTest13).toEqual({ accessToken: 'given-res-3' })
+    expect(Object.getOwnPropertySymbols(res.locals)).toHaveLength(1)
+    expect(Object.hasOwn(req, 'ongoingTest13')).toBe(false)
+  })
+
   it('survives res.locals replaced by a spread or Object.assign of itself', () => {
     const { make } = frameworkRequests()
     const property = new RequestProperty<State>('ongoingTest10')

@@ -58,11 +58,11 @@ export function requireAccessToken(
     // The cached path allocates nothing but the state: no closure, no promise, no property added
     // to req (see RequestProperty).
     if (!isPromiseLike(state)) {
-      attach(req, next, state)
+      attach(req, res, next, state)
       return
     }
     state.then(
-      (fresh) => attach(req, next, fresh),
+      (fresh) => attach(req, res, next, fresh),
       (err: unknown) => fail(req, res, next, err),
     )
   }
@@ -86,7 +86,7 @@ export function requireAccessToken(
 
 const ongoing = new RequestProperty<OngoingRequestState>('ongoing')
 
-function attach(req: Request, next: NextFunction, state: OngoingRequestState): void {
-  ongoing.set(req, state)
+function attach(req: Request, res: Response, next: NextFunction, state: OngoingRequestState): void {
+  ongoing.set(req, state, res)
   next()
 }

@@ -56,9 +56,9 @@ export class OngoingWeb {
     const state = this.routes.requestState(given ?? this.routes.userKeyFromNodeRequest(req))
     // The cached path allocates nothing but the state: no closure, no promise, no property added
     // to req (see RequestProperty).
-    if (!isPromiseLike(state)) return attach(req, state)
+    if (!isPromiseLike(state)) return attach(req, res, state)
     return state.then(
-      (fresh) => attach(req, fresh),
+      (fresh) => attach(req, res, fresh),
       (err: unknown) => {
         if (!this.routes.handlesConsentRequired(err)) throw exceptionOf(err, res)
         const answer = this.routes.consentRequired(toWebRequest(req), err)
@@ -110,7 +110,7 @@ function toWebRequest(req: Request): WebRequest {
 
 const ongoing = new RequestProperty<OngoingRequestState>('ongoing')
 
-function attach(req: OngoingRequest, state: OngoingRequestState): true {
-  ongoing.set(req, state)
+function attach(req: OngoingRequest, res: ServerResponse, state: OngoingRequestState): true {
+  ongoing.set(req, state, res)
   return true
 }

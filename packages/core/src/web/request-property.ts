@@ -36,12 +36,12 @@ interface Accessor {
   readonly get: (this: object) => unknown
   readonly set: (this: object, value: unknown) => void
   /** Keeps `value` for `req`, where the accessor reads it. */
-  readonly keep: (req: object, value: unknown) => void
+  readonly keep: (req: object, value: unknown, res?: object) => void
 }
 
 /** `req.res.locals`, when it is an object: Express's per-request storage (also under NestJS). */
-function localsOf(req: object): Record<symbol, unknown> | undefined {
-  const locals = (req as { res?: { locals?: unknown } }).res?.locals
+function localsOf(req: object, res = (req as { res?: object }).res): Record<symbol, unknown> | undefined {
+  const locals = (res as { locals?: unknown } | undefined)?.locals
   return typeof locals === 'object' && locals !== null ? (locals as Record<symbol, unknown>) : undefined
 }
 
@@ -55,8 +55,8 @@ function accessorFor(name: string): Accessor {
   // Requests without res.locals, or whose res.locals is frozen or holds another request's value (an
   // app that shares one locals object between responses): the value is kept here instead.
   const others = new WeakMap<object, unknown>()
-  const keep = (req: object, value: unknown): void => {
-    const locals = localsOf(req)
+  const keep = (req: object, value: unknown, res?: object): void => {
+    const locals = localsOf(req, res)
     if (locals !== undefined) {
       const held = locals[key]
       if (held === undefined) {
@@ -131,8 +131,13 @@ export class RequestProperty<T> {
     this.#accessor = accessorFor(name)
   }
 
-  /** Sets `req[name]` to `value`. */
-  set(req: object, value: T): void {
+  /**
+   * Sets `req[name]` to `value`.
+   *
+   * @param res - The request's response (`req.res`), when the caller has it at hand: it saves a
+   *   lookup on `req`, which V8 cannot cache on Express's requests (each has a hidden class of its own).
+   */
+  set(req: object, value: T, res?: object): void {
     const prototype = Object.getPrototypeOf(req) as object | null
     if (prototype !== this.#lastPrototype) {
       this.#viaAccessor = this.#defineOn(prototype)
@@ -142,7 +147,7 @@ export class RequestProperty<T> {
     // (a store to an object with a hidden class of its own that finds an accessor on its prototype
     // chain). An own property (set before the accessor existed) shadows the accessor: that one is
     // kept current.
-    if (this.#viaAccessor && !Object.hasOwn(req, this.name)) this.#accessor.keep(req, value)
+    if (this.#viaAccessor && !Object.hasOwn(req, this.name)) this.#accessor.keep(req, value, res)
     else (req as Record<string, unknown>)[this.name] = value
   }
 
