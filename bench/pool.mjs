@@ -68,8 +68,8 @@ function pooled(grouped) {
 const byRps = (a, b) => a.rps / b.rps
 const byCpu = (a, b) => b.cpuMicrosPerRequest / a.cpuMicrosPerRequest
 const rows = runs[0].throughput.rows.map((row) => {
-  const bare = `${row.group}-bare`
-  const noop = `${row.group}-noop`
+  const bare = row.bare ?? `${row.group}-bare`
+  const noop = row.noop ?? `${row.group}-noop`
   const measure = (to, ratio) => (to === row.id ? undefined : rounds(row.id, to, ratio))
   const figures = {
     id: row.id,
