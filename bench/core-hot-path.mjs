@@ -2,6 +2,7 @@
 // and after 1,000,000 calls over 100,000 users. Run: pnpm build && node --expose-gc bench/core-hot-path.mjs
 import { MemoryTokenStore } from '@ongoing/core'
 import { offlineAccess } from './offline-access.mjs'
+import { median } from './stats.mjs'
 
 const USERS = 100_000
 const CALLS = 1_000_000
@@ -40,7 +41,6 @@ for (let round = 0; round < 5; round++) {
 }
 gc()
 const heapAfter = process.memoryUsage().heapUsed
-const median = (xs) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 
 const result = {
   node: process.version,

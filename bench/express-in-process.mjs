@@ -21,6 +21,7 @@ import { requireAccessToken } from '@ongoing/express'
 import express from 'express'
 import { createNestApp } from './nest-app.mjs'
 import { offlineAccess, offlineAccessOptions } from './offline-access.mjs'
+import { median } from './stats.mjs'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
 const PROCESSES = Number(process.env.BENCH_PROCESSES ?? 6)
@@ -125,11 +126,6 @@ async function nsPerRequest(handler, n) {
     await Promise.all(batch)
   }
   return Number(process.hrtime.bigint() - start) / n
-}
-
-const median = (values) => {
-  const s = [...values].sort((a, b) => a - b)
-  return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
 }
 
 const names = process.env.BENCH_APPS?.split(',') ?? EXPRESS_APPS

@@ -7,6 +7,7 @@
 //   node bench/pool.mjs results-1.json results-2.json …   (copies of bench/results.json)
 //   BENCH_JSON=1 node bench/pool.mjs …                    the same as JSON
 import { readFileSync } from 'node:fs'
+import { median, ratioTo } from './stats.mjs'
 
 const files = process.argv.slice(2)
 if (files.length === 0) {
@@ -20,12 +21,6 @@ for (const [i, run] of runs.entries())
       `${files[i]}: no per-cycle figures (a run from before cycles, or a run without throughput)`,
     )
 
-const median = (xs) => {
-  const sorted = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b)
-  const mid = sorted.length >> 1
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
-}
-
 // A fixed-seed generator (mulberry32), so the same files give the same intervals.
 let seed = 0x6f6e67
 const random = () => {
@@ -36,7 +31,7 @@ const random = () => {
 }
 
 /** The cycle ratios of `id` to `to`, grouped by round (over every run); undefined if `to` is missing. */
-function rounds(id, to, ratio) {
+function rounds(id, to, by) {
   const grouped = []
   for (const run of runs) {
     const rows = new Map(run.throughput.rows.map((row) => [row.id, row]))
@@ -46,7 +41,7 @@ function rounds(id, to, ratio) {
     const byRound = new Map()
     of.perCycle.forEach((cycle, i) => {
       const list = byRound.get(cycle.round) ?? []
-      list.push(ratio(cycle, against.perCycle[i]))
+      list.push(ratioTo(cycle, against.perCycle[i], by))
       byRound.set(cycle.round, list)
     })
     grouped.push(...byRound.values())
@@ -65,26 +60,26 @@ function pooled(grouped) {
   return { median: median(grouped.flat()), low: boots[49], high: boots[1950], cycles: grouped.flat().length }
 }
 
-const byRps = (a, b) => a.rps / b.rps
-const byCpu = (a, b) => b.cpuMicrosPerRequest / a.cpuMicrosPerRequest
 const rows = runs[0].throughput.rows.map((row) => {
   const bare = row.bare ?? `${row.group}-bare`
   const noop = row.noop ?? `${row.group}-noop`
-  const measure = (to, ratio) => (to === row.id ? undefined : rounds(row.id, to, ratio))
+  const measure = (to, by) => (to === row.id ? undefined : rounds(row.id, to, by))
   const figures = {
     id: row.id,
     contender: row.contender,
     target: row.target,
     targetVsNoop: row.targetVsNoop,
   }
-  for (const [name, to, ratio] of [
-    ['vsBare', bare, byRps],
-    ['vsNoop', noop, byRps],
-    ['vsBareByCpu', bare, byCpu],
-    ['vsExpressOpenIDConnect', 'express-eoc', byRps],
+  // Against express-openid-connect only where the run itself compared the row with it.
+  const eoc = row.vsExpressOpenIDConnect === undefined ? undefined : 'express-eoc'
+  for (const [name, to, by] of [
+    ['vsBare', bare, 'rps'],
+    ['vsNoop', noop, 'rps'],
+    ['vsBareByCpu', bare, 'cpu'],
+    ['vsExpressOpenIDConnect', eoc, 'rps'],
   ]) {
-    if (name === 'vsExpressOpenIDConnect' && !row.id.startsWith('express-ours')) continue
-    const grouped = measure(to, ratio)
+    if (to === undefined) continue
+    const grouped = measure(to, by)
     if (grouped !== undefined) figures[name] = pooled(grouped)
   }
   return figures

@@ -28,6 +28,7 @@ import { cpus } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { driveConsent, startRedisServer } from '@ongoing/testing'
 import autocannon from 'autocannon'
+import { median, ratioTo } from './stats.mjs'
 
 const started = Date.now()
 const here = (path) => fileURLToPath(new URL(path, import.meta.url))
@@ -170,10 +171,6 @@ for (const signal of ['SIGINT', 'SIGTERM'])
   })
 
 // ------------------------------------------------------------------ helpers
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
-}
 const percentile = (xs, p) => {
   const s = [...xs].sort((a, b) => a - b)
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]
@@ -335,14 +332,24 @@ function processTicks(pid) {
 const TICKS_PER_SECOND = 100
 /** Clock ticks the machine spent busy outside `pids`, so far. */
 const foreignTicks = (pids) => machineTicks() - pids.reduce((n, pid) => n + processTicks(pid), 0)
+/**
+ * Starts counting other work on the machine; the function it returns gives the cores used outside
+ * `pids` since, over at least `minSeconds`.
+ */
+function foreignMeter(pids, minSeconds = 0.001) {
+  const ticks = foreignTicks(pids)
+  const since = Date.now()
+  return () =>
+    (foreignTicks(pids) - ticks) / TICKS_PER_SECOND / Math.max(minSeconds, (Date.now() - since) / 1000)
+}
 
 /** Waits (at most `maxMs`) until other processes leave the machine nearly idle. */
 async function quiet(pids, maxMs = 3_000) {
   const deadline = Date.now() + maxMs
   for (;;) {
-    const before = foreignTicks(pids)
+    const foreignCores = foreignMeter(pids)
     await sleep(100)
-    const foreign = (foreignTicks(pids) - before) / TICKS_PER_SECOND / 0.1
+    const foreign = foreignCores()
     if ((foreign <= MAX_FOREIGN_CORES && probeSlowdown() <= MAX_SLOWDOWN) || Date.now() > deadline) return
   }
 }
@@ -497,16 +504,14 @@ async function throughput(as, redis) {
           const order = rotate(members, c + r)
           // Other work on the machine is counted over the whole cycle: a window alone is a few clock
           // ticks long, too few to tell.
-          const ticksBefore = foreignTicks(pids)
-          const cycleStarted = Date.now()
+          const foreignSince = foreignMeter(pids)
           const runs = []
           for (const t of order) {
             const run = await load(t, WINDOW)
             run.slowdown = probeSlowdown()
             runs.push([t.id, run])
           }
-          const foreignCores =
-            (foreignTicks(pids) - ticksBefore) / TICKS_PER_SECOND / ((Date.now() - cycleStarted) / 1000)
+          const foreignCores = foreignSince()
           for (const [, run] of runs) run.foreignCores = foreignCores
           const slowest = Math.max(...runs.map(([, run]) => run.slowdown))
           const budgetLeft = Date.now() - started < RETRY_BUDGET_SECONDS * 1000
@@ -532,8 +537,8 @@ async function throughput(as, redis) {
   const asAfter = await as.stats()
 
   // A contender's ratio to its bare (or no-op) in one cycle: the two were measured moments apart.
-  const ratioIn = (cycle, id, to) => (cycle[to] ? cycle[id].rps / cycle[to].rps : Number.NaN)
-  const cycleRatios = (id, to) => cycles.map((cycle) => ratioIn(cycle, id, to))
+  const ratioIn = (cycle, id, to, by) => ratioTo(cycle[id], cycle[to], by)
+  const cycleRatios = (id, to, by) => cycles.map((cycle) => ratioIn(cycle, id, to, by))
   const roundRatios = (id, to) =>
     Array.from({ length: ROUNDS }, (_, r) =>
       median(cycles.filter((cycle) => cycle.round === r).map((cycle) => ratioIn(cycle, id, to))),
@@ -554,11 +559,7 @@ async function throughput(as, redis) {
       ratioMax: Math.max(...byRound),
       vsNoop: median(cycleRatios(t.id, noop)),
       cpuMicrosPerRequest: median(cycles.map((cycle) => cycle[t.id].cpuMicrosPerRequest)),
-      cpuRatio: median(
-        cycles.map((cycle) =>
-          cycle[bare] ? cycle[bare].cpuMicrosPerRequest / cycle[t.id].cpuMicrosPerRequest : Number.NaN,
-        ),
-      ),
+      cpuRatio: median(cycleRatios(t.id, bare, 'cpu')),
       p50: median(cycles.map((cycle) => cycle[t.id].p50)),
       p99: median(cycles.map((cycle) => cycle[t.id].p99)),
       target: t.target,
@@ -686,11 +687,10 @@ async function storm(as, redis, { name, processes, store }) {
     const before = (await as.stats()).tokenCalls.refresh_token
     await sleep(Math.max(0, expiries[i] - Date.now() + 2))
     const slowdownBefore = probeSlowdown()
-    const ticksBefore = foreignTicks(pids)
+    const foreignCores = foreignMeter(pids, 0.05)
     const firedAt = Date.now()
     await Promise.all(servers.map((s) => fire(agent, s.port, grant.cookie, perProcess)))
-    const seconds = Math.max(0.05, (Date.now() - firedAt) / 1000)
-    const foreign = (foreignTicks(pids) - ticksBefore) / TICKS_PER_SECOND / seconds
+    const foreign = foreignCores()
     const disturbed = foreign > 0.5 || Math.max(slowdownBefore, probeSlowdown()) > MAX_SLOWDOWN
     const after = (await as.stats()).tokenCalls.refresh_token
     const reports = await report()
