@@ -8,6 +8,7 @@
 //   config: { kind, als?, param?, store?: 'memory' | 'redis', redisUrl?, keyPrefix?, issuer, client, secret }
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { createServer } from 'node:http'
+import { PerformanceObserver, performance } from 'node:perf_hooks'
 import { OngoingAccess, OngoingRoutes } from '@ongoing/core'
 import { createNestApp } from './nest-app.mjs'
 
@@ -53,7 +54,7 @@ const waits = [] // { t0, t1, userKey } of each request whose token was not read
 const refreshes = [] // { userKey, at }: this process refreshed (and saved) the grant of userKey
 let servedFromCache = 0
 
-const storeCalls = [] // BENCH_STORM_DETAIL: { op, start, end } of each store call
+const storeCalls = [] // BENCH_STORM_DETAIL: { op, start, end } of each store call (and GC pause)
 function timedStore(inner) {
   const timed = (op, promise) => {
     const start = now()
@@ -74,6 +75,17 @@ function timedStore(inner) {
         lock === undefined ? lock : { ...lock, release: () => timed('release', lock.release()) },
       ),
   }
+}
+
+// BENCH_STORM_DETAIL: the garbage collector's pauses go into the same timeline, as op 'gc'.
+function observeGarbageCollection() {
+  const offset = now() - performance.now()
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      const start = entry.startTime + offset
+      storeCalls.push({ op: 'gc', start, end: start + entry.duration })
+    }
+  }).observe({ entryTypes: ['gc'] })
 }
 
 async function timedFetch(input, init) {
@@ -157,6 +169,7 @@ async function express(port) {
       await access.metadata()
       const routes = new OngoingRoutes(access)
       access.on('refresh', ({ userKey }) => refreshes.push({ userKey, at: now() }))
+      if (process.env.BENCH_STORM_DETAIL) observeGarbageCollection()
       app.use('/auth', ongoingRouter(access))
       app.get(
         '/api',
