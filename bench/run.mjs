@@ -18,7 +18,7 @@
 //   BENCH_ONLY=storm | extras        only the refresh storms, or only the two scripts
 //   BENCH_CPU_PROF=express-ours      run these contenders under --cpu-prof (bench/profiles/; then
 //                                    node bench/profile-summary.mjs <file>)
-//   BENCH_STORM_DETAIL=1             keep every storm's timeline (store calls too) in results.json
+//   BENCH_STORM_DETAIL=1             keep every storm's timeline (store calls and GC pauses too) in results.json
 //   BENCH_MAX_FOREIGN_CORES=0.1 BENCH_MAX_SLOWDOWN=1.15   when a run counts as disturbed
 //   BENCH_PIN=0                      no taskset pinning (default: pinned when there are 2+ cores)
 import { execFileSync, fork, spawn } from 'node:child_process'
