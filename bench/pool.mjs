@@ -2,12 +2,14 @@
 // no-op) measured moments before or after it, the median over all of them, and a 95 % interval for
 // that median from a bootstrap over rounds (a round's cycles share its processes, so a round is
 // resampled whole). One run's median moves by a few per cent with the machine; pooled runs show
-// where a contender really sits.
+// where a contender really sits. For the runs that kept every storm's waits (BENCH_STORM_DETAIL=1),
+// it also pools the refresh storms: the p99 of the waiters' excess over their refresh's AS round
+// trip, with a 95 % interval from a bootstrap over storms (a storm's waiters share its token call).
 //
 //   node bench/pool.mjs results-1.json results-2.json …   (copies of bench/results.json)
 //   BENCH_JSON=1 node bench/pool.mjs …                    the same as JSON
 import { readFileSync } from 'node:fs'
-import { median, ratioTo } from './stats.mjs'
+import { median, percentile, ratioTo } from './stats.mjs'
 
 const files = process.argv.slice(2)
 if (files.length === 0) {
@@ -49,15 +51,21 @@ function rounds(id, to, by) {
   return grouped
 }
 
-function pooled(grouped) {
+/** `statistic` over every value of `grouped`, and a 95 % interval from resampling whole groups. */
+function bootstrap(grouped, statistic) {
   const boots = []
   for (let b = 0; b < 2000; b++) {
     const sample = []
     for (let i = 0; i < grouped.length; i++) sample.push(...grouped[Math.floor(random() * grouped.length)])
-    boots.push(median(sample))
+    boots.push(statistic(sample))
   }
   boots.sort((a, b) => a - b)
-  return { median: median(grouped.flat()), low: boots[49], high: boots[1950], cycles: grouped.flat().length }
+  return { value: statistic(grouped.flat()), low: boots[49], high: boots[1950], count: grouped.flat().length }
+}
+
+function pooled(grouped) {
+  const { value, low, high, count } = bootstrap(grouped, median)
+  return { median: value, low, high, cycles: count }
 }
 
 const rows = runs[0].throughput.rows.map((row) => {
@@ -85,11 +93,28 @@ const rows = runs[0].throughput.rows.map((row) => {
   return figures
 })
 
+// Each storm's waits, by storm kind, from the runs that kept them; disturbed storms left out, as
+// in the runs themselves.
+const stormsByName = new Map()
+for (const run of runs)
+  for (const storm of run.storms ?? []) {
+    if (storm.detail === undefined) continue
+    const kind = stormsByName.get(storm.name) ?? { runs: 0, storms: [] }
+    kind.runs++
+    for (const one of storm.detail) if (!one.disturbed) kind.storms.push(one.excess)
+    stormsByName.set(storm.name, kind)
+  }
+const storms = [...stormsByName].map(([name, kind]) => {
+  const { value, low, high, count } = bootstrap(kind.storms, (excess) => percentile(excess, 99))
+  return { name, runs: kind.runs, storms: kind.storms.length, waiters: count, excessP99: value, low, high }
+})
+
 const result = {
   runs: files.length,
   rounds: runs.reduce((n, run) => n + run.settings.rounds, 0),
   dates: runs.map((run) => run.date),
   rows,
+  storms,
 }
 if (process.env.BENCH_JSON) console.log(JSON.stringify(result, null, 2))
 else {
@@ -114,4 +139,9 @@ else {
       `| ${row.contender} | ${f(row.vsBare)} | ${f(row.vsNoop)} | ${f(row.vsBareByCpu)} | ${target}${eoc} |`,
     )
   }
+  const ms = (x) => `${x < 0 ? '−' : '+'}${Math.abs(x).toFixed(2)}`
+  for (const storm of storms)
+    console.log(
+      `\nRefresh storm, ${storm.name}: ${storm.runs} run${storm.runs === 1 ? '' : 's'} with every wait kept, ${storm.storms} storms, ${storm.waiters} waiters; wait − its AS round trip, p99 ${ms(storm.excessP99)} ms (95 % interval ${ms(storm.low)} to ${ms(storm.high)}, bootstrap over storms)`,
+    )
 }

@@ -28,7 +28,7 @@ import { cpus } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { driveConsent, startRedisServer } from '@ongoing/testing'
 import autocannon from 'autocannon'
-import { median, ratioTo } from './stats.mjs'
+import { median, percentile, ratioTo } from './stats.mjs'
 
 const started = Date.now()
 const here = (path) => fileURLToPath(new URL(path, import.meta.url))
@@ -171,10 +171,6 @@ for (const signal of ['SIGINT', 'SIGTERM'])
   })
 
 // ------------------------------------------------------------------ helpers
-const percentile = (xs, p) => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]
-}
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 const log = (line) => process.stderr.write(`${line}\n`)
 

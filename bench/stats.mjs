@@ -8,6 +8,12 @@ export function median(xs) {
   return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
 }
 
+/** The `p`th percentile of `xs` (nearest rank). */
+export function percentile(xs, p) {
+  const sorted = [...xs].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]
+}
+
 /**
  * One window's figure (`{ rps, cpuMicrosPerRequest }`) as a ratio to another's measured in the same
  * cycle: by requests per second, or by server CPU per request (`by: 'cpu'`, the throughput ratio a
