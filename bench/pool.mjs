@@ -4,7 +4,9 @@
 // resampled whole). One run's median moves by a few per cent with the machine; pooled runs show
 // where a contender really sits. For the runs that kept every storm's waits (BENCH_STORM_DETAIL=1),
 // it also pools the refresh storms: the p99 of the waiters' excess over their refresh's AS round
-// trip, with a 95 % interval from a bootstrap over storms (a storm's waiters share its token call).
+// trip, with a 95 % interval from a bootstrap over storms (a storm's waiters share its token call),
+// and how many storms had a garbage-collection pause in their answer phase (from the token call's
+// answer to a process's last waiter), with the p99 of the other storms.
 //
 //   node bench/pool.mjs results-1.json results-2.json …   (copies of bench/results.json)
 //   BENCH_JSON=1 node bench/pool.mjs …                    the same as JSON
@@ -60,7 +62,8 @@ function bootstrap(grouped, statistic) {
     boots.push(statistic(sample))
   }
   boots.sort((a, b) => a - b)
-  return { value: statistic(grouped.flat()), low: boots[49], high: boots[1950], count: grouped.flat().length }
+  const all = grouped.flat()
+  return { value: statistic(all), low: boots[49], high: boots[1950], count: all.length }
 }
 
 function pooled(grouped) {
@@ -93,20 +96,46 @@ const rows = runs[0].throughput.rows.map((row) => {
   return figures
 })
 
+/** Whether a process of `storm` (its per-process timelines) paused for GC after the token call's answer and before its last waiter. */
+function pausedInAnswer(storm) {
+  const answered = Math.min(...storm.detail.flatMap((process) => process.tokenCalls.map((call) => call.end)))
+  return storm.detail.some((process) => {
+    const lastWaiter = Math.max(...process.waits.map((wait) => wait.t1))
+    return process.storeCalls.some(
+      (event) => event.op === 'gc' && event.end > answered && event.start < lastWaiter,
+    )
+  })
+}
+
 // Each storm's waits, by storm kind, from the runs that kept them; disturbed storms left out, as
 // in the runs themselves.
 const stormsByName = new Map()
 for (const run of runs)
   for (const storm of run.storms ?? []) {
     if (storm.detail === undefined) continue
-    const kind = stormsByName.get(storm.name) ?? { runs: 0, storms: [] }
+    const kind = stormsByName.get(storm.name) ?? { runs: 0, storms: [], unpaused: [] }
     kind.runs++
-    for (const one of storm.detail) if (!one.disturbed) kind.storms.push(one.excess)
+    for (const one of storm.detail) {
+      if (one.disturbed) continue
+      kind.storms.push(one.excess)
+      if (!pausedInAnswer(one)) kind.unpaused.push(one.excess)
+    }
     stormsByName.set(storm.name, kind)
   }
+const p99 = (excess) => percentile(excess, 99)
 const storms = [...stormsByName].map(([name, kind]) => {
-  const { value, low, high, count } = bootstrap(kind.storms, (excess) => percentile(excess, 99))
-  return { name, runs: kind.runs, storms: kind.storms.length, waiters: count, excessP99: value, low, high }
+  const { value, low, high, count } = bootstrap(kind.storms, p99)
+  return {
+    name,
+    runs: kind.runs,
+    storms: kind.storms.length,
+    waiters: count,
+    excessP99: value,
+    low,
+    high,
+    pausedInAnswer: kind.storms.length - kind.unpaused.length,
+    excessP99Unpaused: p99(kind.unpaused.flat()),
+  }
 })
 
 const result = {
@@ -142,6 +171,6 @@ else {
   const ms = (x) => `${x < 0 ? '−' : '+'}${Math.abs(x).toFixed(2)}`
   for (const storm of storms)
     console.log(
-      `\nRefresh storm, ${storm.name}: ${storm.runs} run${storm.runs === 1 ? '' : 's'} with every wait kept, ${storm.storms} storms, ${storm.waiters} waiters; wait − its AS round trip, p99 ${ms(storm.excessP99)} ms (95 % interval ${ms(storm.low)} to ${ms(storm.high)}, bootstrap over storms)`,
+      `\nRefresh storm, ${storm.name}: ${storm.runs} run${storm.runs === 1 ? '' : 's'} with every wait kept, ${storm.storms} storms, ${storm.waiters} waiters; wait − its AS round trip, p99 ${ms(storm.excessP99)} ms (95 % interval ${ms(storm.low)} to ${ms(storm.high)}, bootstrap over storms); ${storm.pausedInAnswer} of them with a GC pause in their answer phase, p99 of the others ${ms(storm.excessP99Unpaused)} ms`,
     )
 }

@@ -21,6 +21,11 @@ interface Stats {
   percentile(xs: number[], p: number): number
   ratioTo(window: Window, other: Window | undefined, by?: 'rps' | 'cpu'): number
 }
+interface Storm {
+  excess: number[]
+  disturbed: boolean
+  detail: { tokenCalls: object[]; waits: object[]; storeCalls: object[] }[]
+}
 interface Interval {
   median: number
   low: number
@@ -36,6 +41,8 @@ interface Pooled {
     storms: number
     waiters: number
     excessP99: number
+    pausedInAnswer: number
+    excessP99Unpaused: number
     low: number
     high: number
   }[]
@@ -85,8 +92,9 @@ describe('bench/pool.mjs', () => {
 
   // One run: rounds of three cycles each. `ours` reads `ratios[round][cycle]` × bare by requests,
   // always 0.95 × bare by CPU, and 4 × express-openid-connect's requests at ratio 1. `storms`: each
-  // storm's waiters' excess over the AS round trip, as a run with BENCH_STORM_DETAIL=1 keeps them.
-  function results(ratios: number[][], storms?: { excess: number[]; disturbed: boolean }[]): unknown {
+  // storm's waiters' excess over the AS round trip and its per-process timelines, as a run with
+  // BENCH_STORM_DETAIL=1 keeps them.
+  function results(ratios: number[][], storms?: Storm[]): unknown {
     const cycles = (window: (round: number, ratio: number) => Window) =>
       ratios.flatMap((round, r) => round.map((ratio) => ({ round: r, ...window(r, ratio) })))
     const row = (id: string, extra: object, window: (round: number, ratio: number) => Window) => ({
@@ -120,8 +128,20 @@ describe('bench/pool.mjs', () => {
     writeFileSync(file, JSON.stringify(content))
     return file
   }
-  // Two storms, the excesses 1 … 100 ms between them (so the p99 is 99), and a disturbed one.
+  // Two storms, the excesses 1 … 100 ms between them (so the p99 is 99), and a disturbed one. One
+  // process each: the token call answers at 10 ms, the last waiter is in its handler at 12 ms; the
+  // second storm's collector pauses in between (11–13 ms), the first's before the answer (5–6 ms).
   const excess = (from: number) => Array.from({ length: 50 }, (_, i) => from + i)
+  const timeline = (gc: { start: number; end: number }) => [
+    {
+      tokenCalls: [{ start: 2, end: 10 }],
+      waits: [{ t0: 0, t1: 12 }],
+      storeCalls: [
+        { op: 'get', start: 1, end: 1.1 },
+        { op: 'gc', ...gc },
+      ],
+    },
+  ]
   const a = write(
     'a.json',
     results(
@@ -130,9 +150,9 @@ describe('bench/pool.mjs', () => {
         [0.98, 0.99, 1.0],
       ],
       [
-        { excess: excess(1), disturbed: false },
-        { excess: [1000], disturbed: true },
-        { excess: excess(51), disturbed: false },
+        { excess: excess(1), disturbed: false, detail: timeline({ start: 5, end: 6 }) },
+        { excess: [1000], disturbed: true, detail: timeline({ start: 11, end: 13 }) },
+        { excess: excess(51), disturbed: false, detail: timeline({ start: 11, end: 13 }) },
       ],
     ),
   )
@@ -172,6 +192,9 @@ describe('bench/pool.mjs', () => {
       storms: 2,
       waiters: 100,
       excessP99: 99,
+      // The second storm paused while its waiters were answered; the first's p99 (1 … 50) is 50.
+      pausedInAnswer: 1,
+      excessP99Unpaused: 50,
     })
     // Resampling the two storms: both, or one of them twice (p99 50 or 100).
     expect(storm?.low).toBeGreaterThanOrEqual(50)
@@ -199,6 +222,7 @@ describe('bench/pool.mjs', () => {
     })
     expect(stdout).toContain('2 runs, 3 rounds')
     expect(stdout).toMatch(/\| g-ours \| 0\.960 \(0\.9\d\d–\d\.\d\d\d\) \|/)
+    expect(stdout).toContain('1 of them with a GC pause in their answer phase, p99 of the others +50.00 ms')
     expect(stdout).toMatch(
       /Refresh storm, memory store, 1 process: 1 run with every wait kept, 2 storms, 100 waiters; wait − its AS round trip, p99 \+99\.00 ms/,
     )
