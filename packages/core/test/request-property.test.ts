@@ -210,4 +210,57 @@ describe('RequestProperty', () => {
     a.ongoingTest12 = { accessToken: 'a2' }
     expect(a.ongoingTest12).toEqual({ accessToken: 'a2' })
   })
+
+  it('get(req, res) reads what req[name] reads, with or without the response, in every case above', () => {
+    const property = new RequestProperty<State>('ongoingTest14')
+    const agrees = (req: FrameworkRequest | { ongoingTest14?: State }, res?: object) => {
+      const read = (req as { ongoingTest14?: State }).ongoingTest14
+      expect(property.get(req, res)).toBe(read)
+      expect(property.get(req)).toBe(read)
+      return read
+    }
+    const { make } = frameworkRequests()
+    // Behind the accessor, in res.locals; given its own response or another one.
+    const req = make()
+    expect(agrees(req, req.res)).toBeUndefined()
+    property.set(req, { accessToken: 'kept' }, req.res)
+    expect(agrees(req, req.res)).toEqual({ accessToken: 'kept' })
+    expect(property.get(req, make().res)).toEqual({ accessToken: 'kept' })
+    // Assigned by the app, through the accessor.
+    req.ongoingTest14 = { accessToken: 'by the app' }
+    expect(agrees(req, req.res)).toEqual({ accessToken: 'by the app' })
+    // Two responses sharing one locals object: each request reads its own, never the other's.
+    const shared = Object.create(null) as object
+    const [alice, bob] = [make(), make()]
+    ;(alice.res as { locals: object }).locals = shared
+    ;(bob.res as { locals: object }).locals = shared
+    property.set(alice, { accessToken: 'alice-at' }, alice.res)
+    expect(agrees(bob, bob.res)).toBeUndefined()
+    property.set(bob, { accessToken: 'bob-at' }, bob.res)
+    expect(agrees(alice, alice.res)).toEqual({ accessToken: 'alice-at' })
+    expect(agrees(bob, bob.res)).toEqual({ accessToken: 'bob-at' })
+    // No res.locals, or a frozen one: kept aside, read from there.
+    const noLocals = frameworkRequests({ locals: false }).make()
+    property.set(noLocals, { accessToken: 'aside' })
+    expect(agrees(noLocals)).toEqual({ accessToken: 'aside' })
+    const frozen = make()
+    frozen.res = { locals: Object.freeze({}) }
+    property.set(frozen, { accessToken: 'frozen' }, frozen.res)
+    expect(agrees(frozen, frozen.res)).toEqual({ accessToken: 'frozen' })
+    // An own property set before the accessor existed, a plain Node request, a plain object.
+    const early = make()
+    const earlyName = new RequestProperty<State>('ongoingTest15')
+    early.ongoingTest15 = { accessToken: 'old' }
+    expect(earlyName.get(early, early.res)).toEqual({ accessToken: 'old' })
+    earlyName.set(early, { accessToken: 'new' }, early.res)
+    expect(earlyName.get(early, early.res)).toEqual({ accessToken: 'new' })
+    expect(earlyName.get(make(), undefined)).toBeUndefined()
+    const plain = new IncomingMessage(new Socket()) as FrameworkRequest
+    property.set(plain, { accessToken: 'plain' })
+    expect(agrees(plain)).toEqual({ accessToken: 'plain' })
+    const fake: { ongoingTest14?: State } = {}
+    expect(agrees(fake)).toBeUndefined()
+    property.set(fake, { accessToken: 'fake' })
+    expect(agrees(fake)).toEqual({ accessToken: 'fake' })
+  })
 })

@@ -35,6 +35,8 @@ const NOT_HELD = Symbol('not held')
 interface Accessor {
   readonly get: (this: object) => unknown
   readonly set: (this: object, value: unknown) => void
+  /** The value kept for `req` (`res`, when given, is `req.res`), or `NOT_HELD` if none is. */
+  readonly held: (req: object, res?: object) => unknown
   /** Keeps `value` for `req`, where the accessor reads it. */
   readonly keep: (req: object, value: unknown, res?: object) => void
 }
@@ -68,15 +70,20 @@ function accessorFor(name: string): Accessor {
     }
     others.set(req, value)
   }
+  const held = (req: object, res?: object): unknown => {
+    const locals = localsOf(req, res)
+    if (locals !== undefined) {
+      const value = RequestValue.read(locals[key], req)
+      if (value !== NOT_HELD) return value
+    }
+    return others.has(req) ? others.get(req) : NOT_HELD
+  }
   accessor = {
     keep,
+    held,
     get(this: object) {
-      const locals = localsOf(this)
-      if (locals !== undefined) {
-        const value = RequestValue.read(locals[key], this)
-        if (value !== NOT_HELD) return value
-      }
-      return others.get(this)
+      const value = held(this)
+      return value === NOT_HELD ? undefined : value
     },
     set(this: object, value: unknown) {
       keep(this, value)
@@ -117,6 +124,7 @@ function accessorFor(name: string): Accessor {
  * const ongoing = new RequestProperty<{ accessToken: string }>('ongoing')
  * ongoing.set(req, { accessToken })
  * req.ongoing.accessToken // what was set
+ * ongoing.get(req, res)?.accessToken // the same, read without the lookups on req
  * ```
  */
 export class RequestProperty<T> {
@@ -149,6 +157,21 @@ export class RequestProperty<T> {
     // kept current.
     if (this.#viaAccessor && !Object.hasOwn(req, this.name)) this.#accessor.keep(req, value, res)
     else (req as Record<string, unknown>)[this.name] = value
+  }
+
+  /**
+   * Reads `req[name]`: what {@link RequestProperty.set} (or an assignment) left there, `undefined` if
+   * nothing was.
+   *
+   * @param res - The request's response (`req.res`), when the caller has it at hand. With it, a
+   *   value kept behind the accessor is read without looking `name` or `res` up on `req` (lookups
+   *   V8 cannot cache on Express's requests). A value kept there is what `set` (or an assignment)
+   *   left last: only `Object.defineProperty(req, name, …)` after that could make `req[name]`
+   *   read otherwise.
+   */
+  get(req: object, res?: object): T | undefined {
+    const value = this.#accessor.held(req, res)
+    return (value === NOT_HELD ? (req as Record<string, unknown>)[this.name] : value) as T | undefined
   }
 
   /**

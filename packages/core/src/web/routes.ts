@@ -12,6 +12,7 @@ import {
 } from './cookies.js'
 import { httpHeadersOf } from './http-status.js'
 import { type OngoingRequestState, requestStateOf } from './request-state.js'
+import { UserKeyCache } from './user-key-cache.js'
 
 /** The little an adapter tells about a request. Header names are lower case. */
 export interface WebRequest {
@@ -74,7 +75,7 @@ export class OngoingRoutes {
   readonly #secure: boolean
   readonly #userCookieMaxAge: number
   readonly #txMaxAge: number
-  readonly #userKeys = new Map<string, string>()
+  readonly #userKeys = new UserKeyCache(USER_KEY_CACHE_MAX)
 
   constructor(access: OngoingAccess, options: OngoingRoutesOptions = {}) {
     this.#access = access
@@ -120,8 +121,6 @@ export class OngoingRoutes {
     if (known !== undefined) return known
     const userKey = this.#access.sealer.open('user-key-cookie', sealed)
     if (userKey === undefined) return undefined
-    if (this.#userKeys.size >= USER_KEY_CACHE_MAX)
-      this.#userKeys.delete(this.#userKeys.keys().next().value as string)
     this.#userKeys.set(sealed, userKey)
     return userKey
   }
