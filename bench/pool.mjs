@@ -5,8 +5,10 @@
 // where a contender really sits. For the runs that kept every storm's waits (BENCH_STORM_DETAIL=1),
 // it also pools the refresh storms: the p99 of the waiters' excess over their refresh's AS round
 // trip, with a 95 % interval from a bootstrap over storms (a storm's waiters share its token call),
-// and how many storms had a garbage-collection pause in their answer phase (from the token call's
-// answer to a process's last waiter), with the p99 of the other storms.
+// how many storms had a garbage-collection pause in their answer phase (from the token call's
+// answer to a process's last waiter), with the p99 of the other storms, and where the waits go:
+// from the first waiter's arrival to the token call, from its answer to the first waiter's handler,
+// and the time between two handlers.
 //
 //   node bench/pool.mjs results-1.json results-2.json …   (copies of bench/results.json)
 //   BENCH_JSON=1 node bench/pool.mjs …                    the same as JSON
@@ -107,21 +109,50 @@ function pausedInAnswer(storm) {
   })
 }
 
+/**
+ * A storm's phases (ms), over its processes: the first waiter's arrival → the first token call
+ * sent (`toCall`); that call's answer → the first waiter's handler (`toFirstHandler`); the median
+ * time between two handlers, in the order they ran (`betweenHandlers`).
+ */
+function phasesOf(storm) {
+  const waits = storm.detail.flatMap((process) => process.waits)
+  const calls = storm.detail.flatMap((process) => process.tokenCalls)
+  if (waits.length === 0 || calls.length === 0) return undefined
+  const handlers = waits.map((wait) => wait.t1).sort((x, y) => x - y)
+  const answered = Math.min(...calls.map((call) => call.end))
+  return {
+    toCall: Math.min(...calls.map((call) => call.start)) - Math.min(...waits.map((wait) => wait.t0)),
+    toFirstHandler: handlers[0] - answered,
+    betweenHandlers:
+      handlers.length < 2 ? undefined : median(handlers.slice(1).map((t, i) => t - handlers[i])),
+  }
+}
+
 // Each storm's waits, by storm kind, from the runs that kept them; disturbed storms left out, as
-// in the runs themselves.
+// in the runs themselves. A run's first storm (the refresh path still cold) is kept apart for the
+// phases.
 const stormsByName = new Map()
 for (const run of runs)
   for (const storm of run.storms ?? []) {
     if (storm.detail === undefined) continue
-    const kind = stormsByName.get(storm.name) ?? { runs: 0, storms: [], unpaused: [] }
+    const kind = stormsByName.get(storm.name) ?? { runs: 0, storms: [], unpaused: [], phases: [], first: [] }
     kind.runs++
-    for (const one of storm.detail) {
-      if (one.disturbed) continue
+    storm.detail.forEach((one, i) => {
+      if (one.disturbed) return
       kind.storms.push(one.excess)
       if (!pausedInAnswer(one)) kind.unpaused.push(one.excess)
-    }
+      const phases = phasesOf(one)
+      if (phases !== undefined) (i === 0 ? kind.first : kind.phases).push(phases)
+    })
     stormsByName.set(storm.name, kind)
   }
+/** p50, p90 and max of `field` over `phases` (those that have it). */
+function spread(phases, field) {
+  const xs = phases.map((phase) => phase[field]).filter((x) => x !== undefined)
+  return xs.length === 0
+    ? undefined
+    : { p50: percentile(xs, 50), p90: percentile(xs, 90), max: Math.max(...xs), storms: xs.length }
+}
 const p99 = (excess) => percentile(excess, 99)
 const storms = [...stormsByName].map(([name, kind]) => {
   const { value, low, high, count } = bootstrap(kind.storms, p99)
@@ -135,6 +166,12 @@ const storms = [...stormsByName].map(([name, kind]) => {
     high,
     pausedInAnswer: kind.storms.length - kind.unpaused.length,
     excessP99Unpaused: p99(kind.unpaused.flat()),
+    phases: {
+      toCall: spread(kind.phases, 'toCall'),
+      toCallFirstStorm: spread(kind.first, 'toCall'),
+      toFirstHandler: spread([...kind.first, ...kind.phases], 'toFirstHandler'),
+      betweenHandlers: spread([...kind.first, ...kind.phases], 'betweenHandlers'),
+    },
   }
 })
 
@@ -169,8 +206,21 @@ else {
     )
   }
   const ms = (x) => `${x < 0 ? '−' : '+'}${Math.abs(x).toFixed(2)}`
-  for (const storm of storms)
+  const phase = (x, unit = 'ms', scale = 1) =>
+    x === undefined
+      ? 'none'
+      : `p50 ${(x.p50 * scale).toFixed(2)}, p90 ${(x.p90 * scale).toFixed(2)}, max ${(x.max * scale).toFixed(2)} ${unit} (${x.storms} storm${x.storms === 1 ? '' : 's'})`
+  for (const storm of storms) {
     console.log(
       `\nRefresh storm, ${storm.name}: ${storm.runs} run${storm.runs === 1 ? '' : 's'} with every wait kept, ${storm.storms} storms, ${storm.waiters} waiters; wait − its AS round trip, p99 ${ms(storm.excessP99)} ms (95 % interval ${ms(storm.low)} to ${ms(storm.high)}, bootstrap over storms); ${storm.pausedInAnswer} of them with a GC pause in their answer phase, p99 of the others ${ms(storm.excessP99Unpaused)} ms`,
     )
+    const { toCall, toCallFirstStorm, toFirstHandler, betweenHandlers } = storm.phases
+    console.log(
+      `  first waiter in → token call out: ${phase(toCall)}; in each run's first storm ${phase(toCallFirstStorm)}`,
+    )
+    console.log(`  token call answered → first waiter's handler: ${phase(toFirstHandler)}`)
+    console.log(
+      `  between two waiters' handlers (median of each storm): ${phase(betweenHandlers, 'µs', 1000)}`,
+    )
+  }
 }

@@ -43,6 +43,7 @@ interface Pooled {
     excessP99: number
     pausedInAnswer: number
     excessP99Unpaused: number
+    phases: Record<string, { p50: number; p90: number; max: number; storms: number } | undefined>
     low: number
     high: number
   }[]
@@ -129,13 +130,19 @@ describe('bench/pool.mjs', () => {
     return file
   }
   // Two storms, the excesses 1 … 100 ms between them (so the p99 is 99), and a disturbed one. One
-  // process each: the token call answers at 10 ms, the last waiter is in its handler at 12 ms; the
-  // second storm's collector pauses in between (11–13 ms), the first's before the answer (5–6 ms).
+  // process each: the first waiter arrives at 0 ms, the token call goes out at `callOut` (3 ms in
+  // the first storm, 2 in the others) and answers at 10 ms, the waiters' handlers run at 12, 12.5
+  // and 13.5 ms; the second storm's collector pauses in between (11–13 ms), the first's before the
+  // answer (5–6 ms).
   const excess = (from: number) => Array.from({ length: 50 }, (_, i) => from + i)
-  const timeline = (gc: { start: number; end: number }) => [
+  const timeline = (gc: { start: number; end: number }, callOut = 2) => [
     {
-      tokenCalls: [{ start: 2, end: 10 }],
-      waits: [{ t0: 0, t1: 12 }],
+      tokenCalls: [{ start: callOut, end: 10 }],
+      waits: [
+        { t0: 0, t1: 12 },
+        { t0: 0.5, t1: 12.5 },
+        { t0: 1, t1: 13.5 },
+      ],
       storeCalls: [
         { op: 'get', start: 1, end: 1.1 },
         { op: 'gc', ...gc },
@@ -150,7 +157,7 @@ describe('bench/pool.mjs', () => {
         [0.98, 0.99, 1.0],
       ],
       [
-        { excess: excess(1), disturbed: false, detail: timeline({ start: 5, end: 6 }) },
+        { excess: excess(1), disturbed: false, detail: timeline({ start: 5, end: 6 }, 3) },
         { excess: [1000], disturbed: true, detail: timeline({ start: 11, end: 13 }) },
         { excess: excess(51), disturbed: false, detail: timeline({ start: 11, end: 13 }) },
       ],
@@ -196,6 +203,13 @@ describe('bench/pool.mjs', () => {
       pausedInAnswer: 1,
       excessP99Unpaused: 50,
     })
+    // Where the waits went: the first storm kept apart (the cold path), the disturbed one left out.
+    expect(storm?.phases).toEqual({
+      toCall: { p50: 2, p90: 2, max: 2, storms: 1 },
+      toCallFirstStorm: { p50: 3, p90: 3, max: 3, storms: 1 },
+      toFirstHandler: { p50: 2, p90: 2, max: 2, storms: 2 },
+      betweenHandlers: { p50: 0.75, p90: 0.75, max: 0.75, storms: 2 },
+    })
     // Resampling the two storms: both, or one of them twice (p99 50 or 100).
     expect(storm?.low).toBeGreaterThanOrEqual(50)
     expect(storm?.high).toBeLessThanOrEqual(100)
@@ -223,6 +237,12 @@ describe('bench/pool.mjs', () => {
     expect(stdout).toContain('2 runs, 3 rounds')
     expect(stdout).toMatch(/\| g-ours \| 0\.960 \(0\.9\d\d–\d\.\d\d\d\) \|/)
     expect(stdout).toContain('1 of them with a GC pause in their answer phase, p99 of the others +50.00 ms')
+    expect(stdout).toContain(
+      "first waiter in → token call out: p50 2.00, p90 2.00, max 2.00 ms (1 storm); in each run's first storm p50 3.00",
+    )
+    expect(stdout).toContain(
+      "between two waiters' handlers (median of each storm): p50 750.00, p90 750.00, max 750.00 µs",
+    )
     expect(stdout).toMatch(
       /Refresh storm, memory store, 1 process: 1 run with every wait kept, 2 storms, 100 waiters; wait − its AS round trip, p99 \+99\.00 ms/,
     )
