@@ -98,9 +98,13 @@ const rows = runs[0].throughput.rows.map((row) => {
   return figures
 })
 
-/** Whether a process of `storm` (its per-process timelines) paused for GC after the token call's answer and before its last waiter. */
+/** When the first token call of `storm` (its per-process timelines) was answered. */
+const answeredAt = (storm) =>
+  Math.min(...storm.detail.flatMap((process) => process.tokenCalls.map((call) => call.end)))
+
+/** Whether a process of `storm` paused for GC after the token call's answer and before its last waiter. */
 function pausedInAnswer(storm) {
-  const answered = Math.min(...storm.detail.flatMap((process) => process.tokenCalls.map((call) => call.end)))
+  const answered = answeredAt(storm)
   return storm.detail.some((process) => {
     const lastWaiter = Math.max(...process.waits.map((wait) => wait.t1))
     return process.storeCalls.some(
@@ -119,10 +123,9 @@ function phasesOf(storm) {
   const calls = storm.detail.flatMap((process) => process.tokenCalls)
   if (waits.length === 0 || calls.length === 0) return undefined
   const handlers = waits.map((wait) => wait.t1).sort((x, y) => x - y)
-  const answered = Math.min(...calls.map((call) => call.end))
   return {
     toCall: Math.min(...calls.map((call) => call.start)) - Math.min(...waits.map((wait) => wait.t0)),
-    toFirstHandler: handlers[0] - answered,
+    toFirstHandler: handlers[0] - answeredAt(storm),
     betweenHandlers:
       handlers.length < 2 ? undefined : median(handlers.slice(1).map((t, i) => t - handlers[i])),
   }

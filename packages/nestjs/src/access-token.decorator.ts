@@ -1,5 +1,5 @@
 import { createParamDecorator, type ExecutionContext } from '@nestjs/common'
-import { type OngoingRequest, requestStateOf } from './ongoing-web.js'
+import { type OngoingRequest, ongoing } from './ongoing-web.js'
 import type { OngoingRequestState } from './options.js'
 
 /**
@@ -20,7 +20,7 @@ import type { OngoingRequestState } from './options.js'
 export const AccessToken: (field?: keyof OngoingRequestState) => ParameterDecorator = createParamDecorator(
   (field: keyof OngoingRequestState | undefined, context: ExecutionContext) => {
     // HTTP arguments are (req, res, next). switchToHttp() would build three closures per request.
-    const state = requestStateOf(context.getArgByIndex<OngoingRequest>(0), context.getArgByIndex(1))
+    const state = ongoing.get(context.getArgByIndex<OngoingRequest>(0), context.getArgByIndex(1))
     if (state === undefined) throw new Error('ongoing: @AccessToken() needs AccessTokenGuard on the route')
     return state[field ?? 'accessToken']
   },

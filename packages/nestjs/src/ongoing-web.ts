@@ -108,12 +108,8 @@ function toWebRequest(req: Request): WebRequest {
   }
 }
 
-const ongoing = new RequestProperty<OngoingRequestState>('ongoing')
-
-/** @internal `req.ongoing`, as the guard left it; `res` saves two lookups on `req`. */
-export function requestStateOf(req: OngoingRequest, res: ServerResponse): OngoingRequestState | undefined {
-  return ongoing.get(req, res)
-}
+/** @internal `req.ongoing`: the guard sets it, `@AccessToken()` reads it (`get(req, res)`). */
+export const ongoing = new RequestProperty<OngoingRequestState>('ongoing')
 
 function attach(req: OngoingRequest, res: ServerResponse, state: OngoingRequestState): true {
   ongoing.set(req, state, res)
