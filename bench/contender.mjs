@@ -11,9 +11,9 @@ import { createServer } from 'node:http'
 import { PerformanceObserver, performance } from 'node:perf_hooks'
 import { OngoingAccess, OngoingRoutes } from '@ongoing/core'
 import { createNestApp } from './nest-app.mjs'
+import { seedGrant } from './offline-access.mjs'
 
 const config = JSON.parse(process.argv[2])
-const USER = 'bench-user'
 const BODY = 'ok'
 const now = () => Number(process.hrtime.bigint()) / 1e6 // CLOCK_MONOTONIC, comparable across processes
 
@@ -39,13 +39,6 @@ async function createAccess(port, { storm = false } = {}) {
     ...(storm ? { refreshSkewSeconds: 0, fetch: timedFetch } : {}),
   })
   return access
-}
-
-// The grant the load uses: seeded, fresh for an hour, so the hot path never calls the AS. The
-// cookie is the sealed user-key cookie the consent routes would have set for this user.
-async function seed(access) {
-  await access.restore(USER, { accessToken: 'bench-access-token', refreshToken: 'bench-rt', expiresIn: 3600 })
-  return `ongoing.uid=${access.sealer.seal('user-key-cookie', USER)}`
 }
 
 // ------------------------------------------------------------------ refresh storm instrumentation
@@ -134,7 +127,7 @@ async function express(port) {
     case 'express-ours': {
       const { requireAccessToken } = await import('@ongoing/express')
       const access = await createAccess(port)
-      cookie = await seed(access)
+      cookie = await seedGrant(access)
       app.get('/api', requireAccessToken(access), answerWithToken)
       break
     }
@@ -240,7 +233,7 @@ async function koa(port) {
     case 'koa-ours': {
       const { requireAccessToken } = await import('@ongoing/koa')
       const access = await createAccess(port)
-      cookie = await seed(access)
+      cookie = await seedGrant(access)
       app.use(route(requireAccessToken(access)))
       app.use((ctx) => {
         ctx.body = ctx.state.ongoing.accessToken ? BODY : 'no token'
@@ -268,7 +261,7 @@ async function nest() {
   let cookie
   if (injected !== undefined) {
     access = injected
-    cookie = await seed(access)
+    cookie = await seedGrant(access)
   }
   await app.listen(0, '127.0.0.1')
   return { app, port: app.getHttpServer().address().port, cookie }

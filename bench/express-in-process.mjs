@@ -1,7 +1,7 @@
 // What requireAccessToken costs inside a real Express 5 request, without sockets, the load
 // generator or other processes: the steady measure for changes too small for the HTTP runs' noise.
-// Each request is a real IncomingMessage / ServerResponse pair on a socket that discards what is
-// written, its header strings fresh (as the HTTP parser gives them); 50 in flight at a time.
+// Each request is a real IncomingMessage / ServerResponse pair without a socket
+// (bench/in-process-request.mjs); 50 in flight at a time.
 // Every app runs alone in a process of its own (apps sharing a process share Express's inline
 // caches, and each one's requests then slow the others'), pinned to the last core when `taskset`
 // is there; PROCESSES fresh processes per app, the apps interleaved. Each process measures
@@ -13,14 +13,13 @@
 //   BENCH_APPS=nest-bare,nest-noop,nest-bare-param,nest-ours   the NestJS rows (Express platform)
 //   BENCH_PROCESSES=6 BENCH_ROUNDS=5     the defaults
 import { execFileSync } from 'node:child_process'
-import { IncomingMessage, ServerResponse } from 'node:http'
 import { cpus } from 'node:os'
-import { Duplex } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { requireAccessToken } from '@ongoing/express'
 import express from 'express'
+import { Keep, requestsWithCookie } from './in-process-request.mjs'
 import { createNestApp } from './nest-app.mjs'
-import { offlineAccess, offlineAccessOptions } from './offline-access.mjs'
+import { offlineAccess, offlineAccessOptions, seedGrant } from './offline-access.mjs'
 import { median } from './stats.mjs'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
@@ -28,16 +27,8 @@ const PROCESSES = Number(process.env.BENCH_PROCESSES ?? 6)
 const REQUESTS = 20_000
 const IN_FLIGHT = 50
 
-const seedGrant = (access) =>
-  access.restore('bench-user', {
-    accessToken: 'bench-access-token',
-    refreshToken: 'bench-rt',
-    expiresIn: 3600,
-  })
 const access = offlineAccess()
-await seedGrant(access)
-const cookie = Buffer.from(`ongoing.uid=${access.sealer.seal('user-key-cookie', 'bench-user')}`)
-const host = Buffer.from('127.0.0.1:3000')
+const request = requestsWithCookie(await seedGrant(access))
 
 function app(...handlers) {
   const a = express()
@@ -71,52 +62,6 @@ const apps = {
   'nest-ours': () => nestApp('nest-ours'),
 }
 const EXPRESS_APPS = ['bare', 'no-op async middleware', 'requireAccessToken']
-
-class Discard extends Duplex {
-  _read() {}
-  _write(_chunk, _encoding, callback) {
-    callback()
-  }
-  _writev(_chunks, callback) {
-    callback()
-  }
-}
-
-/** A socket that keeps what is written, for the one request that checks the app's answer. */
-class Keep extends Discard {
-  written = ''
-  _write(chunk, _encoding, callback) {
-    this.written += chunk.toString('latin1')
-    callback()
-  }
-  _writev(chunks, callback) {
-    for (const { chunk } of chunks) this.written += chunk.toString('latin1')
-    callback()
-  }
-}
-
-function request(handler, socket = new Discard()) {
-  return new Promise((resolve) => {
-    socket.setTimeout = () => socket
-    const req = new IncomingMessage(socket)
-    req.method = 'GET'
-    req.url = '/api'
-    req.httpVersionMajor = 1
-    req.httpVersionMinor = 1
-    req.httpVersion = '1.1'
-    req.rawHeaders = ['Host', host.latin1Slice(), 'Cookie', cookie.latin1Slice(), 'Connection', 'keep-alive']
-    req.complete = true
-    req.push(null)
-    const res = new ServerResponse(req)
-    res.shouldKeepAlive = true
-    res.assignSocket(socket)
-    res.on('finish', () => {
-      res.detachSocket(socket)
-      resolve(res.statusCode)
-    })
-    handler(req, res)
-  })
-}
 
 async function nsPerRequest(handler, n) {
   const start = process.hrtime.bigint()

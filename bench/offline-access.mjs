@@ -25,3 +25,20 @@ export function offlineAccessOptions(options = {}) {
 export function offlineAccess(options = {}) {
   return new OngoingAccess(offlineAccessOptions(options))
 }
+
+/** The user whose grant the hot-path scripts seed. */
+export const BENCH_USER = 'bench-user'
+
+/**
+ * Seeds `access` with a grant for {@link BENCH_USER}, fresh for an hour (the hot path never calls
+ * the AS), and gives the `Cookie` header that names it: the sealed user-key cookie the consent
+ * routes would have set.
+ */
+export async function seedGrant(access) {
+  await access.restore(BENCH_USER, {
+    accessToken: 'bench-access-token',
+    refreshToken: 'bench-rt',
+    expiresIn: 3600,
+  })
+  return `ongoing.uid=${access.sealer.seal('user-key-cookie', BENCH_USER)}`
+}
