@@ -1,10 +1,25 @@
-// The NestJS (Express platform) app of the bench, shared by bench/contender.mjs (over HTTP) and
-// bench/express-in-process.mjs (in process): GET /api answers "ok" once the handler has (or, for
-// the bare and no-op kinds, would have) the user's access token.
+// The NestJS (Express platform) apps of the bench. createNestApp, shared by bench/contender.mjs
+// (over HTTP) and bench/express-in-process.mjs (in process): GET /api answers "ok" once the
+// handler has (or, for the bare and no-op kinds, would have) the user's access token.
+// createNestCaptureApp, for bench/request-costs.mjs: GET /api hands over its request.
 //
 //   kind: nest-bare | nest-noop | nest-ours;  param: a custom parameter decorator on nest-bare
 //   accessOptions: the OngoingAccessModule.forRoot options of nest-ours
 const BODY = 'ok'
+
+/** Applies method decorators, as TypeScript's `@` would, to `target.prototype[name]`. */
+function decorateMethod(target, name, decorators) {
+  Reflect.defineProperty(
+    target.prototype,
+    name,
+    Reflect.decorate(
+      decorators,
+      target.prototype,
+      name,
+      Object.getOwnPropertyDescriptor(target.prototype, name),
+    ),
+  )
+}
 
 /** The Nest application, not listening; for nest-ours, also its injected `OngoingAccess`. */
 export async function createNestApp(kind, { param = false, accessOptions } = {}) {
@@ -13,17 +28,6 @@ export async function createNestApp(kind, { param = false, accessOptions } = {})
     '@nestjs/common'
   )
   const { NestFactory } = await import('@nestjs/core')
-  const decorateMethod = (target, name, decorators) =>
-    Reflect.defineProperty(
-      target.prototype,
-      name,
-      Reflect.decorate(
-        decorators,
-        target.prototype,
-        name,
-        Object.getOwnPropertyDescriptor(target.prototype, name),
-      ),
-    )
 
   class ApiController {
     get(accessToken) {
@@ -69,4 +73,43 @@ export async function createNestApp(kind, { param = false, accessOptions } = {})
     access = app.get(OngoingAccess)
   }
   return { app, access }
+}
+
+/**
+ * A Nest application with `OngoingAccessModule`, initialized, not listening, whose `GET /api` hands
+ * each request and response to `onRequest` and answers "ok" (no guard on it). Also its
+ * `OngoingAccess` and an `AccessTokenGuard` to call by hand (Nest makes one for `GET /api/guarded`,
+ * which nothing requests).
+ */
+export async function createNestCaptureApp(onRequest, accessOptions) {
+  await import('reflect-metadata')
+  const { Controller, Get, Module, Req, Res, UseGuards } = await import('@nestjs/common')
+  const { NestFactory } = await import('@nestjs/core')
+  const { AccessTokenGuard, OngoingAccess, OngoingAccessModule } = await import('@ongoing/nestjs')
+  class CaptureController {
+    get(req, res) {
+      onRequest(req, res)
+      return BODY
+    }
+    guarded() {
+      return BODY
+    }
+  }
+  Controller('api')(CaptureController)
+  Req()(CaptureController.prototype, 'get', 0)
+  Res({ passthrough: true })(CaptureController.prototype, 'get', 1)
+  decorateMethod(CaptureController, 'get', [Get()])
+  decorateMethod(CaptureController, 'guarded', [Get('guarded'), UseGuards(AccessTokenGuard)])
+  class AppModule {}
+  Module({ imports: [OngoingAccessModule.forRoot(accessOptions)], controllers: [CaptureController] })(
+    AppModule,
+  )
+  const app = await NestFactory.create(AppModule, { logger: false, abortOnError: false })
+  app.getHttpAdapter().getInstance().set('etag', false)
+  await app.init()
+  return {
+    handler: app.getHttpAdapter().getInstance(),
+    access: app.get(OngoingAccess),
+    guard: app.get(AccessTokenGuard, { strict: false }),
+  }
 }
