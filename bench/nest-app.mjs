@@ -21,13 +21,24 @@ function decorateMethod(target, name, decorators) {
   )
 }
 
+/**
+ * A Nest application (Express platform, not listening, no log, ETags off) of one module with
+ * `controller` and `imports`. A failure to start is thrown, not turned into `process.exit(1)`.
+ */
+async function nestApplication(controller, imports) {
+  const { Module } = await import('@nestjs/common')
+  const { NestFactory } = await import('@nestjs/core')
+  class AppModule {}
+  Module({ imports, controllers: [controller] })(AppModule)
+  const app = await NestFactory.create(AppModule, { logger: false, abortOnError: false })
+  app.getHttpAdapter().getInstance().set('etag', false)
+  return app
+}
+
 /** The Nest application, not listening; for nest-ours, also its injected `OngoingAccess`. */
 export async function createNestApp(kind, { param = false, accessOptions } = {}) {
   await import('reflect-metadata')
-  const { Controller, createParamDecorator, Get, Injectable, Module, UseGuards } = await import(
-    '@nestjs/common'
-  )
-  const { NestFactory } = await import('@nestjs/core')
+  const { Controller, createParamDecorator, Get, Injectable, UseGuards } = await import('@nestjs/common')
 
   class ApiController {
     get(accessToken) {
@@ -63,10 +74,7 @@ export async function createNestApp(kind, { param = false, accessOptions } = {})
       throw new Error(`unknown kind ${kind}`)
   }
   decorateMethod(ApiController, 'get', guards.length > 0 ? [Get(), UseGuards(...guards)] : [Get()])
-  class AppModule {}
-  Module({ imports, controllers: [ApiController] })(AppModule)
-  const app = await NestFactory.create(AppModule, { logger: false })
-  app.getHttpAdapter().getInstance().set('etag', false)
+  const app = await nestApplication(ApiController, imports)
   let access
   if (kind === 'nest-ours') {
     const { OngoingAccess } = await import('@ongoing/nestjs')
@@ -83,8 +91,7 @@ export async function createNestApp(kind, { param = false, accessOptions } = {})
  */
 export async function createNestCaptureApp(onRequest, accessOptions) {
   await import('reflect-metadata')
-  const { Controller, Get, Module, Req, Res, UseGuards } = await import('@nestjs/common')
-  const { NestFactory } = await import('@nestjs/core')
+  const { Controller, Get, Req, Res, UseGuards } = await import('@nestjs/common')
   const { AccessTokenGuard, OngoingAccess, OngoingAccessModule } = await import('@ongoing/nestjs')
   class CaptureController {
     get(req, res) {
@@ -100,12 +107,7 @@ export async function createNestCaptureApp(onRequest, accessOptions) {
   Res({ passthrough: true })(CaptureController.prototype, 'get', 1)
   decorateMethod(CaptureController, 'get', [Get()])
   decorateMethod(CaptureController, 'guarded', [Get('guarded'), UseGuards(AccessTokenGuard)])
-  class AppModule {}
-  Module({ imports: [OngoingAccessModule.forRoot(accessOptions)], controllers: [CaptureController] })(
-    AppModule,
-  )
-  const app = await NestFactory.create(AppModule, { logger: false, abortOnError: false })
-  app.getHttpAdapter().getInstance().set('etag', false)
+  const app = await nestApplication(CaptureController, [OngoingAccessModule.forRoot(accessOptions)])
   await app.init()
   return {
     handler: app.getHttpAdapter().getInstance(),
