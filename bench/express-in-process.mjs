@@ -10,7 +10,7 @@
 //
 //   pnpm build && node bench/express-in-process.mjs
 //   BENCH_APPS=bare,requireAccessToken   only these (the first is the reference)
-//   BENCH_APPS=nest-bare,nest-noop,nest-bare-param,nest-ours   the NestJS rows (Express platform)
+//   BENCH_APPS=nest-bare,nest-noop,nest-bare-param,nest-floor,nest-ours   the NestJS rows (Express platform)
 //   BENCH_PROCESSES=6 BENCH_ROUNDS=5     the defaults
 import { execFileSync } from 'node:child_process'
 import { cpus } from 'node:os'
@@ -59,6 +59,7 @@ const apps = {
   'nest-bare': () => nestApp('nest-bare'),
   'nest-noop': () => nestApp('nest-noop'),
   'nest-bare-param': () => nestApp('nest-bare', { param: true }),
+  'nest-floor': () => nestApp('nest-floor'),
   'nest-ours': () => nestApp('nest-ours'),
 }
 const EXPRESS_APPS = ['bare', 'no-op async middleware', 'requireAccessToken']

@@ -3,7 +3,9 @@
 // handler has (or, for the bare and no-op kinds, would have) the user's access token.
 // createNestCaptureApp, for bench/request-costs.mjs: GET /api hands over its request.
 //
-//   kind: nest-bare | nest-noop | nest-ours;  param: a custom parameter decorator on nest-bare
+//   kind: nest-bare | nest-noop | nest-floor | nest-ours;  param: a custom parameter decorator on nest-bare
+//   nest-floor: the shape of nest-ours with nothing in it (a synchronous no-op guard and a no-op
+//   parameter decorator): what Nest itself charges for a guard and a decorator
 //   accessOptions: the OngoingAccessModule.forRoot options of nest-ours
 const BODY = 'ok'
 
@@ -61,6 +63,17 @@ export async function createNestApp(kind, { param = false, accessOptions } = {})
       }
       Injectable()(NoopGuard)
       guards.push(NoopGuard)
+      break
+    }
+    case 'nest-floor': {
+      class NoopSyncGuard {
+        canActivate() {
+          return true
+        }
+      }
+      Injectable()(NoopSyncGuard)
+      guards.push(NoopSyncGuard)
+      createParamDecorator(() => 'x')()(ApiController.prototype, 'get', 0)
       break
     }
     case 'nest-ours': {

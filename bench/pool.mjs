@@ -90,6 +90,8 @@ const rows = runs[0].throughput.rows.map((row) => {
     ['vsNoop', noop, 'rps'],
     ['vsBareByCpu', bare, 'cpu'],
     ['vsExpressOpenIDConnect', eoc, 'rps'],
+    ['vsFloor', row.floor, 'rps'],
+    ['vsFloorByCpu', row.floor, 'cpu'],
   ]) {
     if (to === undefined) continue
     const grouped = measure(to, by)
@@ -201,9 +203,9 @@ else {
         : row.targetVsNoop !== undefined
           ? `≥ ${row.targetVsNoop} × no-op`
           : ''
-    const eoc = row.vsExpressOpenIDConnect
-      ? `; ${f(row.vsExpressOpenIDConnect, 2)} × express-openid-connect`
-      : ''
+    const eoc =
+      (row.vsExpressOpenIDConnect ? `; ${f(row.vsExpressOpenIDConnect, 2)} × express-openid-connect` : '') +
+      (row.vsFloor ? `; ${f(row.vsFloor)} × its floor (by CPU ${f(row.vsFloorByCpu)})` : '')
     console.log(
       `| ${row.contender} | ${f(row.vsBare)} | ${f(row.vsNoop)} | ${f(row.vsBareByCpu)} | ${target}${eoc} |`,
     )

@@ -52,7 +52,8 @@ const ACCESS_TTL = 2 // seconds: the AS's access token lifetime, so grants expir
 const SECRET = 'bench-secret-bench-secret-bench-secret-bench'
 
 // id, group (its bare is `${group}-bare`, its no-op `${group}-noop`, unless given), kind, options,
-// target ratio to the bare
+// target ratio to the bare; floor: a contender of the same shape with nothing in it, to read our
+// own part against
 const CONTENDERS = [
   { id: 'express-bare', group: 'express', kind: 'express-bare', label: 'Express 5, bare (ceiling)' },
   {
@@ -132,9 +133,16 @@ const CONTENDERS = [
     label: 'NestJS bare + a custom param decorator (no guard)',
   },
   {
+    id: 'nest-floor',
+    group: 'nest',
+    kind: 'nest-floor',
+    label: 'NestJS + no-op guard (sync) + no-op param decorator (the floor for ours)',
+  },
+  {
     id: 'nest-ours',
     group: 'nest',
     kind: 'nest-ours',
+    floor: 'nest-floor',
     store: 'memory',
     label: 'NestJS + AccessTokenGuard (memory)',
     target: 0.95,
@@ -554,6 +562,13 @@ async function throughput(as, redis) {
       ratioMin: Math.min(...byRound),
       ratioMax: Math.max(...byRound),
       vsNoop: median(cycleRatios(t.id, noop)),
+      ...(t.floor === undefined
+        ? {}
+        : {
+            floor: t.floor,
+            vsFloor: median(cycleRatios(t.id, t.floor)),
+            vsFloorByCpu: median(cycleRatios(t.id, t.floor, 'cpu')),
+          }),
       cpuMicrosPerRequest: median(cycles.map((cycle) => cycle[t.id].cpuMicrosPerRequest)),
       cpuRatio: median(cycleRatios(t.id, bare, 'cpu')),
       p50: median(cycles.map((cycle) => cycle[t.id].p50)),
@@ -808,9 +823,12 @@ function printReport(results) {
           ? `≥ ${row.targetVsNoop.toFixed(2)} × no-op`
           : ''
     const vs =
-      row.vsExpressOpenIDConnect === undefined
+      (row.vsExpressOpenIDConnect === undefined
         ? ''
-        : `; ${fmt(row.vsExpressOpenIDConnect)}× express-openid-connect`
+        : `; ${fmt(row.vsExpressOpenIDConnect)}× express-openid-connect`) +
+      (row.vsFloor === undefined
+        ? ''
+        : `; ${fmt(row.vsFloor, 3)} × its floor (by CPU ${fmt(row.vsFloorByCpu, 3)})`)
     lines.push(
       `| ${row.contender} | ${row.rps} | ${fmt(row.ratio, 3)} (${fmt(row.ratioMin, 3)}–${fmt(row.ratioMax, 3)}) | ${fmt(row.vsNoop, 3)} | ${fmt(row.p50)} | ${fmt(row.p99)} | ${fmt(row.cpuMicrosPerRequest, 1)} | ${fmt(row.cpuRatio, 3)} | ${target}${vs} | ${row.met === undefined ? '' : row.met ? 'yes' : 'NO'} |`,
     )

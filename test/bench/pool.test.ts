@@ -54,6 +54,8 @@ interface Pooled {
     vsNoop?: Interval
     vsBareByCpu?: Interval
     vsExpressOpenIDConnect?: Interval
+    vsFloor?: Interval
+    vsFloorByCpu?: Interval
   }[]
 }
 
@@ -92,7 +94,8 @@ describe('bench/pool.mjs', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
   // One run: rounds of three cycles each. `ours` reads `ratios[round][cycle]` × bare by requests,
-  // always 0.95 × bare by CPU, and 4 × express-openid-connect's requests at ratio 1. `storms`: each
+  // always 0.95 × bare by CPU, and 4 × express-openid-connect's requests at ratio 1. Its floor
+  // answers 800 requests/s at 76 µs each. `storms`: each
   // storm's waiters' excess over the AS round trip and its per-process timelines, as a run with
   // BENCH_STORM_DETAIL=1 keeps them.
   function results(ratios: number[][], storms?: Storm[]): unknown {
@@ -111,10 +114,15 @@ describe('bench/pool.mjs', () => {
         rows: [
           row('g-bare', { group: 'g' }, () => ({ rps: 1000, cpuMicrosPerRequest: 80 })),
           row('g-noop', { group: 'g' }, () => ({ rps: 1000, cpuMicrosPerRequest: 80 })),
-          row('g-ours', { group: 'g', target: 0.97, vsExpressOpenIDConnect: 4 }, (_r, ratio) => ({
-            rps: 1000 * ratio,
-            cpuMicrosPerRequest: 80 / 0.95,
-          })),
+          row('g-floor', { group: 'g' }, () => ({ rps: 800, cpuMicrosPerRequest: 76 })),
+          row(
+            'g-ours',
+            { group: 'g', target: 0.97, vsExpressOpenIDConnect: 4, floor: 'g-floor' },
+            (_r, ratio) => ({
+              rps: 1000 * ratio,
+              cpuMicrosPerRequest: 80 / 0.95,
+            }),
+          ),
           row('express-eoc', { group: 'express-eoc', bare: 'g-bare', noop: 'g-noop' }, () => ({
             rps: 250,
             cpuMicrosPerRequest: 320,
@@ -229,6 +237,17 @@ describe('bench/pool.mjs', () => {
     expect(rows.get('express-eoc')?.vsBare?.median).toBeCloseTo(0.25, 12)
   })
 
+  it('reads a row against its floor where the row names one', async () => {
+    const out = JSON.parse(await pool(a, b)) as Pooled
+    const rows = new Map(out.rows.map((row) => [row.id, row]))
+    // 0.90 … 1.00 × 1000 requests/s against 800: the median 960 / 800.
+    expect(rows.get('g-ours')?.vsFloor).toMatchObject({ median: expect.closeTo(1.2, 12), cycles: 9 })
+    // By CPU: 76 µs against 80 / 0.95.
+    expect(rows.get('g-ours')?.vsFloorByCpu?.median).toBeCloseTo(0.9025, 12)
+    expect(rows.get('g-bare')?.vsFloor).toBeUndefined()
+    expect(rows.get('g-floor')?.vsFloor).toBeUndefined()
+  })
+
   it('gives the same figures for the same files (a fixed seed) and a table without BENCH_JSON', async () => {
     expect(await pool(a, b)).toBe(await pool(a, b))
     const { stdout } = await run(process.execPath, [bench('pool.mjs'), a, b], {
@@ -236,6 +255,9 @@ describe('bench/pool.mjs', () => {
     })
     expect(stdout).toContain('2 runs, 3 rounds')
     expect(stdout).toMatch(/\| g-ours \| 0\.960 \(0\.9\d\d–\d\.\d\d\d\) \|/)
+    expect(stdout).toMatch(
+      /; 1\.200 \(1\.1\d\d–1\.2\d\d\) × its floor \(by CPU 0\.90\d \(0\.90\d–0\.90\d\)\) \|/,
+    )
     expect(stdout).toContain('1 of them with a GC pause in their answer phase, p99 of the others +50.00 ms')
     expect(stdout).toContain(
       "first waiter in → token call out: p50 2.00, p90 2.00, max 2.00 ms (1 storm); in each run's first storm p50 3.00",
