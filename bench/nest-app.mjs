@@ -37,7 +37,10 @@ async function nestApplication(controller, imports) {
   return app
 }
 
-/** The Nest application, not listening; for nest-ours, also its injected `OngoingAccess`. */
+/**
+ * The Nest application, not listening; for nest-ours, also its injected `OngoingAccess`; and its
+ * controller class, whose metadata says what is on the route.
+ */
 export async function createNestApp(kind, { param = false, accessOptions } = {}) {
   await import('reflect-metadata')
   const { Controller, createParamDecorator, Get, Injectable, UseGuards } = await import('@nestjs/common')
@@ -93,7 +96,7 @@ export async function createNestApp(kind, { param = false, accessOptions } = {})
     const { OngoingAccess } = await import('@ongoing/nestjs')
     access = app.get(OngoingAccess)
   }
-  return { app, access }
+  return { app, access, controller: ApiController }
 }
 
 /**
