@@ -53,32 +53,26 @@ export async function createNestApp(kind, { param = false, accessOptions } = {})
   Controller('api')(ApiController)
   const imports = []
   const guards = []
+  // A custom parameter decorator that gives a constant: what any such decorator costs in Nest (its
+  // pipes run, asynchronously).
+  const constantParam = () => createParamDecorator(() => 'x')()(ApiController.prototype, 'get', 0)
+  const noopGuard = (canActivate) => {
+    class NoopGuard {}
+    NoopGuard.prototype.canActivate = canActivate
+    Injectable()(NoopGuard)
+    return NoopGuard
+  }
   switch (kind) {
     case 'nest-bare':
-      // What any custom parameter decorator costs in Nest (its pipes run, asynchronously).
-      if (param) createParamDecorator(() => 'x')()(ApiController.prototype, 'get', 0)
+      if (param) constantParam()
       break
-    case 'nest-noop': {
-      class NoopGuard {
-        async canActivate() {
-          return true
-        }
-      }
-      Injectable()(NoopGuard)
-      guards.push(NoopGuard)
+    case 'nest-noop':
+      guards.push(noopGuard(async () => true))
       break
-    }
-    case 'nest-floor': {
-      class NoopSyncGuard {
-        canActivate() {
-          return true
-        }
-      }
-      Injectable()(NoopSyncGuard)
-      guards.push(NoopSyncGuard)
-      createParamDecorator(() => 'x')()(ApiController.prototype, 'get', 0)
+    case 'nest-floor':
+      guards.push(noopGuard(() => true))
+      constantParam()
       break
-    }
     case 'nest-ours': {
       const { AccessToken, AccessTokenGuard, OngoingAccessModule } = await import('@ongoing/nestjs')
       imports.push(OngoingAccessModule.forRoot(accessOptions))

@@ -9,6 +9,7 @@ import { OngoingAccess } from '@ongoing/core'
 import { RedisTokenStore } from '@ongoing/redis'
 import { startRedisServer } from '@ongoing/testing'
 import { Redis } from 'ioredis'
+import { offlineAccessOptions } from './offline-access.mjs'
 
 const CACHED_CALLS = 200_000
 const UNCACHED_CALLS = 20_000
@@ -20,17 +21,10 @@ const now = () => process.hrtime.bigint() // CLOCK_MONOTONIC: one clock for ever
 const ms = (ns) => Number(ns) / 1e6
 const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]
 
+/** The offline access's options (without its fetch, which a forked process could not be sent). */
 function config(redisUrl, keyPrefix) {
-  return {
-    issuer: 'https://as.example',
-    endpoints: { authorization: 'https://as.example/authorize', token: 'https://as.example/token' },
-    client: { id: 'bench', secret: 'bench-secret' },
-    redirectUri: 'https://app.example/auth/callback',
-    scope: 'offline_access',
-    secret: 'bench-secret-bench-secret-bench-secret-bench',
-    redisUrl,
-    keyPrefix,
-  }
+  const { fetch: _throwing, ...options } = offlineAccessOptions()
+  return { ...options, redisUrl, keyPrefix }
 }
 
 function createAccess(cfg, { store, fetch, cacheMaxEntries } = {}) {

@@ -28,6 +28,7 @@ import { cpus } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { driveConsent, startRedisServer } from '@ongoing/testing'
 import autocannon from 'autocannon'
+import { BENCH_SECRET } from './offline-access.mjs'
 import { median, percentile, ratioTo } from './stats.mjs'
 
 const started = Date.now()
@@ -49,7 +50,6 @@ const STORM_EXPIRIES = 3
 const STORM_REQUESTS = 50 // per grant per expiry, spread over the processes
 const STORM_STAGGER_MS = 400 // between the grants' expiries
 const ACCESS_TTL = 2 // seconds: the AS's access token lifetime, so grants expire during the storm
-const SECRET = 'bench-secret-bench-secret-bench-secret-bench'
 
 // id, group (its bare is `${group}-bare`, its no-op `${group}-noop`, unless given), kind, options,
 // target ratio to the bare; floor: a contender of the same shape with nothing in it, to read our
@@ -448,7 +448,7 @@ async function throughput(as, redis) {
             keyPrefix: `bench:${started}:${c.id}:${round}:`,
             issuer: as.issuer,
             client: as.client,
-            secret: SECRET,
+            secret: BENCH_SECRET,
           },
           { profile: PROFILE.has(c.id), pin: PIN },
         )
@@ -644,7 +644,7 @@ async function storm(as, redis, { name, processes, store }) {
         keyPrefix,
         issuer: as.issuer,
         client: as.client,
-        secret: SECRET,
+        secret: BENCH_SECRET,
       }),
     ),
   )

@@ -1,14 +1,14 @@
 // bench/nest-app.mjs, the NestJS contenders of `pnpm bench`: each answers GET /api, ours only with
 // the user's cookie, and the floor has the shape of ours (one guard on the handler, one custom
 // parameter decorator) with nothing in it, so that ours read against it measures our own code.
+
+import { createRequire } from 'node:module'
 import type { AddressInfo } from 'node:net'
-import { fileURLToPath, pathToFileURL } from 'node:url'
 import { describeRequiring } from '@ongoing/testing'
 import { afterEach, expect, it } from 'vitest'
 import { builtPackagesProblem } from '../built-packages.js'
 
-const bench = (file: string) =>
-  pathToFileURL(fileURLToPath(new URL(`../../bench/${file}`, import.meta.url))).href
+const bench = (file: string) => new URL(`../../bench/${file}`, import.meta.url).href
 
 interface NestApp {
   listen(port: number, host: string): Promise<unknown>
@@ -26,10 +26,16 @@ interface OfflineAccess {
   seedGrant(access: unknown): Promise<string>
 }
 
-// Nest's metadata keys (@nestjs/common/constants): the guards of a handler, its parameters' sources.
-const GUARDS = '__guards__'
-const ROUTE_ARGS = '__routeArguments__'
-const CUSTOM = '__customRouteArgs__'
+// Nest's metadata keys, from the Nest the bench runs: the guards of a handler, its parameters' sources.
+const {
+  GUARDS_METADATA: GUARDS,
+  ROUTE_ARGS_METADATA: ROUTE_ARGS,
+  CUSTOM_ROUTE_ARGS_METADATA: CUSTOM,
+} = createRequire(bench('nest-app.mjs'))('@nestjs/common/constants') as {
+  GUARDS_METADATA: string
+  ROUTE_ARGS_METADATA: string
+  CUSTOM_ROUTE_ARGS_METADATA: string
+}
 
 // Loaded by reflect-metadata, which bench/nest-app.mjs imports.
 const metadata = (key: string, target: object, property?: string): unknown =>
