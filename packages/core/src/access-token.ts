@@ -1,3 +1,5 @@
+import type { OngoingAccessErrorCode } from './errors.js'
+
 /**
  * An access token ready to use, as `getAccessToken` hands it out.
  *
@@ -33,15 +35,40 @@ export interface Grant {
   /** ms since epoch, when the server told us. */
   refreshExpiresAt: number | undefined
   scope: string | undefined
+  /**
+   * A random id given at consent (or `restore`) and kept by every refresh: two records of one grant
+   * share it, a new consent has another. Absent in records written before it existed.
+   */
+  grantId: string | undefined
+  /** Failed refreshes since the last success (0 or absent when the last one succeeded). */
+  failures?: number | undefined
+  /** After a failed refresh: no token call for this grant before then, ms since epoch. */
+  nextAttemptAt?: number | undefined
+  /** After a failed refresh: what failed, so every process reports the same outcome. */
+  lastError?: RefreshFailure | undefined
+}
+
+/** What a failed refresh leaves with its grant (no token material). */
+export interface RefreshFailure {
+  code: OngoingAccessErrorCode
+  status?: number | undefined
+  oauthError?: string | undefined
+  outcomeUnknown?: boolean | undefined
 }
 
 /**
- * When a token should be refreshed: `skewMs` before it expires, or at half its life when it lives
- * less than `skewMs` in all.
+ * When a token should be refreshed: `skewMs` before it expires, or at half its life, whichever
+ * comes later (so a token that lives less than twice the skew is refreshed at half its life). After
+ * a failed refresh, not before the next attempt is due, while the token is still valid.
  */
-export function refreshAtOf(grant: Pick<Grant, 'expiresAt' | 'obtainedAt'>, skewMs: number): number {
+export function refreshAtOf(
+  grant: Pick<Grant, 'expiresAt' | 'obtainedAt' | 'nextAttemptAt'>,
+  skewMs: number,
+): number {
   const lifetime = grant.expiresAt - grant.obtainedAt
-  return grant.expiresAt - Math.min(skewMs, Math.max(0, lifetime) / 2)
+  const refreshAt = grant.expiresAt - Math.min(skewMs, Math.max(0, lifetime) / 2)
+  const next = grant.nextAttemptAt
+  return next === undefined || next <= refreshAt ? refreshAt : Math.min(next, grant.expiresAt)
 }
 
 export function accessTokenOf(grant: Grant, refreshed: boolean): AccessToken {

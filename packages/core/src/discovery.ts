@@ -1,5 +1,6 @@
 import { OngoingAccessError } from './errors.js'
-import { type ASRequestLimits, NetworkError, parseJSONObject, requestAS } from './http.js'
+import { type ASRequestLimits, parseJSONObject, requestAS } from './http.js'
+import { isLoopback } from './options.js'
 
 /** The endpoints of an authorization server. */
 export interface AuthorizationServerEndpoints {
@@ -31,7 +32,9 @@ export async function discoverAuthorizationServer(
   issuer: string,
   fetchImpl: typeof fetch,
   limits: ASRequestLimits,
+  allowInsecureRequests = false,
 ): Promise<AuthorizationServerMetadata> {
+  const httpURL = (value: unknown, name: string) => endpointURL(value, name, allowInsecureRequests)
   const base = new URL(issuer)
   const path = base.pathname === '/' ? '' : base.pathname.replace(/\/$/, '')
   const candidates = [
@@ -50,13 +53,8 @@ export async function discoverAuthorizationServer(
         'discovery',
       )
     } catch (err) {
-      if (err instanceof NetworkError) {
-        throw new OngoingAccessError(
-          'ERR_INVALID_RESPONSE',
-          `Discovery of ${issuer} failed: ${err.message}`,
-          { cause: err },
-        )
-      }
+      // No answer at all: the same ERR_NETWORK as at any other endpoint.
+      if (err instanceof OngoingAccessError && err.code === 'ERR_NETWORK') throw err
       lastProblem = (err as Error).message
       continue
     }
@@ -89,12 +87,23 @@ export async function discoverAuthorizationServer(
   throw new OngoingAccessError('ERR_INVALID_RESPONSE', `Discovery of ${issuer} failed: ${lastProblem}`)
 }
 
-function httpURL(value: unknown, name: string): string {
+function endpointURL(value: unknown, name: string, allowInsecureRequests: boolean): string {
   if (typeof value === 'string') {
+    let url: URL | undefined
     try {
-      const url = new URL(value)
-      if (url.protocol === 'https:' || url.protocol === 'http:') return url.href
+      url = new URL(value)
     } catch {}
+    if (
+      url?.protocol === 'https:' ||
+      (url?.protocol === 'http:' && (allowInsecureRequests || isLoopback(url)))
+    )
+      return url.href
+    if (url?.protocol === 'http:') {
+      throw new OngoingAccessError(
+        'ERR_INVALID_RESPONSE',
+        `Discovery: metadata \`${name}\` uses plain http off loopback (set \`allowInsecureRequests\` only for a test network)`,
+      )
+    }
   }
   throw new OngoingAccessError(
     'ERR_INVALID_RESPONSE',

@@ -9,6 +9,7 @@ export type OngoingAccessErrorCode =
   | 'ERR_AUTHORIZATION'
   | 'ERR_ISSUER_MISMATCH'
   | 'ERR_TOKEN_ENDPOINT'
+  | 'ERR_NETWORK'
   | 'ERR_INVALID_RESPONSE'
   | 'ERR_CONSENT_REQUIRED'
   | 'ERR_STORE'
@@ -23,6 +24,8 @@ export interface OngoingAccessErrorDetails {
   oauthErrorDescription?: string
   /** How long the server asked us to wait (`Retry-After`), in ms. */
   retryAfterMs?: number
+  /** The request may have reached the server and been processed (see {@link OngoingAccessError.outcomeUnknown}). */
+  outcomeUnknown?: boolean
   /** The underlying cause (network error, store error). */
   cause?: unknown
 }
@@ -54,6 +57,13 @@ export class OngoingAccessError extends Error {
   readonly oauthErrorDescription: string | undefined
   /** How long the server asked us to wait before trying again (`Retry-After`), in ms. */
   readonly retryAfterMs: number | undefined
+  /**
+   * True when the request may have reached the authorization server and been processed, though no
+   * usable answer came back: a timeout after sending, a reset connection, a 5xx from a gateway. A
+   * refresh token presented in such a request is not presented again at once (under rotation the
+   * server would see it reused and revoke the grant).
+   */
+  readonly outcomeUnknown: boolean
 
   constructor(code: OngoingAccessErrorCode, message: string, details: OngoingAccessErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause })
@@ -63,6 +73,7 @@ export class OngoingAccessError extends Error {
     this.oauthError = details.oauthError
     this.oauthErrorDescription = details.oauthErrorDescription
     this.retryAfterMs = details.retryAfterMs
+    this.outcomeUnknown = details.outcomeUnknown === true
   }
 }
 

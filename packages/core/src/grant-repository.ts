@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import type { Grant } from './access-token.js'
+import type { Grant, RefreshFailure } from './access-token.js'
 import { OngoingAccessError } from './errors.js'
 import type { Sealer } from './sealing.js'
 import type { TokenStore, TokenStoreLock } from './token-store.js'
@@ -25,6 +25,10 @@ interface RecordShape {
   rt?: string
   rx?: number
   sc?: string
+  gi?: string
+  fa?: number
+  na?: number
+  le?: RefreshFailure
 }
 
 /**
@@ -86,6 +90,11 @@ export class GrantRepository {
     return this.#bounded(this.store.acquireLock(this.keyOf(userKey), ttlMs), 'lock')
   }
 
+  async extendLock(lock: TokenStoreLock, ttlMs: number): Promise<boolean> {
+    if (lock.extend === undefined) return false
+    return this.#bounded(lock.extend(ttlMs), 'lock extension')
+  }
+
   async release(lock: TokenStoreLock): Promise<void> {
     await this.#bounded(lock.release(), 'unlock')
   }
@@ -106,6 +115,10 @@ export class GrantRepository {
     if (grant.refreshToken !== undefined) record.rt = grant.refreshToken
     if (grant.refreshExpiresAt !== undefined) record.rx = grant.refreshExpiresAt
     if (grant.scope !== undefined) record.sc = grant.scope
+    if (grant.grantId !== undefined) record.gi = grant.grantId
+    if (grant.failures) record.fa = grant.failures
+    if (grant.nextAttemptAt !== undefined) record.na = grant.nextAttemptAt
+    if (grant.lastError !== undefined) record.le = grant.lastError
     const json = JSON.stringify(record)
     // The record is bound to its key: copied under another user's key, it does not open.
     return this.sealer === undefined ? json : this.sealer.seal('token-store', json, key)
@@ -129,6 +142,10 @@ export class GrantRepository {
       refreshToken: r.rt,
       refreshExpiresAt: r.rx,
       scope: r.sc,
+      grantId: typeof r.gi === 'string' ? r.gi : undefined,
+      failures: typeof r.fa === 'number' ? r.fa : undefined,
+      nextAttemptAt: typeof r.na === 'number' ? r.na : undefined,
+      lastError: typeof r.le === 'object' && r.le !== null ? r.le : undefined,
     }
   }
 

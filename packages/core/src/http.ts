@@ -15,16 +15,47 @@ export interface ASRequestLimits {
   maxBodyBytes: number
 }
 
-/** A failure to get any answer (network error, reset, timeout). Transient: may be retried where that is safe. */
-export class NetworkError extends Error {
-  constructor(
-    message: string,
-    readonly timedOut: boolean,
-    options?: ErrorOptions,
-  ) {
-    super(message, options)
-    this.name = 'NetworkError'
-  }
+/**
+ * Error codes of a connection that never carried the request: refused, no such host, no route, a
+ * connect timeout, a failed TLS handshake. A request that failed this way certainly did not reach
+ * the authorization server, so it is safe to send again.
+ */
+const NOT_SENT_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EAI_NONAME',
+  'ENETUNREACH',
+  'EHOSTUNREACH',
+  'EADDRNOTAVAIL',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'EPROTO',
+  'ERR_SSL_WRONG_VERSION_NUMBER',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+])
+
+/** Whether a failed `fetch` certainly never sent the request (see {@link NOT_SENT_CODES}). */
+export function certainlyNotSent(err: unknown): boolean {
+  const cause = (err as { cause?: unknown } | undefined)?.cause ?? err
+  const errors = (cause as { errors?: unknown } | undefined)?.errors
+  // Happy eyeballs: every address tried, each refused.
+  if (Array.isArray(errors) && errors.length > 0) return errors.every((e) => certainlyNotSent({ cause: e }))
+  const code = (cause as { code?: unknown } | undefined)?.code
+  return typeof code === 'string' && NOT_SENT_CODES.has(code)
+}
+
+/**
+ * No answer from the authorization server (`ERR_NETWORK`), wherever it strikes: discovery, code
+ * exchange, refresh, revocation. `outcomeUnknown` unless the request certainly was not sent.
+ */
+function networkError(message: string, outcomeUnknown: boolean, cause: unknown): OngoingAccessError {
+  return new OngoingAccessError('ERR_NETWORK', message, { outcomeUnknown, cause })
 }
 
 /**
@@ -48,14 +79,8 @@ export async function requestAS(
       rejectOnAbort(signal),
     ])
   } catch (err) {
-    const timedOut = signal.aborted
-    throw new NetworkError(
-      timedOut
-        ? `${what}: no answer within ${limits.timeoutMs} ms`
-        : `${what}: request failed (${describe(err)})`,
-      timedOut,
-      { cause: err },
-    )
+    if (signal.aborted) throw networkError(`${what}: no answer within ${limits.timeoutMs} ms`, true, err)
+    throw networkError(`${what}: request failed (${describe(err)})`, !certainlyNotSent(err), err)
   }
   if (response.status >= 300 && response.status < 400) {
     await response.body?.cancel().catch(() => {})
@@ -72,12 +97,12 @@ export async function requestAS(
     body = await readBounded(response, limits.maxBodyBytes, what)
   } catch (err) {
     if (err instanceof OngoingAccessError) throw err
-    throw new NetworkError(
+    throw networkError(
       signal.aborted
         ? `${what}: body not received within ${limits.timeoutMs} ms`
         : `${what}: reading the answer failed`,
-      signal.aborted,
-      { cause: err },
+      true,
+      err,
     )
   }
   return { status: response.status, headers: response.headers, body }

@@ -89,6 +89,12 @@ export class MemoryTokenStore implements TokenStore {
       release: async () => {
         if (this.#locks.get(key)?.token === token) this.#locks.delete(key)
       },
+      extend: async (ttl: number) => {
+        const lock = this.#locks.get(key)
+        if (lock === undefined || lock.token !== token || lock.expiresAt <= Date.now()) return false
+        lock.expiresAt = Date.now() + ttl
+        return true
+      },
     }
   }
 

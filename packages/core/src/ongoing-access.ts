@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { type AccessToken, accessTokenOf, type Grant, refreshAtOf } from './access-token.js'
 import { parseCallbackParameters } from './callback.js'
@@ -12,6 +13,7 @@ import { type Logger, silentLogger } from './logger.js'
 import { MemoryTokenStore } from './memory-token-store.js'
 import {
   absoluteHttpURL,
+  checkSecureTransport,
   type OngoingAccessOptions,
   type OnRefreshTokenExpired,
   positiveNumber,
@@ -98,8 +100,12 @@ export interface RevokeResult {
 export interface OngoingAccessEvents {
   /** A grant was refreshed and saved. */
   refresh: [{ userKey: string; expiresAt: number; rotated: boolean }]
-  /** A refresh failed for a reason other than a dead grant (network, server, store). */
-  refreshError: [{ userKey: string; error: OngoingAccessError }]
+  /**
+   * A refresh failed for a reason other than a dead grant (network, server, store). `nextAttemptAt`
+   * (ms since epoch): no token call for this grant before then; until then callers get the still
+   * valid access token, or this error once it has expired.
+   */
+  refreshError: [{ userKey: string; error: OngoingAccessError; nextAttemptAt: number | undefined }]
   /** A grant is missing or dead: the user must consent again. */
   consentRequired: [{ userKey: string; reason: ConsentRequiredError['reason'] }]
 }
@@ -108,6 +114,15 @@ interface CacheEntry {
   token: AccessToken
   refreshAt: number
 }
+
+/** A refresh under way for one grant in this process, and what it was asked. */
+interface InFlight {
+  request: RefreshRequest
+  promise: Promise<AccessToken>
+}
+
+/** How many users' last change the process remembers exactly (see `#noteChange`). */
+const CHANGES_REMEMBERED = 10_000
 
 const MAX_USER_KEY_LENGTH = 512
 const OPENID_SCOPE = /(?:^|\s)openid(?:\s|$)/
@@ -156,7 +171,12 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
   readonly #transactionTtlMs: number
   readonly #cacheMax: number
   readonly #cache = new Map<string, CacheEntry>()
-  readonly #inflight = new Map<string, Promise<AccessToken>>()
+  readonly #inflight = new Map<string, InFlight>()
+  /** Change sequence numbers: see {@link OngoingAccess.#noteChange}. */
+  #changeSeq = 0
+  readonly #changedAt = new Map<string, number>()
+  #changedFloor = 0
+  #closed = false
   readonly #usedTransactions = new Map<string, number>()
   readonly #changeWaiters = new Map<string, Set<() => void>>()
   readonly #refreshContext: RefreshContext
@@ -169,7 +189,10 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
     super()
     if (typeof options !== 'object' || options === null) throw new TypeError('ongoing: options are required')
     this.#options = options
-    absoluteHttpURL(options.issuer, 'issuer')
+    if (options.allowInsecureRequests !== undefined && typeof options.allowInsecureRequests !== 'boolean')
+      throw new TypeError('ongoing: `allowInsecureRequests` must be a boolean')
+    const allowInsecure = options.allowInsecureRequests === true
+    checkSecureTransport(absoluteHttpURL(options.issuer, 'issuer'), 'issuer', allowInsecure)
     // Compared as a string, exactly (RFC 8414 §3.3, RFC 9207 §2.4): no normalization.
     this.issuer = options.issuer
     this.redirectUri = absoluteHttpURL(options.redirectUri, 'redirectUri').href
@@ -181,17 +204,18 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
     }
     this.onRefreshTokenExpired = onExpired
     if (options.endpoints !== undefined) {
-      absoluteHttpURL(options.endpoints.authorization, 'endpoints.authorization')
-      absoluteHttpURL(options.endpoints.token, 'endpoints.token')
-      if (options.endpoints.revocation !== undefined)
-        absoluteHttpURL(options.endpoints.revocation, 'endpoints.revocation')
+      for (const name of ['authorization', 'token', 'revocation', 'jwks'] as const) {
+        const value = options.endpoints[name]
+        if (value === undefined && (name === 'revocation' || name === 'jwks')) continue
+        checkSecureTransport(absoluteHttpURL(value, `endpoints.${name}`), `endpoints.${name}`, allowInsecure)
+      }
     }
     if (options.fetch !== undefined && typeof options.fetch !== 'function')
       throw new TypeError('ongoing: `fetch` must be a function')
     this.#fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init))
     if (options.logger !== undefined && typeof options.logger !== 'function')
       throw new TypeError('ongoing: `logger` must be a function')
-    this.#logger = options.logger ?? silentLogger
+    this.#logger = options.logger === undefined ? silentLogger : isolatedLogger(options.logger)
     this.#auth = createClientAuthenticator(options.client, () => this.issuer)
     this.sealer = new Sealer(secretsFrom(options.secret))
     this.#limits = {
@@ -217,12 +241,13 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
     if (options.encryptTokens !== undefined && typeof options.encryptTokens !== 'boolean') {
       throw new TypeError('ongoing: `encryptTokens` must be a boolean')
     }
+    const storeTimeoutMs = positiveNumber(options.storeTimeoutMs, 'storeTimeoutMs', 1_000)
     this.#repository = new GrantRepository(
       store,
       options.encryptTokens === false ? undefined : this.sealer,
       this.issuer,
       this.#auth.clientId,
-      positiveNumber(options.storeTimeoutMs, 'storeTimeoutMs', 1_000),
+      storeTimeoutMs,
     )
     const defaultExpiresInMs =
       positiveNumber(options.defaultExpiresInSeconds, 'defaultExpiresInSeconds', 3_600) * 1000
@@ -231,29 +256,39 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
       tokenClient: () => this.#tokenClient(),
       retry: this.#retry,
       skewMs: this.#skewMs,
-      lockTtlMs: this.#retry.attempts * this.#limits.timeoutMs + maxTotalBackoffMs(this.#retry) + 2_000,
+      // Covers every token call and its retries, then the write; extended while the work goes on.
+      lockTtlMs:
+        this.#retry.attempts * this.#limits.timeoutMs +
+        maxTotalBackoffMs(this.#retry) +
+        Math.max(2_000, 2 * storeTimeoutMs),
+      // A token call starts only on a lease that outlasts it and the write after it.
+      tokenCallBudgetMs: this.#limits.timeoutMs + storeTimeoutMs,
       watchChanges: (userKey) => this.#watchChanges(userKey),
+      changeSeq: () => this.#changeSeq,
+      closed: () => this.#closed,
       defaultExpiresInMs,
       logger: this.#logger,
       onRefresh: (userKey, token, rotated) => {
         this.#logger('info', 'ongoing: token refreshed', { userKey, expiresAt: token.expiresAt, rotated })
-        this.emit('refresh', { userKey, expiresAt: token.expiresAt, rotated })
+        this.#emitIsolated('refresh', { userKey, expiresAt: token.expiresAt, rotated })
       },
-      onRefreshError: (userKey, error) => {
+      onRefreshError: (userKey, error, nextAttemptAt) => {
         this.#logger('warn', 'ongoing: token refresh failed', {
           userKey,
           code: error.code,
           status: error.status,
           oauthError: error.oauthError,
+          outcomeUnknown: error.outcomeUnknown,
+          nextAttemptAt,
         })
-        this.emit('refreshError', { userKey, error })
+        this.#emitIsolated('refreshError', { userKey, error, nextAttemptAt })
       },
       onConsentRequired: (error) => {
         this.#forget(error.userKey)
         this.#logger('info', 'ongoing: consent required', { userKey: error.userKey, reason: error.reason })
-        this.emit('consentRequired', { userKey: error.userKey, reason: error.reason })
+        this.#emitIsolated('consentRequired', { userKey: error.userKey, reason: error.reason })
       },
-      remember: (userKey, grant) => this.#remember(userKey, grant),
+      remember: (userKey, grant, readSeq) => this.#remember(userKey, grant, readSeq),
       unsaved: new UnsavedGrants(10_000),
     }
     if (store.subscribe !== undefined) {
@@ -323,7 +358,7 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
     const params = parseCallbackParameters(options.callbackUrl)
     if (params.state === undefined)
       throw new OngoingAccessError('ERR_TRANSACTION', 'Authorization response has no `state`')
-    if (params.state !== tx.state)
+    if (!sameSecret(params.state, tx.state))
       throw new OngoingAccessError(
         'ERR_TRANSACTION',
         'Authorization response `state` does not match the transaction',
@@ -382,6 +417,7 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
       refreshToken: response.refreshToken,
       refreshExpiresAt: response.refreshExpiresIn ? now + response.refreshExpiresIn * 1000 : undefined,
       scope: response.scope ?? (tx.scope === '' ? undefined : tx.scope),
+      grantId: generateRandomToken(12),
     }
     if (response.refreshToken === undefined) {
       this.#logger(
@@ -465,6 +501,7 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
       refreshToken: tokens.refreshToken,
       refreshExpiresAt: undefined,
       scope: tokens.scope,
+      grantId: generateRandomToken(12),
     })
   }
 
@@ -487,7 +524,7 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
     if (response.status !== 401 || !isInvalidTokenChallenge(response.headers.get('www-authenticate')))
       return response
     await response.body?.cancel().catch(() => {})
-    const fresh = await this.#refresh(userKey, { force: true, rejectedValue: token.value })
+    const fresh = await this.#refresh(userKey, { force: false, rejectedValue: token.value })
     return this.#fetch(withBearer(retry, fresh))
   }
 
@@ -503,13 +540,21 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
    */
   async revoke(userKey: string): Promise<RevokeResult> {
     checkUserKey(userKey)
+    // Let a refresh under way in this process finish first, so the newest refresh token is revoked.
+    await this.#inflight.get(userKey)?.promise.catch(() => {})
+    // Across processes: hold the grant's lock (when it is free) so no refresh starts meanwhile.
+    const lock = await this.#repository
+      .acquireLock(userKey, this.#refreshContext.lockTtlMs)
+      .catch(() => undefined)
     let revokedAtServer = false
     try {
       const read = await this.#repository.read(userKey)
-      const token = read?.grant?.refreshToken ?? read?.grant?.accessToken
-      const metadata = read?.grant === undefined ? undefined : await this.metadata()
-      if (metadata?.revocation !== undefined && token !== undefined && read?.grant !== undefined) {
-        const hint = read.grant.refreshToken === undefined ? 'access_token' : 'refresh_token'
+      // A refreshed grant that could not be saved holds the newest refresh token.
+      const grant = this.#refreshContext.unsaved.get(userKey)?.grant ?? read?.grant
+      const token = grant?.refreshToken ?? grant?.accessToken
+      const metadata = grant === undefined ? undefined : await this.metadata()
+      if (metadata?.revocation !== undefined && token !== undefined && grant !== undefined) {
+        const hint = grant.refreshToken === undefined ? 'access_token' : 'refresh_token'
         revokedAtServer = await revokeToken(
           { fetch: this.#fetch, auth: this.#auth, limits: this.#limits },
           metadata.revocation,
@@ -524,8 +569,14 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
         })
       }
     } finally {
+      this.#refreshContext.unsaved.delete(userKey)
+      this.#noteChange(userKey)
       this.#forget(userKey)
-      await this.#repository.remove(userKey)
+      try {
+        await this.#repository.remove(userKey)
+      } finally {
+        if (lock !== undefined) await this.#repository.release(lock).catch(() => {})
+      }
     }
     return { revokedAtServer }
   }
@@ -536,7 +587,12 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
       const { endpoints } = this.#options
       this.#metadata =
         endpoints === undefined
-          ? discoverAuthorizationServer(this.issuer, this.#fetch, this.#limits)
+          ? discoverAuthorizationServer(
+              this.issuer,
+              this.#fetch,
+              this.#limits,
+              this.#options.allowInsecureRequests === true,
+            )
           : Promise.resolve({ ...endpoints, issuer: this.issuer, issParameterSupported: false })
       this.#metadata = this.#metadata.then((metadata) => {
         const supported = this.#options.issParameterSupported
@@ -567,24 +623,45 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
 
   /** Stops listening to the store. Does not close the store (you own it). */
   close(): void {
+    this.#closed = true
     this.#unsubscribe?.()
     this.#unsubscribe = undefined
     this.#cache.clear()
   }
 
+  /**
+   * One refresh per grant in this process. A caller joins the refresh under way when that refresh
+   * answers its request too; a forced refresh, or one after a rejected token, does not settle for
+   * a plain read's answer: it waits for it, then refreshes itself unless that answer is new enough.
+   */
   #refresh(userKey: string, request: RefreshRequest): Promise<AccessToken> {
     const running = this.#inflight.get(userKey)
-    if (running !== undefined) return running
+    if (running !== undefined) {
+      if (covers(running.request, request)) return running.promise
+      const again = () => refreshGrant(this.#refreshContext, userKey, request)
+      return this.#track(
+        userKey,
+        request,
+        running.promise.then((token) => (answers(token, request) ? token : again()), again),
+      )
+    }
     try {
       checkUserKey(userKey)
     } catch (err) {
       return Promise.reject(err)
     }
-    const promise = refreshGrant(this.#refreshContext, userKey, request).finally(() => {
-      this.#inflight.delete(userKey)
-    })
-    this.#inflight.set(userKey, promise)
-    return promise
+    return this.#track(userKey, request, refreshGrant(this.#refreshContext, userKey, request))
+  }
+
+  #track(userKey: string, request: RefreshRequest, promise: Promise<AccessToken>): Promise<AccessToken> {
+    const entry: InFlight = {
+      request,
+      promise: promise.finally(() => {
+        if (this.#inflight.get(userKey) === entry) this.#inflight.delete(userKey)
+      }),
+    }
+    this.#inflight.set(userKey, entry)
+    return entry.promise
   }
 
   async #tokenClient(): Promise<TokenEndpointClient> {
@@ -593,6 +670,8 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
   }
 
   async #save(userKey: string, grant: Grant): Promise<void> {
+    // A new grant: a refreshed one left unsaved from before is of the old grant, never to be written.
+    this.#refreshContext.unsaved.delete(userKey)
     for (let attempt = 0; attempt < 5; attempt++) {
       const current = await this.#repository.read(userKey)
       const version = await this.#repository.write(userKey, grant, current?.version ?? 0)
@@ -622,8 +701,10 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
     if (!first) throw new OngoingAccessError('ERR_TRANSACTION', 'Consent transaction was already used')
   }
 
-  #remember(userKey: string, grant: Grant): void {
+  #remember(userKey: string, grant: Grant, readSeq?: number): void {
     if (this.#cacheMax === 0) return
+    // Read before a change of this grant was seen: it may be the superseded grant.
+    if (readSeq !== undefined && (this.#changedAt.get(userKey) ?? this.#changedFloor) > readSeq) return
     const refreshAt = refreshAtOf(grant, this.#skewMs)
     if (refreshAt <= Date.now()) return
     this.#cache.delete(userKey)
@@ -638,9 +719,51 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
   #onStoreChange(storeKey: string): void {
     const userKey = this.#repository.userKeyOf(storeKey)
     if (userKey === undefined) return
+    this.#noteChange(userKey)
     this.#cache.delete(userKey)
     const listeners = this.#changeWaiters.get(userKey)
     if (listeners !== undefined) for (const listener of [...listeners]) listener()
+  }
+
+  /**
+   * Records that `userKey`'s grant changed (a store notification, a revoke): a read that started
+   * before must not fill the cache. Exact for the last {@link CHANGES_REMEMBERED} users; older
+   * changes count as happening at the floor, so a read older than that floor is not cached.
+   */
+  #noteChange(userKey: string): void {
+    const seq = ++this.#changeSeq
+    this.#changedAt.delete(userKey)
+    this.#changedAt.set(userKey, seq)
+    if (this.#changedAt.size > CHANGES_REMEMBERED) {
+      const [oldest, at] = this.#changedAt.entries().next().value as [string, number]
+      this.#changedAt.delete(oldest)
+      this.#changedFloor = at
+    }
+  }
+
+  /**
+   * Emits to each listener on its own: a listener that throws (or returns a rejected promise) is
+   * logged and changes nothing of the operation that emitted.
+   */
+  #emitIsolated<E extends keyof OngoingAccessEvents>(event: E, ...payload: OngoingAccessEvents[E]): void {
+    for (const listener of this.rawListeners(event)) {
+      try {
+        const result: unknown = Reflect.apply(listener as (...args: unknown[]) => unknown, this, payload)
+        if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') {
+          ;(result as PromiseLike<unknown>).then(undefined, (err: unknown) =>
+            this.#listenerFailed(event, err),
+          )
+        }
+      } catch (err) {
+        this.#listenerFailed(event, err)
+      }
+    }
+  }
+
+  #listenerFailed(event: string, err: unknown): void {
+    this.#logger('error', `ongoing: a '${event}' listener failed`, {
+      reason: err instanceof Error ? err.name : typeof err,
+    })
   }
 
   /**
@@ -693,6 +816,37 @@ function checkUserKey(userKey: unknown): string {
     )
   }
   return userKey
+}
+
+/** Whether a refresh already under way answers `request` as well. */
+function covers(running: RefreshRequest, request: RefreshRequest): boolean {
+  if (request.force) return running.force
+  if (request.rejectedValue !== undefined)
+    return running.force || running.rejectedValue === request.rejectedValue
+  return true
+}
+
+/** Whether a token another refresh produced answers `request`. */
+function answers(token: AccessToken, request: RefreshRequest): boolean {
+  if (request.rejectedValue !== undefined) return token.value !== request.rejectedValue
+  return !request.force || token.refreshed
+}
+
+/** Compares two secrets in constant time (their SHA-256, so their lengths do not show either). */
+function sameSecret(a: string, b: string): boolean {
+  const digest = (value: string) => createHash('sha256').update(value).digest()
+  return timingSafeEqual(digest(a), digest(b))
+}
+
+/** The app's logger, made unable to fail what it logs about. */
+function isolatedLogger(logger: Logger): Logger {
+  return (level, message, fields) => {
+    try {
+      logger(level, message, fields)
+    } catch {
+      // A logger that throws must not change an outcome.
+    }
+  }
 }
 
 function withBearer(request: Request, token: AccessToken): Request {

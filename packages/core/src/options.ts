@@ -56,6 +56,14 @@ export interface OngoingAccessOptions {
   defaultExpiresInSeconds?: number
   /** How many users' fresh tokens the process-local cache holds. Default: 100,000. */
   cacheMaxEntries?: number
+  /**
+   * Allow plain `http:` for the issuer and the server's endpoints on hosts other than loopback
+   * (`localhost`, `127.0.0.0/8`, `[::1]`). Tokens and client secrets would cross the network in
+   * clear: only for a test network you control. Default: false (such URLs are refused).
+   *
+   * @see https://www.rfc-editor.org/rfc/rfc6749#section-3.2 (TLS required for the token endpoint)
+   */
+  allowInsecureRequests?: boolean
   /** The `fetch` used for every call to the authorization server and by `access.fetch`. Default: global `fetch`. */
   fetch?: typeof fetch
   /**
@@ -78,6 +86,30 @@ export function positiveNumber(
     throw new TypeError(`ongoing: \`${name}\` must be a ${allowZero ? 'non-negative' : 'positive'} number`)
   }
   return value
+}
+
+/** Whether `url` is on this machine: `localhost` (and `*.localhost`), `127.0.0.0/8` or `[::1]`. */
+export function isLoopback(url: URL): boolean {
+  const host = url.hostname
+  return (
+    host === 'localhost' ||
+    host.endsWith('.localhost') ||
+    host === '[::1]' ||
+    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)
+  )
+}
+
+/**
+ * Refuses an authorization server URL in plain `http:` off loopback, unless `allowInsecure`.
+ *
+ * @throws {TypeError} naming the option.
+ */
+export function checkSecureTransport(url: URL, name: string, allowInsecure: boolean): void {
+  if (url.protocol === 'http:' && !allowInsecure && !isLoopback(url)) {
+    throw new TypeError(
+      `ongoing: \`${name}\` uses plain http off loopback; use https, or set \`allowInsecureRequests: true\` for a test network`,
+    )
+  }
 }
 
 export function absoluteHttpURL(value: unknown, name: string): URL {

@@ -1,10 +1,16 @@
-import { type AccessToken, accessTokenOf, type Grant, refreshAtOf } from './access-token.js'
+import {
+  type AccessToken,
+  accessTokenOf,
+  type Grant,
+  type RefreshFailure,
+  refreshAtOf,
+} from './access-token.js'
 import { ConsentRequiredError, isOngoingAccessError, OngoingAccessError } from './errors.js'
 import type { GrantRepository, VersionedGrant } from './grant-repository.js'
+import { Lease } from './lease.js'
 import type { Logger } from './logger.js'
 import { type ResolvedRetryOptions, withRetries } from './retry.js'
-import { refreshTokenGrant, type TokenEndpointClient } from './token-endpoint.js'
-import type { TokenStoreLock } from './token-store.js'
+import { refreshTokenGrant, type TokenEndpointClient, type TokenEndpointResponse } from './token-endpoint.js'
 
 /** What the refresh algorithm needs from its owner. */
 export interface RefreshContext {
@@ -14,20 +20,26 @@ export interface RefreshContext {
   skewMs: number
   /** The refresh lock's TTL: longer than every token call and its retries together. */
   lockTtlMs: number
+  /** What a lease must still last when a token call starts: the call's timeout and the write after it. */
+  tokenCallBudgetMs: number
   /** Listens for changes of `userKey`'s grant (store notifications), with polling as the fallback. */
   watchChanges(userKey: string): ChangeWatch
+  /** A number that grows with every change seen; taken before a store read (see `remember`). */
+  changeSeq(): number
   defaultExpiresInMs: number
   logger: Logger
   onRefresh(userKey: string, token: AccessToken, rotated: boolean): void
-  onRefreshError(userKey: string, error: OngoingAccessError): void
+  onRefreshError(userKey: string, error: OngoingAccessError, nextAttemptAt: number | undefined): void
   onConsentRequired(error: ConsentRequiredError): void
-  /**
-   * Grants refreshed at the server whose write to the store failed, by user key, with the version
-   * they were read at. Saved before any further token call for that user.
-   */
+  /** Grants refreshed at the server whose write to the store failed, by user key. */
   unsaved: UnsavedGrants
-  /** Keeps a usable token in the process-local cache. */
-  remember(userKey: string, grant: Grant): void
+  /**
+   * Keeps a usable token in the process-local cache; with `readSeq` (the `changeSeq()` taken before
+   * the read), not when a change of that grant was seen since: what was read may be superseded.
+   */
+  remember(userKey: string, grant: Grant, readSeq?: number): void
+  /** True once the owner is closed: background saving stops. */
+  closed(): boolean
 }
 
 /** A listener for one grant's changes: `wait(ms)` resolves at the next change (or one seen since the last wait), or after `ms`. */
@@ -36,14 +48,23 @@ export interface ChangeWatch {
   cancel(): void
 }
 
-/** A bounded map of grants whose write failed (see {@link RefreshContext.unsaved}). */
+/**
+ * A grant refreshed at the server whose write failed. It holds the only live refresh token of its
+ * grant: the one it replaced (`spentRefreshToken`) must never be presented again.
+ */
+export interface UnsavedGrant {
+  grant: Grant
+  spentRefreshToken: string
+}
+
+/** A bounded map of {@link UnsavedGrant}s by user key. */
 export class UnsavedGrants {
-  readonly #grants = new Map<string, { grant: Grant; expectedVersion: number }>()
+  readonly #grants = new Map<string, UnsavedGrant>()
   constructor(private readonly max: number) {}
-  get(userKey: string) {
+  get(userKey: string): UnsavedGrant | undefined {
     return this.#grants.get(userKey)
   }
-  set(userKey: string, entry: { grant: Grant; expectedVersion: number }): void {
+  set(userKey: string, entry: UnsavedGrant): void {
     this.#grants.delete(userKey)
     if (this.#grants.size >= this.max) this.#grants.delete(this.#grants.keys().next().value as string)
     this.#grants.set(userKey, entry)
@@ -61,9 +82,22 @@ export interface RefreshRequest {
   rejectedValue: string | undefined
 }
 
+/** A grant as read, with the change sequence number taken before the read. */
+interface ReadGrant extends VersionedGrant {
+  seq: number
+}
+
+/** After an unknown outcome, the same refresh token is not presented again for at least this long. */
+const UNKNOWN_OUTCOME_WAIT_MS = 5_000
+/** Backoff after failed refreshes: 1 s, 2 s, 4 s … up to this, jittered. */
+const MAX_FAILURE_BACKOFF_MS = 30_000
+
 /**
  * The refresh algorithm (DESIGN.md, "the heart"), steps 3 to 7; steps 1 and 2 (the fresh cache and
  * the in-process single flight) live in `OngoingAccess`.
+ *
+ * A refresh token is spent the moment the server processes it: everything here is arranged so that
+ * we never present one twice (SECURITY.md, "Refresh and rotation").
  *
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-6
  * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2 (refresh token rotation)
@@ -73,52 +107,40 @@ export async function refreshGrant(
   userKey: string,
   request: RefreshRequest,
 ): Promise<AccessToken> {
-  const { repository } = ctx
   const first = await readGrant(ctx, userKey)
-  if (usable(ctx, first, first, request)) return cached(ctx, userKey, first, false)
+  const early = settle(ctx, userKey, first, first, request)
+  if (early !== undefined) return early
+  // Discovery (on a cold process) before the lock: nothing slow runs under it.
+  const client = await ctx.tokenClient()
 
-  // 3. Take the store's lock; when another process holds it, wait for its write.
-  let lock: TokenStoreLock | undefined
-  if (repository.store.acquireLock !== undefined) {
-    const deadline = Date.now() + ctx.lockTtlMs + 1_000
-    // Listen before asking for the lock: a change between a refused lock and the wait still wakes us.
-    const watch = ctx.watchChanges(userKey)
-    try {
-      let pollMs = 10
-      for (;;) {
-        lock = await repository.acquireLock(userKey, ctx.lockTtlMs)
-        if (lock !== undefined) break
-        await watch.wait(pollMs)
-        pollMs = Math.min(pollMs * 2, 250)
-        const seen = await readGrant(ctx, userKey)
-        if (usable(ctx, seen, first, request)) return cached(ctx, userKey, seen, true)
-        if (Date.now() > deadline) {
-          throw new OngoingAccessError(
-            'ERR_STORE',
-            'Timed out waiting for another process to finish refreshing this grant',
-          )
-        }
-      }
-    } finally {
-      watch.cancel()
-    }
-  }
-
+  // 3. Take the store's lock; when another process holds it, wait for its outcome.
+  const taken = await takeLease(ctx, userKey, first, request)
+  if (taken !== undefined && !(taken instanceof Lease)) return taken
+  const hold = { lease: taken }
   try {
     // 4. Holding the lock, read again: another process may have refreshed already.
-    let current = lock === undefined ? first : await readGrant(ctx, userKey)
-    if (usable(ctx, current, first, request))
-      return cached(ctx, userKey, current, current.version !== first.version)
+    let current = first
+    if (hold.lease !== undefined) {
+      current = await readGrant(ctx, userKey)
+      const settled = settle(ctx, userKey, current, first, request)
+      if (settled !== undefined) return settled
+    }
     // A grant refreshed earlier but never saved holds the newest refresh token: save it first.
-    const saved = await saveUnsaved(ctx, userKey, current, lock)
+    const saved = await saveUnsaved(ctx, userKey, current, hold.lease)
     if ('value' in saved) return saved
     current = saved
     const { refreshToken } = current.grant
     if (refreshToken === undefined) throw consentRequired(ctx, userKey, 'no_refresh_token')
+    if (hold.lease !== undefined && !(await hold.lease.outlasts(ctx.tokenCallBudgetMs))) {
+      throw new OngoingAccessError(
+        'ERR_STORE',
+        'The refresh lock could not be kept for as long as a token call takes; not refreshing now',
+      )
+    }
 
-    // 5. Call the token endpoint; transient failures are retried, invalid_grant is not.
-    const client = await ctx.tokenClient()
-    let response: Awaited<ReturnType<typeof refreshTokenGrant>>
+    // 5. Call the token endpoint. Only a request that certainly did not reach the server is sent
+    // again; invalid_grant never is.
+    let response: TokenEndpointResponse
     try {
       response = await withRetries(
         () => refreshTokenGrant(client, refreshToken),
@@ -137,79 +159,21 @@ export async function refreshGrant(
         err.code === 'ERR_TOKEN_ENDPOINT' &&
         err.oauthError === 'invalid_grant'
       ) {
-        // 7. Did another writer win a rotation race? Then its token is ours too.
-        const after = await ctx.repository.read(userKey)
-        // Versions may restart after a delete (a revoke, then a new consent): compare the refresh
-        // token too, so a new grant is never taken for the dead one.
-        const replaced =
-          after?.grant !== undefined &&
-          (after.version !== current.version || after.grant.refreshToken !== refreshToken)
-        if (replaced) return cached(ctx, userKey, after as VersionedGrant, true)
-        if (after !== undefined) await repository.remove(userKey, current.version)
-        throw consentRequired(ctx, userKey, 'invalid_grant', err)
+        return await deadOrReplaced(ctx, userKey, current, err)
       }
       const error = isOngoingAccessError(err)
         ? err
-        : new OngoingAccessError('ERR_TOKEN_ENDPOINT', `Token refresh failed: ${(err as Error).message}`, {
-            cause: err,
-          })
-      ctx.onRefreshError(userKey, error)
-      throw error
+        : new OngoingAccessError('ERR_TOKEN_ENDPOINT', 'Token refresh failed', { cause: err })
+      return await recordFailure(ctx, userKey, current, hold.lease, request, error)
     }
 
     // 6. Save before anyone uses the new token; keep the old refresh token when none came back.
-    const now = Date.now()
-    const grant: Grant = {
-      accessToken: response.accessToken,
-      tokenType: response.tokenType,
-      expiresAt:
-        now + (response.expiresIn === undefined ? ctx.defaultExpiresInMs : response.expiresIn * 1000),
-      obtainedAt: now,
-      refreshToken: response.refreshToken ?? refreshToken,
-      refreshExpiresAt:
-        response.refreshExpiresIn !== undefined && response.refreshExpiresIn > 0
-          ? now + response.refreshExpiresIn * 1000
-          : response.refreshToken === undefined
-            ? current.grant.refreshExpiresAt
-            : undefined,
-      scope: response.scope ?? current.grant.scope,
-    }
-    let version: number | undefined
-    try {
-      version = await repository.write(userKey, grant, current.version, lock)
-    } catch (err) {
-      // The server rotated the refresh token but the store did not take it: keep it in memory
-      // and save it before any other token call (above). The new access token is not handed out.
-      ctx.unsaved.set(userKey, { grant, expectedVersion: current.version })
-      if (isOngoingAccessError(err)) ctx.onRefreshError(userKey, err)
-      throw err
-    }
-    if (version === undefined) {
-      // Our lock expired and someone else wrote, or the store lost our lock: never overwrite.
-      const after = await ctx.repository.read(userKey)
-      if (after?.grant !== undefined && fresh(ctx, after.grant))
-        return cached(ctx, userKey, after as VersionedGrant, true)
-      // Nobody wrote in our place (a lost lock, a store refusing writes): keep ours for saving.
-      if (after?.version === current.version)
-        ctx.unsaved.set(userKey, { grant, expectedVersion: current.version })
-      const error = new OngoingAccessError(
-        'ERR_STORE',
-        'The refreshed grant could not be saved: another writer changed it first',
-      )
-      ctx.onRefreshError(userKey, error)
-      throw error
-    }
-    ctx.remember(userKey, grant)
-    const token = accessTokenOf(grant, true)
-    ctx.onRefresh(
-      userKey,
-      token,
-      response.refreshToken !== undefined && response.refreshToken !== refreshToken,
-    )
-    return token
+    const grant = refreshedGrant(ctx, response, current.grant, refreshToken)
+    const rotated = response.refreshToken !== undefined && response.refreshToken !== refreshToken
+    return await saveRefreshed(ctx, userKey, grant, current, refreshToken, rotated, hold)
   } finally {
-    if (lock !== undefined) {
-      await repository.release(lock).catch((err: unknown) => {
+    if (hold.lease !== undefined) {
+      await hold.lease.release().catch((err: unknown) => {
         ctx.logger('warn', 'ongoing: releasing the refresh lock failed; it expires by itself', {
           userKey,
           reason: reasonOf(err),
@@ -220,6 +184,276 @@ export async function refreshGrant(
 }
 
 /**
+ * Takes the lock of `userKey`'s grant. While another process holds it, waits for a change and
+ * adopts its outcome: a fresh token, or the failure it recorded.
+ */
+async function takeLease(
+  ctx: RefreshContext,
+  userKey: string,
+  first: ReadGrant,
+  request: RefreshRequest,
+): Promise<Lease | AccessToken | undefined> {
+  if (ctx.repository.store.acquireLock === undefined) return undefined
+  const deadline = Date.now() + ctx.lockTtlMs + 1_000
+  // Listen before asking for the lock: a change between a refused lock and the wait still wakes us.
+  const watch = ctx.watchChanges(userKey)
+  try {
+    let pollMs = 10
+    for (;;) {
+      const lease = await Lease.acquire(ctx.repository, userKey, ctx.lockTtlMs)
+      if (lease !== undefined) return lease
+      await watch.wait(pollMs)
+      pollMs = Math.min(pollMs * 2, 250)
+      const seen = await readGrant(ctx, userKey)
+      const settled = settle(ctx, userKey, seen, first, request)
+      if (settled !== undefined) return settled
+      if (Date.now() > deadline) {
+        throw new OngoingAccessError(
+          'ERR_STORE',
+          'Timed out waiting for another process to finish refreshing this grant',
+        )
+      }
+    }
+  } finally {
+    watch.cancel()
+  }
+}
+
+/**
+ * Whether `seen` answers the request without a token call of ours: a token fresh enough (and not
+ * the rejected one, and new when a refresh was forced), or a recent failure to adopt (thrown).
+ */
+function settle(
+  ctx: RefreshContext,
+  userKey: string,
+  seen: ReadGrant,
+  first: ReadGrant,
+  request: RefreshRequest,
+): AccessToken | undefined {
+  const { grant } = seen
+  const now = Date.now()
+  const renewed = grant.accessToken !== first.grant.accessToken
+  if (now < refreshAtOf(grant, ctx.skewMs)) {
+    const usable =
+      request.rejectedValue !== undefined
+        ? grant.accessToken !== request.rejectedValue
+        : !request.force || renewed
+    if (usable) return cached(ctx, userKey, seen, renewed)
+  }
+  if (grant.nextAttemptAt !== undefined && now < grant.nextAttemptAt) {
+    // A refresh of this grant failed a moment ago, here or in another process: do not try again yet.
+    throw adoptedFailure(grant.lastError, grant.nextAttemptAt - now)
+  }
+  return undefined
+}
+
+/** The error of a recent failure, as every process that meets it reports it. */
+function adoptedFailure(failure: RefreshFailure | undefined, waitMs: number): OngoingAccessError {
+  const code = failure?.code ?? 'ERR_TOKEN_ENDPOINT'
+  return new OngoingAccessError(
+    code,
+    `A refresh of this grant failed (${code}${failure?.status === undefined ? '' : ` ${failure.status}`}); the next attempt is due in ${Math.ceil(waitMs / 1000)} s`,
+    {
+      ...(failure?.status === undefined ? {} : { status: failure.status }),
+      ...(failure?.oauthError === undefined ? {} : { oauthError: failure.oauthError }),
+      outcomeUnknown: failure?.outcomeUnknown === true,
+      retryAfterMs: waitMs,
+    },
+  )
+}
+
+/**
+ * A refresh failed for a reason other than a dead grant. The failure is written with the grant, so
+ * that no process tries again before `nextAttemptAt`: after an unknown outcome, not before the
+ * access token expires (the refresh token may be spent; presenting it again could cost the grant),
+ * otherwise after a growing backoff. A caller that only needs a valid token gets the one it has.
+ */
+async function recordFailure(
+  ctx: RefreshContext,
+  userKey: string,
+  current: ReadGrant,
+  lease: Lease | undefined,
+  request: RefreshRequest,
+  error: OngoingAccessError,
+): Promise<AccessToken> {
+  const now = Date.now()
+  const failures = (current.grant.failures ?? 0) + 1
+  const { expiresAt } = current.grant
+  let nextAttemptAt: number
+  if (error.outcomeUnknown && ctx.retry.refreshTokenReuseGraceSeconds === 0) {
+    nextAttemptAt = Math.max(now + UNKNOWN_OUTCOME_WAIT_MS, expiresAt)
+  } else {
+    const step = Math.min(MAX_FAILURE_BACKOFF_MS, 1_000 * 2 ** Math.min(failures - 1, 15))
+    nextAttemptAt = now + step / 2 + Math.random() * (step / 2)
+    if (expiresAt > now) nextAttemptAt = Math.min(nextAttemptAt, expiresAt)
+  }
+  const failed: Grant = {
+    ...current.grant,
+    failures,
+    nextAttemptAt,
+    lastError: {
+      code: error.code,
+      status: error.status,
+      oauthError: error.oauthError,
+      outcomeUnknown: error.outcomeUnknown,
+    },
+  }
+  try {
+    const version = await ctx.repository.write(userKey, failed, current.version, lease?.lock)
+    if (version !== undefined) ctx.remember(userKey, failed)
+  } catch {
+    // The store fails too: the outcome is reported below, and stays with this call.
+  }
+  ctx.onRefreshError(userKey, error, nextAttemptAt)
+  if (!request.force && request.rejectedValue === undefined && now < expiresAt)
+    return accessTokenOf(current.grant, false)
+  throw error
+}
+
+/**
+ * 7. The server answered `invalid_grant`. If another writer replaced the grant meanwhile (a rotation
+ * race lost, a new consent), its token is ours too; otherwise the grant is dead.
+ */
+async function deadOrReplaced(
+  ctx: RefreshContext,
+  userKey: string,
+  current: ReadGrant,
+  err: OngoingAccessError,
+): Promise<AccessToken> {
+  const seq = ctx.changeSeq()
+  const after = await ctx.repository.read(userKey)
+  // Versions restart after a delete (a revoke, then a new consent): compare the lineage, not the version.
+  if (after?.grant !== undefined && !sameLineage(after.grant, current.grant)) {
+    return cached(ctx, userKey, { grant: after.grant, version: after.version, seq }, true)
+  }
+  if (after !== undefined) await ctx.repository.remove(userKey, after.version)
+  throw consentRequired(ctx, userKey, 'invalid_grant', err)
+}
+
+function refreshedGrant(
+  ctx: RefreshContext,
+  response: TokenEndpointResponse,
+  previous: Grant,
+  refreshToken: string,
+): Grant {
+  const now = Date.now()
+  return {
+    accessToken: response.accessToken,
+    tokenType: response.tokenType,
+    expiresAt: now + (response.expiresIn === undefined ? ctx.defaultExpiresInMs : response.expiresIn * 1000),
+    obtainedAt: now,
+    refreshToken: response.refreshToken ?? refreshToken,
+    refreshExpiresAt:
+      response.refreshExpiresIn !== undefined && response.refreshExpiresIn > 0
+        ? now + response.refreshExpiresIn * 1000
+        : response.refreshToken === undefined
+          ? previous.refreshExpiresAt
+          : undefined,
+    scope: response.scope ?? previous.scope,
+    grantId: previous.grantId,
+  }
+}
+
+/**
+ * 6. Writes the refreshed grant (compare-and-set, fenced by the lock). When the store fails, the
+ * lock is kept and the write retried in the background for as long as the lease can be kept: no
+ * other process may present the refresh token we just spent.
+ */
+async function saveRefreshed(
+  ctx: RefreshContext,
+  userKey: string,
+  grant: Grant,
+  current: ReadGrant,
+  spentRefreshToken: string,
+  rotated: boolean,
+  hold: { lease: Lease | undefined },
+): Promise<AccessToken> {
+  const entry: UnsavedGrant = { grant, spentRefreshToken }
+  let version: number | undefined
+  try {
+    version = await ctx.repository.write(userKey, grant, current.version, hold.lease?.lock)
+  } catch (err) {
+    ctx.unsaved.set(userKey, entry)
+    if (hold.lease !== undefined) {
+      keepSaving(ctx, userKey, entry, hold.lease, rotated)
+      hold.lease = undefined // released by the background save
+    }
+    const error = isOngoingAccessError(err)
+      ? err
+      : new OngoingAccessError('ERR_STORE', 'The refreshed grant could not be saved', { cause: err })
+    ctx.onRefreshError(userKey, error, undefined)
+    throw error
+  }
+  if (version === undefined) {
+    // Our lock expired and someone else wrote, or the store lost our lock: never overwrite.
+    const seq = ctx.changeSeq()
+    const after = await ctx.repository.read(userKey)
+    if (after?.grant !== undefined && !sameLineage(after.grant, current.grant) && fresh(ctx, after.grant))
+      return cached(ctx, userKey, { grant: after.grant, version: after.version, seq }, true)
+    // Nobody wrote a newer grant in our place (a lost lock, a store refusing writes): keep ours for saving.
+    if (after?.grant !== undefined && isSuccessor(after.grant, entry)) ctx.unsaved.set(userKey, entry)
+    const error = new OngoingAccessError(
+      'ERR_STORE',
+      'The refreshed grant could not be saved: another writer changed it first',
+    )
+    ctx.onRefreshError(userKey, error, undefined)
+    throw error
+  }
+  return savedToken(ctx, userKey, grant, rotated)
+}
+
+function savedToken(ctx: RefreshContext, userKey: string, grant: Grant, rotated: boolean): AccessToken {
+  ctx.unsaved.delete(userKey)
+  ctx.remember(userKey, grant)
+  const token = accessTokenOf(grant, true)
+  ctx.onRefresh(userKey, token, rotated)
+  return token
+}
+
+/**
+ * Retries the write of an unsaved grant while holding its lease, with backoff, until it is saved,
+ * superseded (a revoke, a new consent, a restore), or the lease is lost; then releases the lock.
+ */
+function keepSaving(
+  ctx: RefreshContext,
+  userKey: string,
+  entry: UnsavedGrant,
+  lease: Lease,
+  rotated: boolean,
+): void {
+  let delayMs = 50
+  const stop = () => {
+    lease.release().catch(() => {})
+  }
+  const attempt = async () => {
+    if (ctx.closed() || ctx.unsaved.get(userKey) !== entry) return stop()
+    // A lost lease: the grant stays in memory and is saved before this process's next token call.
+    if (!(await lease.outlasts(1))) return stop()
+    try {
+      const current = await ctx.repository.read(userKey)
+      if (current?.grant === undefined || !isSuccessor(current.grant, entry)) {
+        ctx.unsaved.delete(userKey)
+        return stop()
+      }
+      const version = await ctx.repository.write(userKey, entry.grant, current.version, lease.lock)
+      if (version !== undefined) {
+        ctx.logger('info', 'ongoing: the refreshed grant was saved after the store recovered', { userKey })
+        savedToken(ctx, userKey, entry.grant, rotated)
+      }
+      return stop()
+    } catch {
+      // The store still fails: try again.
+    }
+    delayMs = Math.min(delayMs * 2, 2_000)
+    schedule()
+  }
+  const schedule = () => {
+    setTimeout(() => void attempt(), delayMs).unref?.()
+  }
+  schedule()
+}
+
+/**
  * Saves a grant whose earlier write failed, before any other token call: the old refresh token it
  * replaced must never be spent again (a strict server would revoke the grant). Returns the grant to
  * go on with, or a token when that grant is fresh.
@@ -227,36 +461,41 @@ export async function refreshGrant(
 async function saveUnsaved(
   ctx: RefreshContext,
   userKey: string,
-  current: VersionedGrant,
-  lock: TokenStoreLock | undefined,
-): Promise<VersionedGrant | AccessToken> {
+  current: ReadGrant,
+  lease: Lease | undefined,
+): Promise<ReadGrant | AccessToken> {
   const pending = ctx.unsaved.get(userKey)
   if (pending === undefined) return current
-  if (pending.expectedVersion !== current.version) {
+  if (!isSuccessor(current.grant, pending)) {
     ctx.unsaved.delete(userKey) // another writer moved the grant on: theirs is newer
     return current
   }
-  const version = await ctx.repository.write(userKey, pending.grant, current.version, lock)
-  if (version !== undefined) {
-    ctx.unsaved.delete(userKey)
-    const saved = { grant: pending.grant, version }
-    return fresh(ctx, pending.grant) ? cached(ctx, userKey, saved, true) : saved
-  }
-  const after = await ctx.repository.read(userKey)
-  if (after?.version === current.version) {
+  const version = await ctx.repository.write(userKey, pending.grant, current.version, lease?.lock)
+  if (version === undefined) {
     throw new OngoingAccessError(
       'ERR_STORE',
       'The token store does not accept the refreshed grant; not refreshing again',
     )
   }
   ctx.unsaved.delete(userKey)
-  if (after?.grant === undefined) throw consentRequired(ctx, userKey, 'no_grant')
-  const theirs = after as VersionedGrant
-  return fresh(ctx, theirs.grant) ? cached(ctx, userKey, theirs, true) : theirs
+  ctx.remember(userKey, pending.grant)
+  const saved = { grant: pending.grant, version, seq: current.seq }
+  return fresh(ctx, pending.grant) ? accessTokenOf(pending.grant, true) : saved
+}
+
+/** Two records of one grant (the same consent, the same refresh token). */
+function sameLineage(a: Grant, b: Grant): boolean {
+  return a.grantId === b.grantId && a.refreshToken === b.refreshToken
+}
+
+/** Whether `entry` was refreshed from the record `stored` (which still holds the refresh token it spent). */
+function isSuccessor(stored: Grant, entry: UnsavedGrant): boolean {
+  return stored.grantId === entry.grant.grantId && stored.refreshToken === entry.spentRefreshToken
 }
 
 /** Reads the grant; a missing or unreadable grant means consent is required. */
-async function readGrant(ctx: RefreshContext, userKey: string): Promise<VersionedGrant> {
+async function readGrant(ctx: RefreshContext, userKey: string): Promise<ReadGrant> {
+  const seq = ctx.changeSeq()
   const read = await ctx.repository.read(userKey)
   if (read === undefined) throw consentRequired(ctx, userKey, 'no_grant')
   if (read.grant === undefined) {
@@ -267,28 +506,15 @@ async function readGrant(ctx: RefreshContext, userKey: string): Promise<Versione
     )
     throw consentRequired(ctx, userKey, 'no_grant')
   }
-  return read as VersionedGrant
+  return { grant: read.grant, version: read.version, seq }
 }
 
 function fresh(ctx: RefreshContext, grant: Grant): boolean {
   return Date.now() < refreshAtOf(grant, ctx.skewMs)
 }
 
-/** Whether `seen` satisfies the request without a token call of ours. */
-function usable(
-  ctx: RefreshContext,
-  seen: VersionedGrant,
-  first: VersionedGrant,
-  request: RefreshRequest,
-): boolean {
-  if (!fresh(ctx, seen.grant)) return false
-  if (request.rejectedValue !== undefined) return seen.grant.accessToken !== request.rejectedValue
-  if (request.force) return seen.version !== first.version
-  return true
-}
-
-function cached(ctx: RefreshContext, userKey: string, read: VersionedGrant, refreshed: boolean): AccessToken {
-  ctx.remember(userKey, read.grant)
+function cached(ctx: RefreshContext, userKey: string, read: ReadGrant, refreshed: boolean): AccessToken {
+  ctx.remember(userKey, read.grant, read.seq)
   return accessTokenOf(read.grant, refreshed)
 }
 

@@ -1,5 +1,4 @@
-import { OngoingAccessError } from './errors.js'
-import { NetworkError } from './http.js'
+import { isOngoingAccessError } from './errors.js'
 
 /** How transient failures of the token endpoint are retried (refresh only, never a code exchange). */
 export interface RetryOptions {
@@ -11,16 +10,38 @@ export interface RetryOptions {
   maxDelayMs?: number
   /** A `Retry-After` longer than this is not waited for: the call fails instead. Default: 10,000 ms. */
   maxRetryAfterMs?: number
+  /**
+   * The server's grace period for a rotated refresh token: how long it still accepts the previous
+   * one (Okta's grace period, Auth0's reuse interval). With more than 0, a refresh whose outcome is
+   * unknown (a timeout after sending, a reset, a 5xx from a gateway) is retried at once. With 0, the
+   * default, it is not: the refresh token it presented may already be spent, and a strict server
+   * revokes a grant whose rotated refresh token comes back.
+   *
+   * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2
+   */
+  refreshTokenReuseGraceSeconds?: number
 }
 
 export type ResolvedRetryOptions = Required<RetryOptions>
 
 export function resolveRetryOptions(options: RetryOptions | undefined): ResolvedRetryOptions {
-  const resolved = { attempts: 3, baseDelayMs: 200, maxDelayMs: 2_000, maxRetryAfterMs: 10_000, ...options }
+  const resolved = {
+    attempts: 3,
+    baseDelayMs: 200,
+    maxDelayMs: 2_000,
+    maxRetryAfterMs: 10_000,
+    refreshTokenReuseGraceSeconds: 0,
+    ...options,
+  }
   if (!Number.isInteger(resolved.attempts) || resolved.attempts < 1 || resolved.attempts > 10) {
     throw new TypeError('ongoing: `retry.attempts` must be an integer from 1 to 10')
   }
-  for (const name of ['baseDelayMs', 'maxDelayMs', 'maxRetryAfterMs'] as const) {
+  for (const name of [
+    'baseDelayMs',
+    'maxDelayMs',
+    'maxRetryAfterMs',
+    'refreshTokenReuseGraceSeconds',
+  ] as const) {
     if (!Number.isFinite(resolved[name]) || resolved[name] < 0) {
       throw new TypeError(`ongoing: \`retry.${name}\` must be a non-negative number`)
     }
@@ -46,30 +67,32 @@ export function parseRetryAfter(value: string | null, now = Date.now()): number 
   return Number.isNaN(date) ? undefined : Math.max(0, date - now)
 }
 
-/** What decides whether an attempt's failure is worth another attempt, and after how long. */
+/**
+ * Whether an attempt's failure is worth another attempt, and after how long. Only a request that
+ * certainly did not reach the server is sent again (a refused connection, a failed TLS handshake, a
+ * 429, a 503 with `Retry-After`), unless the server tolerates a reused refresh token for a while.
+ */
 function retryDelay(err: unknown, attempt: number, options: ResolvedRetryOptions): number | undefined {
-  let retryAfterMs: number | undefined
-  if (err instanceof NetworkError) {
-    // transient
-  } else if (
-    err instanceof OngoingAccessError &&
-    err.code === 'ERR_TOKEN_ENDPOINT' &&
-    err.status !== undefined
-  ) {
-    if (err.status === 429 || err.status === 503) retryAfterMs = err.retryAfterMs
-    if (err.status !== 429 && err.status < 500) return undefined
-    if (retryAfterMs !== undefined) return retryAfterMs <= options.maxRetryAfterMs ? retryAfterMs : undefined
-  } else {
-    return undefined
+  if (!isOngoingAccessError(err)) return undefined
+  if (err.code === 'ERR_TOKEN_ENDPOINT' && err.retryAfterMs !== undefined) {
+    if (err.status !== 429 && err.status !== 503) return undefined
+    return err.retryAfterMs <= options.maxRetryAfterMs ? err.retryAfterMs : undefined
   }
+  const transient =
+    err.code === 'ERR_NETWORK' ||
+    (err.code === 'ERR_TOKEN_ENDPOINT' && (err.status === 429 || (err.status ?? 0) >= 500))
+  if (!transient) return undefined
+  if (err.outcomeUnknown && options.refreshTokenReuseGraceSeconds === 0) return undefined
   // Full jitter: a random wait up to the capped exponential step.
   const step = Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** (attempt - 1))
   return Math.random() * step
 }
 
 /**
- * Runs `attempt` until it succeeds, fails for good, or runs out of attempts. Network errors,
- * timeouts, 5xx and 429 are transient; a `Retry-After` is honoured up to `maxRetryAfterMs`.
+ * Runs `attempt` until it succeeds, fails for good, or runs out of attempts. A request that
+ * certainly did not reach the server is tried again; one whose outcome is unknown is not (see
+ * {@link RetryOptions.refreshTokenReuseGraceSeconds}); a `Retry-After` is honoured up to
+ * `maxRetryAfterMs`.
  * `onRetry` is told of each retry (for logs; never token material).
  */
 export async function withRetries<T>(

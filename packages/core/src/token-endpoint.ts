@@ -88,11 +88,7 @@ export function processTokenResponse(response: ASResponse): TokenEndpointRespons
   const json = parseJSONObject(response.body)
   if (response.status !== 200) throw endpointError(response, json)
   if (json === undefined) {
-    throw new OngoingAccessError(
-      'ERR_INVALID_RESPONSE',
-      'Token endpoint answered 200 with a body that is not a JSON object',
-      { status: 200 },
-    )
+    throw invalid('the body is not a JSON object')
   }
   if (json.error !== undefined) throw endpointError(response, json)
   const { access_token, token_type, expires_in, refresh_token, refresh_expires_in, scope, id_token } = json
@@ -128,8 +124,10 @@ function seconds(value: unknown, name: string): number | undefined {
 }
 
 function invalid(problem: string): OngoingAccessError {
+  // The server processed the request (a refresh token it rotated is spent), but the answer is unusable.
   return new OngoingAccessError('ERR_INVALID_RESPONSE', `Token endpoint answered 200 but ${problem}`, {
     status: 200,
+    outcomeUnknown: true,
   })
 }
 
@@ -142,10 +140,22 @@ function endpointError(response: ASResponse, json: Record<string, unknown> | und
     oauthError === undefined ? `status ${response.status}` : `${oauthError} (status ${response.status})`
   return new OngoingAccessError('ERR_TOKEN_ENDPOINT', `Token endpoint answered with an error: ${what}`, {
     status: response.status,
+    outcomeUnknown: outcomeUnknownOf(response.status, retryAfterMs),
     ...(oauthError === undefined ? {} : { oauthError }),
     ...(description === undefined ? {} : { oauthErrorDescription: description }),
     ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
   })
+}
+
+/**
+ * Whether an error status leaves open that the server processed the request: a 5xx may come from a
+ * gateway after the server did its work. Only 429, and 503 with `Retry-After`, say it was not done.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9110#section-15.6.4 (503 and Retry-After)
+ */
+function outcomeUnknownOf(status: number, retryAfterMs: number | undefined): boolean {
+  if (status < 500) return false
+  return !(status === 503 && retryAfterMs !== undefined)
 }
 
 /**

@@ -81,4 +81,12 @@ export interface TokenStoreLock {
   readonly token: string
   /** Releases the lock if this holder still holds it. */
   release(): Promise<void>
+  /**
+   * Extends the lock to `ttlMs` from now, if this holder still holds it. Optional: with it, a
+   * holder keeps its lease for as long as its work goes on (a refresh, a write that must be retried);
+   * without it, the lock's first TTL must cover all of that work.
+   *
+   * @returns `true` when extended, `false` when the lock was lost (expired or taken).
+   */
+  extend?(ttlMs: number): Promise<boolean>
 }

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto'
 import { isOngoingAccessError } from '../errors.js'
-import { NetworkError } from '../http.js'
 import type { OngoingAccess } from '../ongoing-access.js'
 import { withRetries } from '../retry.js'
 import { authorizationCodeGrant, refreshTokenGrant, type TokenEndpointResponse } from '../token-endpoint.js'
@@ -217,7 +216,7 @@ export class TokenSwapService {
         // The authorization server's own error is the cause: pass it through.
         return oauthError(err.status, err.oauthError, err.oauthErrorDescription)
       }
-      if (err instanceof NetworkError)
+      if (isOngoingAccessError(err) && err.code === 'ERR_NETWORK')
         return oauthError(504, 'temporarily_unavailable', 'The authorization server did not answer')
       return oauthError(502, 'server_error', 'The authorization server answered unexpectedly')
     }
