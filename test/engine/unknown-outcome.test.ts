@@ -149,12 +149,14 @@ describe('engine: refreshes with an unknown outcome (real server, strict rotatio
       refreshTokenReuse: 0,
       grantsRevoked: 0,
     })
-    expect(first).toEqual({ value: expect.objectContaining({ value: consented.value, refreshed: false }) })
+    expect('error' in first ? first.error : undefined).toBeUndefined()
+    expect('value' in first && first.value.value === consented.value, 'served the valid token').toBe(true)
+    expect('value' in first && first.value.refreshed).toBe(false)
     expect(errors).toHaveLength(1)
     expect(errors[0]).toMatchObject({ code: 'ERR_TOKEN_ENDPOINT', status: 504, outcomeUnknown: true })
     // The next presentation waits for the token to expire: meanwhile, the valid token, no call.
     clock.advance(10_000)
-    await expect(access.getAccessToken('unknown-early')).resolves.toMatchObject({ value: consented.value })
+    expect((await access.getAccessToken('unknown-early')).value === consented.value).toBe(true)
     expect(gateway.attempts.refresh_token).toBe(1)
   })
 
