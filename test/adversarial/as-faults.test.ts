@@ -1,7 +1,9 @@
-// The authorization server fails transiently at refresh: 5xx, 429 with Retry-After, connection
-// resets, timeouts. Refreshes retry with backoff, then reach the real server once; the grant
-// survives, nothing is revoked, nothing leaks.
+// The authorization server fails transiently at refresh: 5xx, 429 with Retry-After, refused or
+// reset connections, timeouts. What certainly did not reach the server is retried with backoff;
+// what may have been processed is not presented again at once. The grant survives, nothing is
+// revoked, nothing leaks.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { advanceClock } from '../core/real-as.js'
 import { errorText, expectNoLeak, type Scenario, startScenario } from './harness.js'
 
 type Fault = () => Response | Promise<Response>
@@ -11,6 +13,11 @@ const reset: Fault = () => {
   })
 }
 const hang: Fault = () => new Promise<Response>(() => {})
+const refused: Fault = () => {
+  throw new TypeError('fetch failed', {
+    cause: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }),
+  })
+}
 
 describe('adversarial: authorization server faults at refresh (real server behind the faults)', () => {
   let s: Scenario
@@ -35,9 +42,11 @@ describe('adversarial: authorization server faults at refresh (real server behin
   }
 
   it.each<[string, Fault[]]>([
-    ['a 500', [() => Response.json({ error: 'server_error' }, { status: 500 })]],
-    ['a 503 then a reset', [() => new Response('busy', { status: 503 }), reset]],
-    ['a timeout', [hang]],
+    ['a refused connection', [refused]],
+    [
+      'a 503 with Retry-After, then a refused connection',
+      [() => new Response('busy', { status: 503, headers: { 'retry-after': '0' } }), refused],
+    ],
     [
       '429 with Retry-After in seconds',
       [() => Response.json({ error: 'slow_down' }, { status: 429, headers: { 'retry-after': '1' } })],
@@ -52,27 +61,67 @@ describe('adversarial: authorization server faults at refresh (real server behin
           ),
       ],
     ],
-  ])('%s: retried, then one real refresh; the grant survives', async (name, list) => {
-    await expired(`fault-${name.replace(/\W+/g, '-')}`)
-    s.tokenFaults = [...list]
-    const token = await s.access.getAccessToken(`fault-${name.replace(/\W+/g, '-')}`)
-    expect(token.refreshed).toBe(true)
-    expect(s.tokenAttempts).toBe(list.length + 1)
-    expect(s.as.stats().tokenCalls.refresh_token).toBe(1)
-    expect(s.as.stats().grantsRevoked).toBe(0)
-  })
+  ])(
+    '%s (certainly not processed): retried, then one real refresh; the grant survives',
+    async (name, list) => {
+      await expired(`fault-${name.replace(/\W+/g, '-')}`)
+      s.tokenFaults = [...list]
+      const token = await s.access.getAccessToken(`fault-${name.replace(/\W+/g, '-')}`)
+      expect(token.refreshed).toBe(true)
+      expect(s.tokenAttempts).toBe(list.length + 1)
+      expect(s.as.stats().tokenCalls.refresh_token).toBe(1)
+      expect(s.as.stats().grantsRevoked).toBe(0)
+    },
+  )
 
-  it('faults on every attempt: ERR_TOKEN_ENDPOINT after 3 attempts, no real call, the grant kept for later', async () => {
+  it.each<[string, Fault, string]>([
+    ['a 500', () => Response.json({ error: 'server_error' }, { status: 500 }), 'ERR_TOKEN_ENDPOINT'],
+    ['a 503 without Retry-After', () => new Response('busy', { status: 503 }), 'ERR_TOKEN_ENDPOINT'],
+    ['a reset', reset, 'ERR_NETWORK'],
+    ['a timeout', hang, 'ERR_NETWORK'],
+  ])(
+    '%s (outcome unknown): one attempt, the grant kept, the refresh token presented again only later',
+    async (name, fault, code) => {
+      const userKey = `unknown-${name.replace(/\W+/g, '-')}`
+      await expired(userKey)
+      s.tokenFaults = [fault]
+      const before = await s.store.snapshot()
+      const err = await s.access.getAccessToken(userKey).catch((e: unknown) => e)
+      expect(err).toMatchObject({ code, outcomeUnknown: true })
+      expect(s.tokenAttempts).toBe(1)
+      // Not again at once, in this process or any other: the failure is kept with the grant.
+      await expect(s.access.getAccessToken(userKey)).rejects.toMatchObject({ code, outcomeUnknown: true })
+      expect(s.tokenAttempts).toBe(1)
+      expect(Object.keys(await s.store.snapshot())).toEqual(Object.keys(before))
+      expectNoLeak(s.secrets, errorText(err), ...s.logs)
+      // Later (the fault never reached the server), the same refresh token works.
+      const restore = advanceClock(5_100)
+      try {
+        await expect(s.access.getAccessToken(userKey)).resolves.toMatchObject({ refreshed: true })
+      } finally {
+        restore()
+      }
+      expect(s.as.stats().tokenCalls.refresh_token).toBe(1)
+      expect(s.as.stats().grantsRevoked).toBe(0)
+    },
+  )
+
+  it('faults on every attempt: ERR_NETWORK after 3 attempts, no real call, the grant kept for later', async () => {
     await expired('always-down')
-    s.tokenFaults = [reset, reset, reset]
+    s.tokenFaults = [refused, refused, refused]
     const before = await s.store.snapshot()
     const err = await s.access.getAccessToken('always-down').catch((e: unknown) => e)
-    expect(err).toMatchObject({ code: 'ERR_TOKEN_ENDPOINT' })
+    expect(err).toMatchObject({ code: 'ERR_NETWORK', outcomeUnknown: false })
     expect(s.tokenAttempts).toBe(3)
     expect(s.as.stats().tokenCalls.total).toBe(0)
-    expect(await s.store.snapshot()).toEqual(before)
+    expect(Object.keys(await s.store.snapshot())).toEqual(Object.keys(before))
     expectNoLeak(s.secrets, errorText(err), ...s.logs)
-    await expect(s.access.getAccessToken('always-down')).resolves.toMatchObject({ refreshed: true })
+    const restore = advanceClock(1_100)
+    try {
+      await expect(s.access.getAccessToken('always-down')).resolves.toMatchObject({ refreshed: true })
+    } finally {
+      restore()
+    }
   })
 
   it('a Retry-After beyond the cap is not waited for: one attempt, ERR_TOKEN_ENDPOINT with retryAfterMs', async () => {

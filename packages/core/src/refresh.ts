@@ -55,6 +55,8 @@ export interface ChangeWatch {
 export interface UnsavedGrant {
   grant: Grant
   spentRefreshToken: string
+  /** The write being retried in the background under the grant's lock, if any. */
+  saving?: BackgroundSave | undefined
 }
 
 /** A bounded map of {@link UnsavedGrant}s by user key. */
@@ -107,6 +109,18 @@ export async function refreshGrant(
   userKey: string,
   request: RefreshRequest,
 ): Promise<AccessToken> {
+  // This process holds a refreshed grant it could not save yet: try that write, never a token call.
+  const unsaved = ctx.unsaved.get(userKey)
+  if (unsaved?.saving !== undefined) {
+    const outcome = await unsaved.saving.now()
+    if (outcome === 'failing') {
+      throw new OngoingAccessError(
+        'ERR_STORE',
+        'The refreshed grant is not saved yet: the token store does not take the write',
+      )
+    }
+    if (outcome === 'saved' && fresh(ctx, unsaved.grant)) return accessTokenOf(unsaved.grant, true)
+  }
   const first = await readGrant(ctx, userKey)
   const early = settle(ctx, userKey, first, first, request)
   if (early !== undefined) return early
@@ -375,7 +389,7 @@ async function saveRefreshed(
   } catch (err) {
     ctx.unsaved.set(userKey, entry)
     if (hold.lease !== undefined) {
-      keepSaving(ctx, userKey, entry, hold.lease, rotated)
+      new BackgroundSave(ctx, userKey, entry, hold.lease, rotated)
       hold.lease = undefined // released by the background save
     }
     const error = isOngoingAccessError(err)
@@ -410,47 +424,80 @@ function savedToken(ctx: RefreshContext, userKey: string, grant: Grant, rotated:
   return token
 }
 
+/** What one try of a {@link BackgroundSave} came to. */
+type SaveOutcome = 'saved' | 'failing' | 'stopped'
+
 /**
  * Retries the write of an unsaved grant while holding its lease, with backoff, until it is saved,
  * superseded (a revoke, a new consent, a restore), or the lease is lost; then releases the lock.
+ * Callers in this process do not wait out the lock meanwhile: they ask for a try now ({@link now}).
  */
-function keepSaving(
-  ctx: RefreshContext,
-  userKey: string,
-  entry: UnsavedGrant,
-  lease: Lease,
-  rotated: boolean,
-): void {
-  let delayMs = 50
-  const stop = () => {
-    lease.release().catch(() => {})
+export class BackgroundSave {
+  #delayMs = 50
+  #timer: ReturnType<typeof setTimeout> | undefined
+  #running: Promise<SaveOutcome> | undefined
+  #stopped = false
+
+  constructor(
+    private readonly ctx: RefreshContext,
+    private readonly userKey: string,
+    private readonly entry: UnsavedGrant,
+    private readonly lease: Lease,
+    private readonly rotated: boolean,
+  ) {
+    entry.saving = this
+    this.#schedule()
   }
-  const attempt = async () => {
-    if (ctx.closed() || ctx.unsaved.get(userKey) !== entry) return stop()
+
+  /** Tries the write now, or joins the try under way. */
+  now(): Promise<SaveOutcome> {
+    if (this.#stopped) return Promise.resolve('stopped')
+    if (this.#running === undefined) {
+      clearTimeout(this.#timer)
+      this.#running = this.#attempt().then((outcome) => {
+        this.#running = undefined
+        if (outcome === 'failing') this.#schedule()
+        return outcome
+      })
+    }
+    return this.#running
+  }
+
+  #schedule(): void {
+    this.#timer = setTimeout(() => void this.now(), this.#delayMs)
+    this.#timer.unref?.()
+    this.#delayMs = Math.min(this.#delayMs * 2, 2_000)
+  }
+
+  async #attempt(): Promise<SaveOutcome> {
+    const { ctx, userKey, entry, lease } = this
+    if (ctx.closed() || ctx.unsaved.get(userKey) !== entry) return this.#stop()
     // A lost lease: the grant stays in memory and is saved before this process's next token call.
-    if (!(await lease.outlasts(1))) return stop()
+    if (!(await lease.outlasts(1))) return this.#stop()
     try {
       const current = await ctx.repository.read(userKey)
       if (current?.grant === undefined || !isSuccessor(current.grant, entry)) {
         ctx.unsaved.delete(userKey)
-        return stop()
+        return this.#stop()
       }
       const version = await ctx.repository.write(userKey, entry.grant, current.version, lease.lock)
-      if (version !== undefined) {
-        ctx.logger('info', 'ongoing: the refreshed grant was saved after the store recovered', { userKey })
-        savedToken(ctx, userKey, entry.grant, rotated)
-      }
-      return stop()
+      if (version === undefined) return this.#stop()
+      ctx.logger('info', 'ongoing: the refreshed grant was saved after the store recovered', { userKey })
+      savedToken(ctx, userKey, entry.grant, this.rotated)
+      this.#stop()
+      return 'saved'
     } catch {
-      // The store still fails: try again.
+      return 'failing'
     }
-    delayMs = Math.min(delayMs * 2, 2_000)
-    schedule()
   }
-  const schedule = () => {
-    setTimeout(() => void attempt(), delayMs).unref?.()
+
+  #stop(): 'stopped' {
+    this.#stopped = true
+    this.entry.saving = undefined
+    clearTimeout(this.#timer)
+    this.lease.release().catch(() => {})
+    return 'stopped'
   }
-  schedule()
 }
 
 /**

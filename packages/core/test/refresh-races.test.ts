@@ -7,12 +7,14 @@ describe('refresh races', () => {
     const fake = createFakeAS()
     const store = new MemoryTokenStore()
     const access = createAccess(fake, { store })
+    // Another instance of the app (its own process memory, the same store).
+    const other = createAccess(fake, { store })
     fake.answer(() => json(tokens({ access_token: 'at-old', refresh_token: 'rt-old', expires_in: 0 })))
     await consent(access)
     fake.answer(async () => {
       // While the dead grant's refresh is in flight: the user is disconnected and consents again.
-      await access.revoke('alice')
-      await access.restore('alice', { accessToken: 'at-new', refreshToken: 'rt-new', expiresIn: 3600 })
+      await other.revoke('alice')
+      await other.restore('alice', { accessToken: 'at-new', refreshToken: 'rt-new', expiresIn: 3600 })
       return json({ error: 'invalid_grant' }, 400)
     })
     const token = await access.getAccessToken('alice')

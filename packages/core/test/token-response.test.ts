@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { MemoryTokenStore, OngoingAccessError } from '../src/index.js'
 import { consent, createAccess, createFakeAS, ISSUER, json, tokens } from './fake-as.js'
 
@@ -122,6 +122,17 @@ describe('token responses at the code exchange', () => {
   })
 })
 
+/** Moves `Date.now` forward by `ms` (a refresh's backoff is read from the clock), until the test ends. */
+function later(ms: number): void {
+  const now = Date.now()
+  vi.useFakeTimers({ toFake: ['Date'] })
+  vi.setSystemTime(now + ms)
+}
+
+afterEach(() => {
+  vi.useRealTimers()
+})
+
 describe('token responses at refresh', () => {
   it.each(malformed.filter(([, , code]) => code === 'ERR_INVALID_RESPONSE'))(
     '%s → typed error, not retried, the stored grant kept',
@@ -131,41 +142,100 @@ describe('token responses at refresh', () => {
       const err = await rejection(access.getAccessToken('alice'))
       expect(err.code).toBe(code)
       expect(fake.calls.refresh_token).toBe(1)
-      // The grant is not lost: a good answer afterwards refreshes it with the same refresh token.
+      // Not tried again at once: the next caller gets the same outcome, with no token call.
+      expect(await rejection(access.getAccessToken('alice'))).toMatchObject({ code })
+      expect(fake.calls.refresh_token).toBe(1)
+      // The grant is not lost: once the wait is over, a good answer refreshes it with the same refresh token.
+      later(err.outcomeUnknown ? 5_001 : 1_001)
       fake.answer(() => json(tokens({ access_token: 'at-good' })))
       expect((await access.getAccessToken('alice')).value).toBe('at-good')
+      expect(fake.calls.refresh_token).toBe(2)
       expect(fake.bodies.at(-1)?.get('refresh_token')).toBe('rt-initial')
       expect(logs.join('\n')).not.toMatch(/rt-initial|at-initial|at-good|app-secret/)
     },
   )
 
-  it('retries 5xx, resets and timeouts with backoff, then succeeds', async () => {
+  it('a malformed 200 leaves the outcome unknown: the server may have rotated the refresh token', async () => {
+    const { fake, access } = await expiredUser()
+    fake.answer(() => new Response('{"access_token": "at", "tok', { status: 200 }))
+    expect(await rejection(access.getAccessToken('alice'))).toMatchObject({
+      code: 'ERR_INVALID_RESPONSE',
+      outcomeUnknown: true,
+    })
+  })
+
+  it('retries only what certainly did not reach the server (refused, 429, 503 with Retry-After), then succeeds', async () => {
     const { fake, access } = await expiredUser()
     fake.answer(
-      () => json({ error: 'server_error' }, 500),
       () => {
-        throw new TypeError('fetch failed', { cause: { code: 'ECONNRESET' } })
+        throw new TypeError('fetch failed', { cause: { code: 'ECONNREFUSED' } })
       },
+      () => json({ error: 'temporarily_unavailable' }, 503, { 'retry-after': '0' }),
       () => json(tokens({ access_token: 'at-after-faults' })),
     )
     expect((await access.getAccessToken('alice')).value).toBe('at-after-faults')
     expect(fake.calls.refresh_token).toBe(3)
   })
 
+  it.each<[string, () => Response | Promise<Response>, string]>([
+    ['a 500', () => json({ error: 'server_error' }, 500), 'ERR_TOKEN_ENDPOINT'],
+    ['a 502', () => json({ error: 'server_error' }, 502), 'ERR_TOKEN_ENDPOINT'],
+    ['a 504', () => new Response('gateway timeout', { status: 504 }), 'ERR_TOKEN_ENDPOINT'],
+    [
+      'a 503 without Retry-After',
+      () => json({ error: 'temporarily_unavailable' }, 503),
+      'ERR_TOKEN_ENDPOINT',
+    ],
+    [
+      'a reset connection',
+      () => {
+        throw new TypeError('fetch failed', { cause: { code: 'ECONNRESET' } })
+      },
+      'ERR_NETWORK',
+    ],
+  ])(
+    '%s: the outcome is unknown, so the refresh token is not presented again at once',
+    async (_name, answer, code) => {
+      const { fake, access } = await expiredUser()
+      fake.answer(answer, () => json(tokens({ access_token: 'at-too-soon' })))
+      expect(await rejection(access.getAccessToken('alice'))).toMatchObject({ code, outcomeUnknown: true })
+      expect(await rejection(access.getAccessToken('alice'))).toMatchObject({ code, outcomeUnknown: true })
+      expect(fake.calls.refresh_token).toBe(1)
+    },
+  )
+
+  it('with a server that tolerates reuse (refreshTokenReuseGraceSeconds), an unknown outcome is retried at once', async () => {
+    const fake = createFakeAS()
+    const access = createAccess(fake, {
+      retry: { baseDelayMs: 1, maxDelayMs: 5, refreshTokenReuseGraceSeconds: 30 },
+    })
+    fake.answer(() => json(tokens({ access_token: 'at-0', expires_in: 0 })))
+    await consent(access)
+    fake.answer(
+      () => json({ error: 'server_error' }, 502),
+      () => json(tokens({ access_token: 'at-after-502' })),
+    )
+    expect((await access.getAccessToken('alice')).value).toBe('at-after-502')
+    expect(fake.calls.refresh_token).toBe(2)
+  })
+
   it('gives up after the configured attempts with ERR_TOKEN_ENDPOINT and keeps the grant', async () => {
     const { fake, access } = await expiredUser()
     const events: string[] = []
-    access.on('refreshError', ({ error }) => events.push(`${error.code} ${error.status}`))
-    fake.answer(() => json({ error: 'server_error' }, 502))
+    access.on('refreshError', ({ error, nextAttemptAt }) =>
+      events.push(`${error.code} ${error.status} ${typeof nextAttemptAt}`),
+    )
+    fake.answer(() => json({ error: 'temporarily_unavailable' }, 503, { 'retry-after': '0' }))
     const err = await rejection(access.getAccessToken('alice'))
-    expect(events).toEqual(['ERR_TOKEN_ENDPOINT 502'])
-    expect(err).toMatchObject({ code: 'ERR_TOKEN_ENDPOINT', status: 502 })
+    expect(events).toEqual(['ERR_TOKEN_ENDPOINT 503 number'])
+    expect(err).toMatchObject({ code: 'ERR_TOKEN_ENDPOINT', status: 503, outcomeUnknown: false })
     expect(fake.calls.refresh_token).toBe(3)
+    later(1_001)
     fake.answer(() => json(tokens({ access_token: 'at-recovered' })))
     expect((await access.getAccessToken('alice')).value).toBe('at-recovered')
   })
 
-  it('times out a hanging token endpoint and retries', async () => {
+  it('times out a hanging token endpoint, and does not present that refresh token again at once', async () => {
     const fake = createFakeAS()
     const access = createAccess(fake, { requestTimeoutMs: 50 })
     fake.answer(() => json(tokens({ access_token: 'at-0', expires_in: 0 })))
@@ -175,9 +245,12 @@ describe('token responses at refresh', () => {
       () => json(tokens({ access_token: 'at-after-timeout' })),
     )
     const started = Date.now()
-    expect((await access.getAccessToken('alice')).value).toBe('at-after-timeout')
+    expect(await rejection(access.getAccessToken('alice'))).toMatchObject({
+      code: 'ERR_NETWORK',
+      outcomeUnknown: true,
+    })
     expect(Date.now() - started).toBeLessThan(2_000)
-    expect(fake.calls.refresh_token).toBe(2)
+    expect(fake.calls.refresh_token).toBe(1)
   })
 
   it('honours Retry-After in seconds and as an HTTP date', async () => {
