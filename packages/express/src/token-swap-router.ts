@@ -32,7 +32,7 @@ export type TokenSwapRouterOptions = TokenSwapOptions
  *
  * The app never sees the client secret (the calls use `access`'s client authentication) nor the
  * real refresh token: its `refresh_token` is a handle sealed with keys derived from `access`'s
- * `secret` (AES-256-GCM, bound to the client id), which only this service opens. Errors are
+ * `secret` (AES-256-GCM, bound to the issuer and the client id), which only this service opens. Errors are
  * RFC 6749 §5.2 JSON; bad input (no `code`, a wrong content type, a tampered, foreign, retired
  * or too old handle, a body over `maxBodyBytes`) gets `400` without a call to the server.
  *

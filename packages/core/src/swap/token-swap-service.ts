@@ -54,7 +54,7 @@ interface HandleShape {
  * The token swap and refresh service for native apps (the protocol of the Spotify iOS SDK's
  * `tokenSwapURL` / `tokenRefreshURL`): the app never holds the client secret, and never holds the
  * real refresh token — it gets a sealed handle (AES-256-GCM, key id, rotation through `secret`,
- * bound to the client id), which only this service can open.
+ * bound to the issuer and the client id), which only this service can open.
  *
  * - `POST swap`, form `code` (and `code_verifier`, `redirect_uri` when the app used PKCE) →
  *   `{ access_token, token_type, expires_in, refresh_token: <handle>, scope }`.
@@ -155,14 +155,14 @@ export class TokenSwapService {
     return promise
   }
 
-  /** Seals a refresh token into a handle for the configured client. */
+  /** Seals a refresh token into a handle for the configured issuer and client. */
   sealHandle(refreshToken: string): string {
     const shape: HandleShape = { v: 1, rt: refreshToken, iat: Date.now() }
-    return this.#access.sealer.seal('swap-handle', JSON.stringify(shape), this.#clientId())
+    return this.#access.sealer.seal('swap-handle', JSON.stringify(shape), this.#binding())
   }
 
   #openHandle(handle: string): string | undefined {
-    const json = this.#access.sealer.open('swap-handle', handle, this.#clientId())
+    const json = this.#access.sealer.open('swap-handle', handle, this.#binding())
     if (json === undefined) return undefined
     const shape = JSON.parse(json) as HandleShape
     if (shape.v !== 1 || typeof shape.rt !== 'string') return undefined
@@ -170,8 +170,12 @@ export class TokenSwapService {
     return shape.rt
   }
 
-  #clientId(): string {
-    return `client:${this.#access.clientId}`
+  /**
+   * What a handle is bound to: the issuer and the client id. Two authorization servers may share a
+   * client id (and the app one `secret`); a handle of one must never reach the other.
+   */
+  #binding(): string {
+    return JSON.stringify([this.#access.issuer, this.#access.clientId])
   }
 
   #answer(response: TokenEndpointResponse, previousRefreshToken: string | undefined): SwapResponse {
