@@ -38,9 +38,13 @@ export { calculatePKCECodeChallenge, generateCodeVerifier, generateRandomToken }
 export { parseRetryAfter, type RetryOptions } from './retry.js'
 export { sanitizeReturnTo } from './return-to.js'
 export { Sealer, type SealPurpose } from './sealing.js'
-export { readSwapRequestBody, type SwapRequestStream } from './swap/read-swap-body.js'
 export {
   createMemoryRateLimiter,
+  type MemoryRateLimiter,
+  type MemoryRateLimiterOptions,
+} from './swap/memory-rate-limiter.js'
+export { readSwapRequestBody, type SwapRequestStream } from './swap/read-swap-body.js'
+export {
   type SwapRateLimiter,
   type SwapRequest,
   type SwapResponse,

@@ -15,7 +15,8 @@ import { checkAccess } from './web.js'
  * - `maxHandleAgeSeconds`: refuse refresh handles older than this. Default: no limit.
  * - `maxBodyBytes`: largest request body read. Default: 8 KB.
  * - `rateLimit`: `(clientAddress) => boolean` per call, or `false`. Default: 30 calls a minute
- *   per address, in memory. The address is `ctx.ip`, so set `app.proxy` behind a proxy.
+ *   per address (an IPv6 address counts with its /64), in memory, at most 100,000 addresses a
+ *   minute (`createMemoryRateLimiter`). The address is `ctx.ip`, so set `app.proxy` behind a proxy.
  */
 export interface TokenSwapRouterOptions extends TokenSwapOptions {
   /**

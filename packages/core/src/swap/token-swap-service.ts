@@ -4,6 +4,7 @@ import { NetworkError } from '../http.js'
 import type { OngoingAccess } from '../ongoing-access.js'
 import { withRetries } from '../retry.js'
 import { authorizationCodeGrant, refreshTokenGrant, type TokenEndpointResponse } from '../token-endpoint.js'
+import { createMemoryRateLimiter } from './memory-rate-limiter.js'
 
 /**
  * Decides whether a client address may make another swap or refresh call now. Return `false` to
@@ -23,7 +24,11 @@ export interface TokenSwapOptions {
   maxHandleAgeSeconds?: number
   /** Largest request body accepted. Default: 8 KB. */
   maxBodyBytes?: number
-  /** Rate limit per client address. Default: 30 calls a minute per address, in memory; `false` turns it off. */
+  /**
+   * Rate limit per client address. Default: 30 calls a minute per address, in memory, an IPv6
+   * address counting with its /64 and at most 100,000 clients tracked a minute
+   * (`createMemoryRateLimiter(30, 60_000)`); `false` turns it off.
+   */
   rateLimit?: SwapRateLimiter | false
 }
 
@@ -243,28 +248,4 @@ function oauthError(status: number, error: string, description: string | undefin
   const json: Record<string, unknown> = { error }
   if (description !== undefined) json.error_description = description
   return { status, headers: NO_STORE, json }
-}
-
-/**
- * A fixed-window rate limiter in memory: at most `limit` calls per `windowMs` per address.
- * Bounded: old windows are dropped as new ones start.
- *
- * @example
- * ```ts
- * new TokenSwapService(access, { rateLimit: createMemoryRateLimiter(10, 60_000) })
- * ```
- */
-export function createMemoryRateLimiter(limit: number, windowMs: number): SwapRateLimiter {
-  let windowStart = 0
-  let counts = new Map<string, number>()
-  return (address) => {
-    const now = Date.now()
-    if (now - windowStart >= windowMs) {
-      windowStart = now
-      counts = new Map()
-    }
-    const count = (counts.get(address) ?? 0) + 1
-    counts.set(address, count)
-    return count <= limit
-  }
 }
