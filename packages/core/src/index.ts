@@ -60,7 +60,13 @@ export {
   readCookie,
   serializeCookie,
 } from './web/cookies.js'
-export { CONSENT_REQUIRED_CHALLENGE, httpHeadersOf, httpStatusOf, toHttpError } from './web/http-status.js'
+export {
+  CONSENT_REQUIRED_CHALLENGE,
+  httpHeadersOf,
+  httpStatusOf,
+  setCookiesOf,
+  toHttpError,
+} from './web/http-status.js'
 export { isPromiseLike } from './web/promise-like.js'
 export { RequestProperty } from './web/request-property.js'
 export type { OngoingRequestState } from './web/request-state.js'
