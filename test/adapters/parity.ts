@@ -94,24 +94,42 @@ export function countPromises(fn: () => void): number {
   return count
 }
 
-/** Just enough of a browser's cookie jar: one host, every path. */
+/** Just enough of a browser's cookie jar: one host, a cookie per name, sent where its `Path` matches. */
 export class CookieJar {
   readonly cookies = new Map<string, string>()
+  readonly #paths = new Map<string, string>()
   store(setCookie: string[] | string | undefined): void {
     for (const line of [setCookie ?? []].flat()) {
       const [pair = '', ...attributes] = line.split(';')
       const eq = pair.indexOf('=')
       const name = pair.slice(0, eq).trim()
-      if (attributes.some((a) => /^\s*max-age=0\s*$/i.test(a))) this.cookies.delete(name)
-      else this.cookies.set(name, pair.slice(eq + 1).trim())
+      const path = attributes.map((a) => /^\s*path=(.*)$/i.exec(a)?.[1]?.trim()).find(Boolean) ?? '/'
+      if (attributes.some((a) => /^\s*max-age=0\s*$/i.test(a))) {
+        // A deletion only reaches the cookie set with the same path.
+        if ((this.#paths.get(name) ?? '/') === path) this.cookies.delete(name)
+      } else {
+        this.cookies.set(name, pair.slice(eq + 1).trim())
+        this.#paths.set(name, path)
+      }
     }
   }
-  header(): string {
-    return [...this.cookies].map(([name, value]) => `${name}=${value}`).join('; ')
+  /** The `Cookie` header a browser sends to `requestPath` (RFC 6265 §5.1.4 path-match); all cookies without one. */
+  header(requestPath?: string): string {
+    return [...this.cookies]
+      .filter(([name]) => requestPath === undefined || pathMatches(requestPath, this.#paths.get(name) ?? '/'))
+      .map(([name, value]) => `${name}=${value}`)
+      .join('; ')
   }
   named(prefix: string): [string, string] | undefined {
     return [...this.cookies].find(([name]) => name.startsWith(prefix))
   }
+}
+
+function pathMatches(requestPath: string, cookiePath: string): boolean {
+  const path = requestPath.split('?')[0] as string
+  if (path === cookiePath) return true
+  if (!path.startsWith(cookiePath)) return false
+  return cookiePath.endsWith('/') || path[cookiePath.length] === '/'
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -158,7 +176,7 @@ export function runParitySuite(harness: AdapterHarness): void {
 
     function get(s: Started, path: string, accept = 'text/html') {
       const req = s.http.get(path).set('Accept', accept)
-      const cookie = s.jar.header()
+      const cookie = s.jar.header(path)
       return cookie === '' ? req : req.set('Cookie', cookie)
     }
 
@@ -219,7 +237,7 @@ export function runParitySuite(harness: AdapterHarness): void {
       expect(tx).toBeDefined()
       expect(tx).toMatch(/; HttpOnly/)
       expect(tx).toMatch(/; SameSite=Lax/)
-      expect(tx).toMatch(/; Path=\/auth\/callback;/)
+      expect(tx).toMatch(/; Path=\/auth;/) // both the consent and the callback route receive it
       expect(tx).toMatch(/; Max-Age=600;/)
       expect(tx).not.toMatch(/Secure/) // http on loopback
       const uid = cookies.find((c) => c.startsWith('ongoing.uid='))
@@ -254,7 +272,7 @@ export function runParitySuite(harness: AdapterHarness): void {
       expect(done.headers['cache-control']).toBe('no-store')
       expect(done.headers['referrer-policy']).toBe('no-referrer')
       const cleared = setCookies(done).find((c) => c.startsWith('ongoing.tx.'))
-      expect(cleared).toMatch(/^ongoing\.tx\.[A-Za-z0-9_-]+=; Path=\/auth\/callback; Max-Age=0/)
+      expect(cleared).toMatch(/^ongoing\.tx\.[A-Za-z0-9_-]+=; Path=\/auth; Max-Age=0/)
       expect(s.jar.named('ongoing.tx.')).toBeUndefined()
       expect(as.stats().tokenCalls).toMatchObject({ authorization_code: 1, refresh_token: 0 })
       const { userKey } = await me(s)
@@ -354,6 +372,107 @@ export function runParitySuite(harness: AdapterHarness): void {
       expect(as.stats().tokenCalls.authorization_code).toBe(1)
     })
 
+    const txCookies = (s: Started) => [...s.jar.cookies].filter(([name]) => name.startsWith('ongoing.tx.'))
+
+    it('regression (issue 17, item 6): after 20 abandoned consents a consent still finishes, and at most 3 transaction cookies stay', async () => {
+      const s = await start()
+      for (let i = 0; i < 20; i++) {
+        const abandoned = await get(s, '/auth/consent?returnTo=/abandoned')
+        expect(abandoned.status).toBe(302)
+        s.jar.store(setCookies(abandoned))
+      }
+      as.resetStats()
+      const { consent, done } = await connect(s, { returnTo: '/library', login: 'kim' })
+      expect(done.headers.location).toBe('/library')
+      expect(as.stats().tokenCalls).toMatchObject({ authorization_code: 1, refresh_token: 0 })
+      expect(txCookies(s).length).toBeLessThanOrEqual(2) // the finished one is gone
+      expect(setCookies(consent).filter((c) => c.startsWith('ongoing.tx.')).length).toBeGreaterThan(1)
+      const { accessToken } = await me(s)
+      for (const response of [consent, done]) {
+        expect(JSON.stringify(response.headers)).not.toContain(accessToken)
+        expect(JSON.stringify(response.headers)).not.toContain('/abandoned') // sealed, never in clear
+      }
+      expect(s.app.errors).toEqual([])
+    })
+
+    it('regression (issue 17, item 6): three consents with a 2000-character returnTo, then a consent that finishes', async () => {
+      const s = await start()
+      const long = `/search?q=${'a'.repeat(2_000)}`
+      for (let i = 0; i < 3; i++) {
+        const consent = await get(s, `/auth/consent?returnTo=${encodeURIComponent(long)}`)
+        expect(consent.status).toBe(302)
+        s.jar.store(setCookies(consent))
+      }
+      const piled = s.jar.header('/auth/callback').length
+      as.resetStats()
+      const { done } = await connect(s, { returnTo: '/library', login: 'lena' })
+      expect(done.headers.location).toBe('/library')
+      expect(piled).toBeLessThan(4 * 1024)
+      expect(as.stats().tokenCalls.authorization_code).toBe(1)
+      // A returnTo over the cap lands on the default.
+      const { done: again } = await connect(s, { returnTo: long, login: 'lena' })
+      expect(again.headers.location).toBe('/')
+      expect(s.app.errors).toEqual([])
+    })
+
+    it('regression (issue 17, item 6): the transaction cookie lives transactionTtlSeconds', async () => {
+      const s = await start({ transactionTtlSeconds: 120 })
+      const consent = await get(s, '/auth/consent')
+      const tx = setCookies(consent).filter((c) => c.startsWith('ongoing.tx.'))
+      expect(tx).toHaveLength(1)
+      expect(tx[0]).toMatch(/; Max-Age=120;/)
+    })
+
+    it('regression (issue 17, item 6): a callback whose Cookie header is over 8 KB (the app’s own cookies) still finds its transaction', async () => {
+      const s = await start()
+      s.jar.store(`app-preferences=${'p'.repeat(9_000)}; Path=/`)
+      const { path } = await authorize(s, '/library', 'mona')
+      expect(s.jar.header(path).length).toBeGreaterThan(8 * 1024)
+      as.resetStats()
+      const done = await get(s, path)
+      expect(done.status).toBe(303)
+      expect(done.headers.location).toBe('/library')
+      expect(as.stats().tokenCalls.authorization_code).toBe(1)
+    })
+
+    it('regression (issue 17, item 6): a failed callback clears its transaction cookie, and leaks nothing', async () => {
+      const s = await start()
+      const consent = await get(s, '/auth/consent?returnTo=/library')
+      s.jar.store(setCookies(consent))
+      const state = new URL(consent.headers.location as string).searchParams.get('state') as string
+      const [name] = txCookies(s)[0] as [string, string]
+      as.resetStats()
+      const denied = await get(
+        s,
+        `/auth/callback?${new URLSearchParams({ error: 'access_denied', state, iss: as.issuer })}`,
+      )
+      expect(denied.status).toBe(403)
+      const cleared = setCookies(denied).filter((c) => c.startsWith('ongoing.tx.'))
+      expect(cleared).toEqual([`${name}=; Path=/auth; Max-Age=0; SameSite=Lax; HttpOnly`])
+      s.jar.store(setCookies(denied))
+      expect(txCookies(s)).toEqual([])
+      expect(denied.text).not.toContain(state)
+      expect(as.stats().tokenCalls.total).toBe(0)
+      expect(s.app.errors.map(codeOf)).toEqual(['ERR_CONSENT_DENIED'])
+    })
+
+    it('three tabs consenting at once all finish, in any order, with a browser’s cookie jar', async () => {
+      const s = await start()
+      const tabs = []
+      for (const returnTo of ['/tab-0', '/tab-1', '/tab-2']) tabs.push(await authorize(s, returnTo, 'nils'))
+      as.resetStats()
+      const landed: string[] = []
+      for (const index of [1, 2, 0]) {
+        const done = await get(s, tabs[index]?.path as string)
+        expect(done.status).toBe(303)
+        s.jar.store(setCookies(done))
+        landed.push(done.headers.location as string)
+      }
+      expect(landed).toEqual(['/tab-1', '/tab-2', '/tab-0'])
+      expect(as.stats().tokenCalls.authorization_code).toBe(3)
+      expect(txCookies(s)).toEqual([])
+    })
+
     it("an authorization server error at the callback is a 502, not the server's own status", async () => {
       const s = await start({ client: { id: as.clients.confidential.id, secret: 'not the secret' } })
       const { path } = await authorize(s, '/library', 'jane')
@@ -383,7 +502,7 @@ export function runParitySuite(harness: AdapterHarness): void {
       as.resetStats()
       const post = () => {
         const req = s.http.post('/auth/refresh').set('Accept', 'application/json')
-        return req.set('Cookie', s.jar.header())
+        return req.set('Cookie', s.jar.header('/auth/refresh'))
       }
       expect((await post().set('Origin', 'https://evil.example')).status).toBe(403)
       expect((await post().set('Sec-Fetch-Site', 'cross-site')).status).toBe(403)

@@ -38,9 +38,13 @@ export { calculatePKCECodeChallenge, generateCodeVerifier, generateRandomToken }
 export { parseRetryAfter, type RetryOptions } from './retry.js'
 export { sanitizeReturnTo } from './return-to.js'
 export { Sealer, type SealPurpose } from './sealing.js'
-export { readSwapRequestBody, type SwapRequestStream } from './swap/read-swap-body.js'
 export {
   createMemoryRateLimiter,
+  type MemoryRateLimiter,
+  type MemoryRateLimiterOptions,
+} from './swap/memory-rate-limiter.js'
+export { readSwapRequestBody, type SwapRequestStream } from './swap/read-swap-body.js'
+export {
   type SwapRateLimiter,
   type SwapRequest,
   type SwapResponse,
@@ -56,7 +60,13 @@ export {
   readCookie,
   serializeCookie,
 } from './web/cookies.js'
-export { CONSENT_REQUIRED_CHALLENGE, httpHeadersOf, httpStatusOf, toHttpError } from './web/http-status.js'
+export {
+  CONSENT_REQUIRED_CHALLENGE,
+  httpHeadersOf,
+  httpStatusOf,
+  setCookiesOf,
+  toHttpError,
+} from './web/http-status.js'
 export { isPromiseLike } from './web/promise-like.js'
 export { RequestProperty } from './web/request-property.js'
 export type { OngoingRequestState } from './web/request-state.js'

@@ -616,6 +616,11 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
     return this.#auth.clientId
   }
 
+  /** How long a consent transaction lives (`transactionTtlSeconds`); the routes' cookies live as long. */
+  get transactionTtlSeconds(): number {
+    return this.#transactionTtlMs / 1000
+  }
+
   /** @internal The retry policy of refreshes. */
   get retryOptions(): ResolvedRetryOptions {
     return this.#retry

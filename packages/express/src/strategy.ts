@@ -4,6 +4,7 @@ import {
   type OngoingAccess,
   OngoingRoutes,
   type OngoingRoutesOptions,
+  setCookiesOf,
   type WebRequest,
 } from '@ongoing/core'
 import type { Request, Response } from 'express'
@@ -138,6 +139,8 @@ export class OngoingStrategy extends Strategy {
         }
       },
       (err: unknown) => {
+        // A failed callback still clears its transaction cookies; `fail` carries no headers.
+        writeHeaders(req.res as Response, { status: 0, headers: {}, cookies: [...setCookiesOf(err)] })
         if (isOngoingAccessError(err) && err.code === 'ERR_CONSENT_DENIED')
           this.fail({ message: err.message }, 403)
         else this.error(httpErrorOf(err) as Error)

@@ -16,7 +16,8 @@ import { checkAccess } from './web.js'
  * - `maxHandleAgeSeconds`: refuse refresh handles older than this. Default: no limit.
  * - `maxBodyBytes`: largest request body read. Default: 8 KB.
  * - `rateLimit`: `(clientAddress) => boolean` per call, or `false`. Default: 30 calls a minute
- *   per address, in memory. The address is `req.ip`, so set Express's `trust proxy` behind a
+ *   per address (an IPv6 address counts with its /64), in memory, at most 100,000 addresses a
+ *   minute (`createMemoryRateLimiter`). The address is `req.ip`, so set Express's `trust proxy` behind a
  *   proxy.
  */
 export type TokenSwapRouterOptions = TokenSwapOptions
@@ -32,7 +33,7 @@ export type TokenSwapRouterOptions = TokenSwapOptions
  *
  * The app never sees the client secret (the calls use `access`'s client authentication) nor the
  * real refresh token: its `refresh_token` is a handle sealed with keys derived from `access`'s
- * `secret` (AES-256-GCM, bound to the client id), which only this service opens. Errors are
+ * `secret` (AES-256-GCM, bound to the issuer and the client id), which only this service opens. Errors are
  * RFC 6749 §5.2 JSON; bad input (no `code`, a wrong content type, a tampered, foreign, retired
  * or too old handle, a body over `maxBodyBytes`) gets `400` without a call to the server.
  *

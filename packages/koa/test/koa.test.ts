@@ -40,7 +40,7 @@ describe('ongoingRouter', () => {
     })
     const consent = await request(server).get('/oauth/consent')
     expect(consent.status).toBe(302)
-    expect(consent.headers['set-cookie']?.[1]).toMatch(/; Path=\/oauth\/cb;/)
+    expect(consent.headers['set-cookie']?.[1]).toMatch(/; Path=\/oauth;/)
     const callback = await request(server).get('/oauth/cb?code=c&state=s')
     expect(callback.status).toBe(400)
     expect(callback.text).toMatch(/transaction/i) // exposed: a 4xx message holds no token material

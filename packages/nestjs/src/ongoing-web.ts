@@ -5,6 +5,7 @@ import {
   type OngoingAccess,
   OngoingRoutes,
   RequestProperty,
+  setCookiesOf,
   type WebRequest,
   type WebResponse,
 } from '@ongoing/core'
@@ -88,7 +89,7 @@ export class OngoingWeb {
 function exceptionOf(err: unknown, res: ServerResponse): unknown {
   if (!isOngoingAccessError(err)) return err
   const exception = new OngoingAccessException(err)
-  setHeaders(res, { status: 0, headers: { ...exception.headers }, cookies: [] })
+  setHeaders(res, { status: 0, headers: { ...exception.headers }, cookies: [...setCookiesOf(err)] })
   return exception
 }
 

@@ -12,7 +12,8 @@ import { TokenSwapWeb } from './token-swap-web.js'
  * - `maxHandleAgeSeconds`: refuse refresh handles older than this. Default: no limit.
  * - `maxBodyBytes`: largest request body read. Default: 8 KB.
  * - `rateLimit`: `(clientAddress) => boolean` per call, or `false`. Default: 30 calls a minute
- *   per address, in memory. The address is `req.ip`: set `app.set('trust proxy', …)` behind a
+ *   per address (an IPv6 address counts with its /64), in memory, at most 100,000 addresses a
+ *   minute (`createMemoryRateLimiter`). The address is `req.ip`: set `app.set('trust proxy', …)` behind a
  *   proxy.
  */
 export type TokenSwapRouterOptions = TokenSwapOptions

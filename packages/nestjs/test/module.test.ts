@@ -97,7 +97,7 @@ describe('OngoingAccessModule', () => {
     expect(new URL(consent.headers.location as string).searchParams.get('redirect_uri')).toBe(
       'http://127.0.0.1:3000/api/connect/cb',
     )
-    expect(consent.headers['set-cookie']?.[1]).toMatch(/; Path=\/api\/connect\/cb;/)
+    expect(consent.headers['set-cookie']?.[1]).toMatch(/; Path=\/api\/connect;/)
     expect((await http.get('/api/connect/cb?code=c&state=s')).status).toBe(400)
     expect((await http.get('/api/connect/callback')).status).toBe(404)
     expect((await http.get('/api/auth/consent')).status).toBe(404)

@@ -3,6 +3,7 @@ import { isOngoingAccessError } from '../errors.js'
 import type { OngoingAccess } from '../ongoing-access.js'
 import { withRetries } from '../retry.js'
 import { authorizationCodeGrant, refreshTokenGrant, type TokenEndpointResponse } from '../token-endpoint.js'
+import { createMemoryRateLimiter } from './memory-rate-limiter.js'
 
 /**
  * Decides whether a client address may make another swap or refresh call now. Return `false` to
@@ -22,7 +23,11 @@ export interface TokenSwapOptions {
   maxHandleAgeSeconds?: number
   /** Largest request body accepted. Default: 8 KB. */
   maxBodyBytes?: number
-  /** Rate limit per client address. Default: 30 calls a minute per address, in memory; `false` turns it off. */
+  /**
+   * Rate limit per client address. Default: 30 calls a minute per address, in memory, an IPv6
+   * address counting with its /64 and at most 100,000 clients tracked a minute
+   * (`createMemoryRateLimiter(30, 60_000)`); `false` turns it off.
+   */
   rateLimit?: SwapRateLimiter | false
 }
 
@@ -53,7 +58,7 @@ interface HandleShape {
  * The token swap and refresh service for native apps (the protocol of the Spotify iOS SDK's
  * `tokenSwapURL` / `tokenRefreshURL`): the app never holds the client secret, and never holds the
  * real refresh token — it gets a sealed handle (AES-256-GCM, key id, rotation through `secret`,
- * bound to the client id), which only this service can open.
+ * bound to the issuer and the client id), which only this service can open.
  *
  * - `POST swap`, form `code` (and `code_verifier`, `redirect_uri` when the app used PKCE) →
  *   `{ access_token, token_type, expires_in, refresh_token: <handle>, scope }`.
@@ -154,14 +159,14 @@ export class TokenSwapService {
     return promise
   }
 
-  /** Seals a refresh token into a handle for the configured client. */
+  /** Seals a refresh token into a handle for the configured issuer and client. */
   sealHandle(refreshToken: string): string {
     const shape: HandleShape = { v: 1, rt: refreshToken, iat: Date.now() }
-    return this.#access.sealer.seal('swap-handle', JSON.stringify(shape), this.#clientId())
+    return this.#access.sealer.seal('swap-handle', JSON.stringify(shape), this.#binding())
   }
 
   #openHandle(handle: string): string | undefined {
-    const json = this.#access.sealer.open('swap-handle', handle, this.#clientId())
+    const json = this.#access.sealer.open('swap-handle', handle, this.#binding())
     if (json === undefined) return undefined
     const shape = JSON.parse(json) as HandleShape
     if (shape.v !== 1 || typeof shape.rt !== 'string') return undefined
@@ -169,8 +174,12 @@ export class TokenSwapService {
     return shape.rt
   }
 
-  #clientId(): string {
-    return `client:${this.#access.clientId}`
+  /**
+   * What a handle is bound to: the issuer and the client id. Two authorization servers may share a
+   * client id (and the app one `secret`); a handle of one must never reach the other.
+   */
+  #binding(): string {
+    return JSON.stringify([this.#access.issuer, this.#access.clientId])
   }
 
   #answer(response: TokenEndpointResponse, previousRefreshToken: string | undefined): SwapResponse {
@@ -238,28 +247,4 @@ function oauthError(status: number, error: string, description: string | undefin
   const json: Record<string, unknown> = { error }
   if (description !== undefined) json.error_description = description
   return { status, headers: NO_STORE, json }
-}
-
-/**
- * A fixed-window rate limiter in memory: at most `limit` calls per `windowMs` per address.
- * Bounded: old windows are dropped as new ones start.
- *
- * @example
- * ```ts
- * new TokenSwapService(access, { rateLimit: createMemoryRateLimiter(10, 60_000) })
- * ```
- */
-export function createMemoryRateLimiter(limit: number, windowMs: number): SwapRateLimiter {
-  let windowStart = 0
-  let counts = new Map<string, number>()
-  return (address) => {
-    const now = Date.now()
-    if (now - windowStart >= windowMs) {
-      windowStart = now
-      counts = new Map()
-    }
-    const count = (counts.get(address) ?? 0) + 1
-    counts.set(address, count)
-    return count <= limit
-  }
 }

@@ -41,6 +41,29 @@ export function findCookie(header: string | null | undefined, needle: string): s
   }
 }
 
+/** Largest `Cookie` header {@link findCookiesByPrefix} reads (Node refuses requests with 16 KB of headers by default). */
+const MAX_PREFIXED_COOKIE_HEADER = 64 * 1024
+
+/**
+ * Every cookie whose name starts with `prefix`, as `[name, value]` in header order. Unlike
+ * {@link readCookie} it reads headers over 8 KB (up to 64 KB): the consent routes must find their
+ * transaction cookies beside an app's large ones. Not for the per-request hot path.
+ */
+export function findCookiesByPrefix(
+  header: string | null | undefined,
+  prefix: string,
+): Array<[name: string, value: string]> {
+  const found: Array<[string, string]> = []
+  if (header == null || header.length > MAX_PREFIXED_COOKIE_HEADER || !header.includes(prefix)) return found
+  for (const pair of header.split(';')) {
+    const eq = pair.indexOf('=')
+    if (eq === -1) continue
+    const name = pair.slice(0, eq).trim()
+    if (name.startsWith(prefix)) found.push([name, pair.slice(eq + 1).trim()])
+  }
+  return found
+}
+
 /** What {@link cookieHeaderOf} reads: a Node request (`IncomingMessage`, or HTTP/2's compatibility request). */
 export interface RequestWithHeaders {
   readonly rawHeaders?: readonly string[]

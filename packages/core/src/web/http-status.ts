@@ -40,13 +40,40 @@ export function httpHeadersOf(status: number): Record<string, string> {
     : { 'cache-control': 'no-store' }
 }
 
+const errorCookies = new WeakMap<object, readonly string[]>()
+
+/** @internal Remembers the `Set-Cookie` values the answer to `err` must carry. */
+export function attachSetCookies(err: unknown, cookies: readonly string[]): void {
+  if (typeof err === 'object' && err !== null && cookies.length > 0) errorCookies.set(err, cookies)
+}
+
+/**
+ * The `Set-Cookie` values an error of `OngoingRoutes` wants in its answer: a failed callback still
+ * clears its transaction cookies. Empty for any other error. {@link toHttpError} puts them in
+ * `headers`; an adapter that answers errors itself writes them.
+ *
+ * @param err - What a route rejected with.
+ * @returns The `Set-Cookie` values, one each.
+ * @example
+ * ```ts
+ * routes.callback(request).catch((err) => {
+ *   for (const cookie of setCookiesOf(err)) res.appendHeader('set-cookie', cookie)
+ *   throw err
+ * })
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc6265#section-4.1
+ */
+export function setCookiesOf(err: unknown): readonly string[] {
+  return (typeof err === 'object' && err !== null && errorCookies.get(err)) || []
+}
+
 /**
  * The error an adapter hands to its framework's error handling (Express `next(err)`, Koa `throw`).
  * An `OngoingAccessError` keeps its class, `code` and message — it is the prototype of what is
  * returned — with the HTTP answer laid over it the way Express's final handler, `http-errors` and
  * Koa read it: `status`/`statusCode` from {@link httpStatusOf} (the error's own `status` is the
- * authorization server's, still on the prototype), `expose` below 500, and `headers`. Other errors
- * pass unchanged.
+ * authorization server's, still on the prototype), `expose` below 500, and `headers` (with
+ * `set-cookie` when the error carries cookies: {@link setCookiesOf}). Other errors pass unchanged.
  *
  * @example
  * ```ts
@@ -56,11 +83,14 @@ export function httpHeadersOf(status: number): Record<string, string> {
 export function toHttpError(err: unknown): unknown {
   if (!isOngoingAccessError(err)) return err
   const status = httpStatusOf(err)
+  const cookies = setCookiesOf(err)
   const own = (value: unknown) => ({ value, enumerable: true, writable: true, configurable: true })
   return Object.create(err, {
     status: own(status),
     statusCode: own(status),
     expose: own(status < 500),
-    headers: own(httpHeadersOf(status)),
+    headers: own(
+      cookies.length === 0 ? httpHeadersOf(status) : { ...httpHeadersOf(status), 'set-cookie': cookies },
+    ),
   })
 }

@@ -2,15 +2,16 @@ import { ConsentRequiredError, isOngoingAccessError, OngoingAccessError } from '
 import type { FinishConsentResult, OngoingAccess } from '../ongoing-access.js'
 import { generateRandomToken } from '../pkce.js'
 import { sanitizeReturnTo } from '../return-to.js'
+import { openTransaction } from '../transaction.js'
 import {
   clearCookie,
   cookieHeaderOf,
   findCookie,
+  findCookiesByPrefix,
   type RequestWithHeaders,
-  readCookie,
   serializeCookie,
 } from './cookies.js'
-import { httpHeadersOf } from './http-status.js'
+import { attachSetCookies, httpHeadersOf } from './http-status.js'
 import { type OngoingRequestState, requestStateOf } from './request-state.js'
 import { UserKeyCache } from './user-key-cache.js'
 
@@ -49,6 +50,15 @@ export interface OngoingRoutesOptions {
 
 const MAX_URL_LENGTH = 16 * 1024
 const USER_KEY_CACHE_MAX = 10_000
+/**
+ * Transaction cookies kept alive at once, the new one included: enough for a few tabs consenting
+ * at once, few enough that abandoned consents never push the `Cookie` header past what servers read.
+ */
+const MAX_LIVE_TRANSACTIONS = 3
+/** A longer `returnTo` becomes the default: it travels sealed in a cookie, and cookies are small. */
+const MAX_RETURN_TO_LENGTH = 1024
+/** Stale transaction cookies cleared in one answer, at most (the rest go with the next). */
+const MAX_CLEARED_PER_ANSWER = 16
 
 /**
  * The consent, callback and refresh routes and the per-request token logic, framework-free.
@@ -67,6 +77,11 @@ export class OngoingRoutes {
   readonly consentPath: string
   /** Path of the callback route (the path of `redirectUri`). */
   readonly callbackPath: string
+  /**
+   * `Path` of the transaction cookies: the longest common directory of the consent and callback
+   * paths (`/auth/consent`, `/auth/callback` → `/auth`), so that both routes receive them.
+   */
+  readonly transactionCookiePath: string
   readonly #access: OngoingAccess
   readonly #defaultReturnTo: string
   readonly #userCookie: string
@@ -93,7 +108,8 @@ export class OngoingRoutes {
     this.#txCookiePrefix = `${name}.tx.`
     this.#secure = redirect.protocol === 'https:'
     this.#userCookieMaxAge = options.userCookieMaxAgeSeconds ?? 400 * 24 * 3600
-    this.#txMaxAge = 600
+    this.transactionCookiePath = commonDirectory(this.consentPath, this.callbackPath)
+    this.#txMaxAge = Math.ceil(access.transactionTtlSeconds)
   }
 
   /**
@@ -127,8 +143,11 @@ export class OngoingRoutes {
 
   /**
    * `GET consent`: starts a consent and redirects to the authorization server. The sealed
-   * transaction goes into an HttpOnly, SameSite=Lax cookie named after its `state`, so two tabs can
-   * consent at once. Without an app-given `userKey`, a random one is kept in a sealed cookie.
+   * transaction goes into an HttpOnly, SameSite=Lax cookie named after its `state`, living
+   * `transactionTtlSeconds`, so a few tabs can consent at once: the newest transaction cookies are
+   * kept (three live at most, the new one included), older, expired or unreadable ones are cleared.
+   * A `returnTo` over 1024 characters becomes `defaultReturnTo`. Without an app-given `userKey`, a
+   * random one is kept in a sealed cookie.
    */
   async consent(request: WebRequest, userKey: string | undefined): Promise<WebResponse> {
     const cookies: string[] = []
@@ -145,14 +164,17 @@ export class OngoingRoutes {
       )
     }
     const url = new URL(request.url, 'http://request.invalid')
-    const returnTo = sanitizeReturnTo(
-      url.searchParams.get('returnTo') ?? this.#defaultReturnTo,
-      this.#defaultReturnTo,
-    )
+    const returnTo = this.#returnTo(url.searchParams.get('returnTo') ?? this.#defaultReturnTo)
     const started = await this.#access.startConsent({ userKey: key, returnTo })
+    const name = this.#txCookieName(started.state)
+    const received = findCookiesByPrefix(request.header('cookie'), this.#txCookiePrefix)
+    const kept = this.#liveTransactionCookies(received)
+      .filter((live) => live !== name)
+      .slice(0, MAX_LIVE_TRANSACTIONS - 1)
+    cookies.push(...this.#clearTransactionCookies(received, new Set([name, ...kept])))
     cookies.push(
-      serializeCookie(this.#txCookieName(started.state), started.transaction, {
-        path: this.callbackPath,
+      serializeCookie(name, started.transaction, {
+        path: this.transactionCookiePath,
         maxAgeSeconds: this.#txMaxAge,
         secure: this.#secure,
       }),
@@ -162,10 +184,13 @@ export class OngoingRoutes {
 
   /**
    * `GET callback`: finishes the consent whose transaction cookie matches `state`, clears that
-   * cookie, and redirects (303) to `returnTo`. `result` says whose grant was stored (a login
-   * strategy hands it to the app); it holds a token, so adapters never write it out.
+   * cookie (and any expired or unreadable one; other tabs' live ones stay), and redirects (303) to
+   * `returnTo`. `result` says whose grant was stored (a login strategy hands it to the app); it
+   * holds a token, so adapters never write it out. The transaction cookie is found even when the
+   * `Cookie` header is over 8 KB.
    *
-   * @throws {OngoingAccessError} for every bad callback (adapters map it with `httpStatusOf`).
+   * @throws {OngoingAccessError} for every bad callback (adapters map it with `httpStatusOf`); it
+   *   carries the same clearing cookies (`setCookiesOf`).
    */
   async callback(request: WebRequest): Promise<WebResponse & { result: FinishConsentResult }> {
     if (request.url.length > MAX_URL_LENGTH)
@@ -175,13 +200,20 @@ export class OngoingRoutes {
     const states = callbackUrl.searchParams.getAll('state')
     const state = states.length === 1 ? states[0] : undefined
     const cookieName = state === undefined ? undefined : this.#txCookieName(state)
-    const transaction =
-      cookieName === undefined ? undefined : readCookie(request.header('cookie'), cookieName)
-    const result = await this.#access.finishConsent({ callbackUrl, transaction })
-    const cookies =
-      cookieName === undefined
-        ? []
-        : [clearCookie(cookieName, { path: this.callbackPath, secure: this.#secure })]
+    const received = findCookiesByPrefix(request.header('cookie'), this.#txCookiePrefix)
+    const matching = received.filter(([name]) => name === cookieName)
+    // The same name twice (say, set for two paths) is ambiguous: refuse it.
+    const transaction = matching.length === 1 ? matching[0]?.[1] : undefined
+    // Other tabs' consents stay; expired and unreadable cookies go with this one.
+    const others = this.#liveTransactionCookies(received).filter((live) => live !== cookieName)
+    const cookies = this.#clearTransactionCookies(received, new Set(others))
+    let result: FinishConsentResult
+    try {
+      result = await this.#access.finishConsent({ callbackUrl, transaction })
+    } catch (err) {
+      attachSetCookies(err, cookies)
+      throw err
+    }
     return {
       status: 303,
       headers: {
@@ -255,9 +287,8 @@ export class OngoingRoutes {
    * @see https://www.rfc-editor.org/rfc/rfc6750#section-3.1
    */
   consentRequired(request: WebRequest, err: ConsentRequiredError): WebResponse {
-    const returnTo = sanitizeReturnTo(
+    const returnTo = this.#returnTo(
       request.method === 'GET' || request.method === 'HEAD' ? request.url : this.#defaultReturnTo,
-      this.#defaultReturnTo,
     )
     const consentUrl = `${this.consentPath}?${new URLSearchParams({ returnTo })}`
     if (isBrowserNavigation(request)) {
@@ -275,6 +306,49 @@ export class OngoingRoutes {
     // Named after the state, so concurrent consents in two tabs keep their own transaction.
     return this.#txCookiePrefix + state.slice(0, 16).replace(/[^A-Za-z0-9_-]/g, '')
   }
+
+  #returnTo(requested: string): string {
+    const returnTo = sanitizeReturnTo(requested, this.#defaultReturnTo)
+    return returnTo.length > MAX_RETURN_TO_LENGTH ? this.#defaultReturnTo : returnTo
+  }
+
+  /** Names of the transaction cookies that still open and have not expired, newest first. */
+  #liveTransactionCookies(received: ReadonlyArray<[string, string]>): string[] {
+    const live: Array<{ name: string; expiresAt: number }> = []
+    const now = Date.now()
+    for (const [name, value] of received) {
+      try {
+        const { expiresAt } = openTransaction(this.#access.sealer, value, this.#access.issuer, now)
+        live.push({ name, expiresAt })
+      } catch {
+        // Tampered, expired, sealed under a retired secret or for another issuer: not live.
+      }
+    }
+    return live.sort((a, b) => b.expiresAt - a.expiresAt).map((cookie) => cookie.name)
+  }
+
+  /** `Set-Cookie` values that delete the received transaction cookies not named in `keep`. */
+  #clearTransactionCookies(received: ReadonlyArray<[string, string]>, keep: ReadonlySet<string>): string[] {
+    const names = new Set<string>()
+    for (const [name] of received) {
+      if (!keep.has(name)) names.add(name)
+    }
+    return [...names]
+      .slice(0, MAX_CLEARED_PER_ANSWER)
+      .map((name) => clearCookie(name, { path: this.transactionCookiePath, secure: this.#secure }))
+  }
+}
+
+/** The longest directory both paths are in (`/a/b/x`, `/a/c` → `/a`), for a cookie's `Path`. */
+function commonDirectory(one: string, other: string): string {
+  const a = one.split('/').slice(1, -1)
+  const b = other.split('/').slice(1, -1)
+  let shared = 0
+  while (shared < a.length && shared < b.length && a[shared] === b[shared]) shared++
+  const path = `/${a.slice(0, shared).join('/')}`
+  // A path a cookie attribute cannot carry falls back to the whole site.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: that is the point
+  return /[;,\s\u0000-\u001f\u007f]/.test(path) ? '/' : path
 }
 
 function siblingPath(path: string, name: string): string {

@@ -1,0 +1,113 @@
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { OngoingRoutes, setCookiesOf, toHttpError, type WebRequest } from '../src/index.js'
+import { findCookiesByPrefix } from '../src/web/cookies.js'
+import { createAccess, createFakeAS, ISSUER } from './fake-as.js'
+
+function webRequest(url: string, cookie?: string): WebRequest {
+  return { method: 'GET', url, header: (name) => (name === 'cookie' ? cookie : undefined) }
+}
+
+/** The `name=value` pairs a response sets (deletions left out), as a browser would send them back. */
+function cookieHeaderAfter(previous: string, setCookies: string[]): string {
+  const jar = new Map(
+    previous === '' ? [] : previous.split('; ').map((pair) => pair.split('=', 2) as [string, string]),
+  )
+  for (const line of setCookies) {
+    const [pair = ''] = line.split(';')
+    const eq = pair.indexOf('=')
+    if (/Max-Age=0/.test(line)) jar.delete(pair.slice(0, eq))
+    else jar.set(pair.slice(0, eq), pair.slice(eq + 1))
+  }
+  return [...jar].map(([name, value]) => `${name}=${value}`).join('; ')
+}
+
+const txLines = (cookies: string[]) => cookies.filter((c) => c.startsWith('ongoing.tx.'))
+
+describe('OngoingRoutes transaction cookies', () => {
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
+  it.each([
+    ['https://app.test/auth/callback', undefined, '/auth'],
+    ['https://app.test/a/b/callback', undefined, '/a/b'],
+    ['https://app.test/a/b/cb', '/a/x/consent', '/a'],
+    ['https://app.test/oauth/cb', '/connect', '/'],
+    ['https://app.test/callback', undefined, '/'],
+  ])('redirectUri %s with consentPath %s: Path=%s', (redirectUri, consentPath, expected) => {
+    const routes = new OngoingRoutes(createAccess(createFakeAS(), { redirectUri }), { consentPath })
+    expect(routes.transactionCookiePath).toBe(expected)
+  })
+
+  it('the consent route clears expired and unreadable transaction cookies, and keeps the two newest live ones', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] })
+    const routes = new OngoingRoutes(createAccess(createFakeAS(), { transactionTtlSeconds: 60 }))
+    let header = 'ongoing.tx.forged=not-sealed'
+    const names: string[] = []
+    for (let i = 0; i < 4; i++) {
+      const response = await routes.consent(webRequest('/auth/consent', header), 'alice')
+      const set = txLines(response.cookies).find((c) => !/Max-Age=0/.test(c)) as string
+      names.push(set.slice(0, set.indexOf('=')))
+      header = cookieHeaderAfter(header, response.cookies)
+      vi.setSystemTime(Date.now() + 1_000)
+    }
+    expect(header.split('; ').map((pair) => pair.split('=')[0])).toEqual(names.slice(1))
+    // A minute later all three have expired: the next consent clears them.
+    vi.setSystemTime(Date.now() + 60_000)
+    const later = await routes.consent(webRequest('/auth/consent', header), 'alice')
+    expect(txLines(later.cookies).filter((c) => /Max-Age=0/.test(c))).toHaveLength(3)
+  })
+
+  it('a returnTo over 1024 characters becomes the default; one of 1024 is kept', async () => {
+    const fake = createFakeAS()
+    const routes = new OngoingRoutes(createAccess(fake), { defaultReturnTo: '/home' })
+    for (const [returnTo, expected] of [
+      [`/${'a'.repeat(1023)}`, `/${'a'.repeat(1023)}`],
+      [`/${'a'.repeat(1024)}`, '/home'],
+    ]) {
+      const consent = await routes.consent(webRequest(`/auth/consent?returnTo=${returnTo}`), 'alice')
+      const state = new URL(consent.headers.location as string).searchParams.get('state') as string
+      const done = await routes.callback(
+        webRequest(
+          `/auth/callback?code=c&state=${state}&iss=${encodeURIComponent(ISSUER)}`,
+          cookieHeaderAfter('', consent.cookies),
+        ),
+      )
+      expect(done.headers.location).toBe(expected)
+    }
+  })
+
+  it('a failed callback carries the cookies that clear its transaction, through toHttpError too', async () => {
+    const routes = new OngoingRoutes(createAccess(createFakeAS()))
+    const consent = await routes.consent(webRequest('/auth/consent'), 'alice')
+    const state = new URL(consent.headers.location as string).searchParams.get('state') as string
+    const error = await routes
+      .callback(
+        webRequest(
+          `/auth/callback?error=access_denied&state=${state}&iss=${encodeURIComponent(ISSUER)}`,
+          cookieHeaderAfter('', consent.cookies),
+        ),
+      )
+      .catch((err: unknown) => err)
+    expect(error).toMatchObject({ code: 'ERR_CONSENT_DENIED' })
+    const cleared = [...setCookiesOf(error)]
+    expect(cleared).toHaveLength(1)
+    expect(cleared[0]).toMatch(/^ongoing\.tx\.[A-Za-z0-9_-]+=; Path=\/auth; Max-Age=0;/)
+    expect((toHttpError(error) as { headers: Record<string, unknown> }).headers['set-cookie']).toEqual(
+      cleared,
+    )
+    expect(setCookiesOf(new Error('other'))).toEqual([])
+  })
+})
+
+describe('findCookiesByPrefix', () => {
+  it('finds every cookie of a prefix, in a header over 8 KB too', () => {
+    const header = `app=${'x'.repeat(9_000)}; ongoing.tx.a=1; x-ongoing.tx.b=2; c=ongoing.tx.c=3; ongoing.tx.d= 4 `
+    expect(findCookiesByPrefix(header, 'ongoing.tx.')).toEqual([
+      ['ongoing.tx.a', '1'],
+      ['ongoing.tx.d', '4'],
+    ])
+    expect(findCookiesByPrefix(undefined, 'ongoing.tx.')).toEqual([])
+    expect(findCookiesByPrefix(`ongoing.tx.a=1; big=${'x'.repeat(70_000)}`, 'ongoing.tx.')).toEqual([])
+  })
+})
