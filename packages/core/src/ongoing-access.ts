@@ -300,7 +300,7 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
    * Starts a consent: a PKCE (S256) verifier, a random `state`, and the sealed transaction that
    * remembers them until the callback.
    *
-   * @throws {OngoingAccessError} `ERR_INVALID_RESPONSE` when discovery fails.
+   * @throws {OngoingAccessError} `ERR_INVALID_RESPONSE` when discovery fails, `ERR_NETWORK` when the server does not answer.
    * @example
    * ```ts
    * const { url, transaction } = await access.startConsent({ userKey, returnTo: '/library' })
@@ -346,7 +346,7 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
    *
    * @throws {OngoingAccessError} `ERR_TRANSACTION` (missing, tampered, expired, replayed, state
    *   mismatch), `ERR_ISSUER_MISMATCH`, `ERR_CONSENT_DENIED`, `ERR_AUTHORIZATION`,
-   *   `ERR_TOKEN_ENDPOINT`, `ERR_INVALID_RESPONSE`, `ERR_STORE`.
+   *   `ERR_TOKEN_ENDPOINT`, `ERR_NETWORK`, `ERR_INVALID_RESPONSE`, `ERR_STORE`.
    * @example
    * ```ts
    * const { userKey, returnTo } = await access.finishConsent({ callbackUrl: fullUrl, transaction: cookie })
@@ -438,7 +438,8 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
    * the store has a lock).
    *
    * @throws {ConsentRequiredError} `ERR_CONSENT_REQUIRED` when there is no grant or it is dead.
-   * @throws {OngoingAccessError} `ERR_TOKEN_ENDPOINT`, `ERR_INVALID_RESPONSE` (after retries), `ERR_STORE`.
+   * @throws {OngoingAccessError} `ERR_TOKEN_ENDPOINT`, `ERR_NETWORK`, `ERR_INVALID_RESPONSE` (after the retries that are
+   *   safe; when the current token is still valid it is returned instead, and `refreshError` is emitted), `ERR_STORE`.
    * @example
    * ```ts
    * const { value } = await access.getAccessToken(userKey)

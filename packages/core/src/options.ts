@@ -38,7 +38,10 @@ export interface OngoingAccessOptions {
   store?: TokenStore
   /** Encrypt records before they reach the store. Default: true. */
   encryptTokens?: boolean
-  /** Refresh when the token expires within this many seconds (at half life for shorter tokens). Default: 60. */
+  /**
+   * Refresh this many seconds before the token expires, or at half its life, whichever comes later
+   * (a token living less than twice this is refreshed at half its life). Default: 60.
+   */
   refreshSkewSeconds?: number
   /** What adapters do when a grant is dead: send a browser back to consent, or pass the error on. Default: 'reconsent'. */
   onRefreshTokenExpired?: OnRefreshTokenExpired

@@ -47,7 +47,7 @@ function lacking(ctx: TestContext, reason: string, complete: boolean): never {
  *
  * It checks reads, writes and deletes; versions (start at 1, grow by one); compare-and-set (a
  * stale writer loses and never overwrites, `expectedVersion` 0 means absent), also for delete;
- * record TTLs; refresh locks (exclusive, expiring, released only by their holder) and fencing (a
+ * record TTLs; refresh locks (exclusive, expiring, released and extended only by their holder) and fencing (a
  * write under a lock no longer held fails); change notification and unsubscribe; single-use
  * claims; parallel writers, lockers and claimers (exactly one wins); opaque values (unicode,
  * 64 KiB) and keys; and, when the fixture can `connect` a second client, all of that across
@@ -81,6 +81,15 @@ export function runTokenStoreConformance(
   ): asserts store is TokenStore & Required<Pick<TokenStore, K>> {
     if (store[capability] === undefined)
       lacking(ctx, `the store has no ${capability} (optional in TokenStore)`, complete)
+  }
+
+  /** The lock's `extend`, or skips the test, saying why, when the store's locks have none. */
+  function extendOf(ctx: TestContext, lock: TokenStoreLock | undefined): (ttlMs: number) => Promise<boolean> {
+    expect(lock).toBeDefined()
+    const held = lock as TokenStoreLock
+    if (held.extend === undefined)
+      lacking(ctx, 'the store’s locks have no extend (optional in TokenStoreLock)', complete)
+    return (ttlMs) => (held.extend as (ttlMs: number) => Promise<boolean>).call(held, ttlMs)
   }
 
   /** Skips the test, saying why, when the fixture cannot connect a second client. */
@@ -307,6 +316,31 @@ export function runTokenStoreConformance(
         const forged: TokenStoreLock = { key: 'k', token: 'forged', release: async () => {} }
         expect(await store.set('k', 'evil', { expectedVersion: 1, lock: forged })).toBeUndefined()
         expect(await store.get('k')).toEqual({ value: 'v1', version: 1 })
+      })
+
+      it('a holder extends its lock past the first TTL, and stays the only holder (extend)', async (ctx) => {
+        needs(ctx, store, 'acquireLock')
+        await store.set('k', 'v1', { expectedVersion: 0 })
+        const lock = await store.acquireLock('k', SHORT_TTL_MS)
+        const extend = extendOf(ctx, lock)
+        expect(await extend(LONG_TTL_MS)).toBe(true)
+        await sleep(PAST_SHORT_TTL_MS)
+        expect(await store.acquireLock('k', LONG_TTL_MS)).toBeUndefined()
+        expect(await store.set('k', 'v2', { expectedVersion: 1, lock })).toBe(2)
+      })
+
+      it('a lock lost to its TTL, or released, cannot be extended; the next holder keeps it', async (ctx) => {
+        needs(ctx, store, 'acquireLock')
+        const stalled = await store.acquireLock('k', SHORT_TTL_MS)
+        const extendStalled = extendOf(ctx, stalled)
+        await sleep(PAST_SHORT_TTL_MS)
+        const next = await store.acquireLock('k', LONG_TTL_MS)
+        expect(next).toBeDefined()
+        expect(await extendStalled(LONG_TTL_MS)).toBe(false)
+        expect(await store.acquireLock('k', LONG_TTL_MS)).toBeUndefined()
+        await next!.release()
+        expect(await extendOf(ctx, next)(LONG_TTL_MS)).toBe(false)
+        expect(await store.acquireLock('k', LONG_TTL_MS)).toBeDefined()
       })
 
       it("a write without a lock is not blocked by someone else's lock (a new consent)", async (ctx) => {
