@@ -24,7 +24,7 @@ import {
   type RefreshContext,
   type RefreshRequest,
   refreshGrant,
-  UnsavedGrants,
+  BoundedMap,
 } from './refresh.js'
 import { maxTotalBackoffMs, type ResolvedRetryOptions, resolveRetryOptions } from './retry.js'
 import { sanitizeReturnTo } from './return-to.js'
@@ -289,7 +289,8 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
         this.#emitIsolated('consentRequired', { userKey: error.userKey, reason: error.reason })
       },
       remember: (userKey, grant, readSeq) => this.#remember(userKey, grant, readSeq),
-      unsaved: new UnsavedGrants(10_000),
+      unsaved: new BoundedMap(10_000),
+      failures: new BoundedMap(10_000),
     }
     if (store.subscribe !== undefined) {
       this.#unsubscribe = store.subscribe((storeKey) => this.#onStoreChange(storeKey))
@@ -571,6 +572,7 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
       }
     } finally {
       this.#refreshContext.unsaved.delete(userKey)
+      this.#refreshContext.failures.delete(userKey)
       this.#noteChange(userKey)
       this.#forget(userKey)
       try {
@@ -678,6 +680,7 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
   async #save(userKey: string, grant: Grant): Promise<void> {
     // A new grant: a refreshed one left unsaved from before is of the old grant, never to be written.
     this.#refreshContext.unsaved.delete(userKey)
+    this.#refreshContext.failures.delete(userKey)
     for (let attempt = 0; attempt < 5; attempt++) {
       const current = await this.#repository.read(userKey)
       const version = await this.#repository.write(userKey, grant, current?.version ?? 0)

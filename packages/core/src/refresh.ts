@@ -32,7 +32,9 @@ export interface RefreshContext {
   onRefreshError(userKey: string, error: OngoingAccessError, nextAttemptAt: number | undefined): void
   onConsentRequired(error: ConsentRequiredError): void
   /** Grants refreshed at the server whose write to the store failed, by user key. */
-  unsaved: UnsavedGrants
+  unsaved: BoundedMap<UnsavedGrant>
+  /** Failed refreshes the store could not record, by user key (so this process still waits). */
+  failures: BoundedMap<LocalFailure>
   /**
    * Keeps a usable token in the process-local cache; with `readSeq` (the `changeSeq()` taken before
    * the read), not when a change of that grant was seen since: what was read may be superseded.
@@ -59,20 +61,31 @@ export interface UnsavedGrant {
   saving?: BackgroundSave | undefined
 }
 
-/** A bounded map of {@link UnsavedGrant}s by user key. */
-export class UnsavedGrants {
-  readonly #grants = new Map<string, UnsavedGrant>()
+/**
+ * A failed refresh as this process knows it, for when the store could not record it: matched to the
+ * grant by its access token (any later refresh changes it).
+ */
+export interface LocalFailure {
+  accessToken: string
+  failures: number
+  nextAttemptAt: number
+  lastError: RefreshFailure
+}
+
+/** A map by user key that forgets its oldest entry past `max`. */
+export class BoundedMap<V> {
+  readonly #entries = new Map<string, V>()
   constructor(private readonly max: number) {}
-  get(userKey: string): UnsavedGrant | undefined {
-    return this.#grants.get(userKey)
+  get(userKey: string): V | undefined {
+    return this.#entries.get(userKey)
   }
-  set(userKey: string, entry: UnsavedGrant): void {
-    this.#grants.delete(userKey)
-    if (this.#grants.size >= this.max) this.#grants.delete(this.#grants.keys().next().value as string)
-    this.#grants.set(userKey, entry)
+  set(userKey: string, entry: V): void {
+    this.#entries.delete(userKey)
+    if (this.#entries.size >= this.max) this.#entries.delete(this.#entries.keys().next().value as string)
+    this.#entries.set(userKey, entry)
   }
   delete(userKey: string): void {
-    this.#grants.delete(userKey)
+    this.#entries.delete(userKey)
   }
 }
 
@@ -301,22 +314,20 @@ async function recordFailure(
     nextAttemptAt = now + step / 2 + Math.random() * (step / 2)
     if (expiresAt > now) nextAttemptAt = Math.min(nextAttemptAt, expiresAt)
   }
-  const failed: Grant = {
-    ...current.grant,
-    failures,
-    nextAttemptAt,
-    lastError: {
-      code: error.code,
-      status: error.status,
-      oauthError: error.oauthError,
-      outcomeUnknown: error.outcomeUnknown,
-    },
+  const lastError: RefreshFailure = {
+    code: error.code,
+    status: error.status,
+    oauthError: error.oauthError,
+    outcomeUnknown: error.outcomeUnknown,
   }
+  const failed: Grant = { ...current.grant, failures, nextAttemptAt, lastError }
+  // Kept here too: should the store not record it, this process still waits.
+  ctx.failures.set(userKey, { accessToken: current.grant.accessToken, failures, nextAttemptAt, lastError })
   try {
     const version = await ctx.repository.write(userKey, failed, current.version, lease?.lock)
     if (version !== undefined) ctx.remember(userKey, failed)
   } catch {
-    // The store fails too: the outcome is reported below, and stays with this call.
+    // The store fails too: the outcome is reported below, and kept in this process.
   }
   ctx.onRefreshError(userKey, error, nextAttemptAt)
   if (!request.force && request.rejectedValue === undefined && now < expiresAt)
@@ -418,6 +429,7 @@ async function saveRefreshed(
 
 function savedToken(ctx: RefreshContext, userKey: string, grant: Grant, rotated: boolean): AccessToken {
   ctx.unsaved.delete(userKey)
+  ctx.failures.delete(userKey)
   ctx.remember(userKey, grant)
   const token = accessTokenOf(grant, true)
   ctx.onRefresh(userKey, token, rotated)
@@ -553,7 +565,19 @@ async function readGrant(ctx: RefreshContext, userKey: string): Promise<ReadGran
     )
     throw consentRequired(ctx, userKey, 'no_grant')
   }
-  return { grant: read.grant, version: read.version, seq }
+  return { grant: withLocalFailure(ctx, userKey, read.grant), version: read.version, seq }
+}
+
+/** The grant as read, with a failure this process saw but the store did not record. */
+function withLocalFailure(ctx: RefreshContext, userKey: string, grant: Grant): Grant {
+  const local = ctx.failures.get(userKey)
+  if (local === undefined) return grant
+  if (local.accessToken !== grant.accessToken || Date.now() >= local.nextAttemptAt) {
+    ctx.failures.delete(userKey)
+    return grant
+  }
+  if ((grant.nextAttemptAt ?? 0) >= local.nextAttemptAt) return grant
+  return { ...grant, failures: local.failures, nextAttemptAt: local.nextAttemptAt, lastError: local.lastError }
 }
 
 function fresh(ctx: RefreshContext, grant: Grant): boolean {

@@ -192,3 +192,59 @@ describe('the store is bounded in time', () => {
     await expect(access.getAccessToken('u')).rejects.toMatchObject({ code: 'ERR_STORE' })
   })
 })
+
+describe('regression (issue 17, nit): plain http is refused off loopback', () => {
+  it.each([
+    ['the issuer', { issuer: 'http://as.example.com' }],
+    [
+      'an endpoint',
+      { endpoints: { authorization: 'https://as.test/authorize', token: 'http://as.example.com/token' } },
+    ],
+    [
+      'the revocation endpoint',
+      {
+        endpoints: {
+          authorization: 'https://as.test/authorize',
+          token: 'https://as.test/token',
+          revocation: 'http://10.0.0.1/revoke',
+        },
+      },
+    ],
+  ])('%s in plain http: TypeError naming allowInsecureRequests', (_name, extra) => {
+    expect(() => new OngoingAccess({ ...base, ...extra })).toThrow(/allowInsecureRequests/)
+  })
+
+  it.each(['http://localhost:4000', 'http://127.0.0.1:4000', 'http://[::1]:4000', 'http://as.localhost'])(
+    'loopback %s is allowed',
+    (issuer) => {
+      expect(() => new OngoingAccess({ ...base, issuer })).not.toThrow()
+    },
+  )
+
+  it('allowInsecureRequests: true allows it (a test network)', () => {
+    expect(
+      () => new OngoingAccess({ ...base, issuer: 'http://as.example.com', allowInsecureRequests: true }),
+    ).not.toThrow()
+  })
+
+  it('discovered metadata naming a plain http endpoint off loopback is refused, with no token call', async () => {
+    const fake = createFakeAS()
+    const access = new OngoingAccess({
+      ...base,
+      fetch: async (input, init) => {
+        if (String(input).includes('/.well-known/'))
+          return json({
+            issuer: ISSUER,
+            authorization_endpoint: `${ISSUER}/authorize`,
+            token_endpoint: 'http://as.example.com/token',
+          })
+        return fake.fetch(input, init)
+      },
+    })
+    await expect(access.startConsent({ userKey: 'alice' })).rejects.toMatchObject({
+      code: 'ERR_INVALID_RESPONSE',
+      message: expect.stringMatching(/token_endpoint.*plain http/),
+    })
+    expect(fake.calls.refresh_token + fake.calls.authorization_code).toBe(0)
+  })
+})

@@ -77,3 +77,31 @@ describe('refresh races', () => {
     expect(fake.calls.refresh_token).toBe(0)
   })
 })
+
+describe('failures the store could not record', () => {
+  it('regression: an unknown outcome the store could not record still keeps this process from presenting the refresh token again at once', async () => {
+    const fake = createFakeAS()
+    const inner = new MemoryTokenStore()
+    let writesFail = false
+    const store: TokenStore = {
+      get: (key) => inner.get(key),
+      delete: (key, version) => inner.delete(key, version),
+      acquireLock: (key, ttl) => inner.acquireLock(key, ttl),
+      async set(key, value, options) {
+        if (writesFail) throw new Error('store refuses writes')
+        return inner.set(key, value, options)
+      },
+    }
+    const access = createAccess(fake, { store })
+    fake.answer(() => json(tokens({ access_token: 'at-0', refresh_token: 'rt-0', expires_in: 0 })))
+    await consent(access)
+    writesFail = true
+    fake.answer(() => new Response('gateway timeout', { status: 504 }))
+    await expect(access.getAccessToken('alice')).rejects.toMatchObject({ status: 504, outcomeUnknown: true })
+    await expect(access.getAccessToken('alice')).rejects.toMatchObject({ status: 504, outcomeUnknown: true })
+    await expect(access.getAccessToken('alice', { forceRefresh: true })).rejects.toMatchObject({
+      status: 504,
+    })
+    expect(fake.calls.refresh_token).toBe(1)
+  })
+})
