@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { Grant, RefreshFailure } from './access-token.js'
 import { OngoingAccessError } from './errors.js'
+import { OwnWrites } from './own-writes.js'
 import type { Sealer } from './sealing.js'
 import type { TokenStore, TokenStoreLock } from './token-store.js'
 
@@ -38,12 +39,20 @@ interface RecordShape {
 export class GrantRepository {
   readonly #prefix: string
 
+  /** This process's writes, told apart from other writers' in change notifications. */
+  readonly ownWrites = new OwnWrites()
+
+  /**
+   * @param onForeignChange - Called when a notification first taken for one of our writes turns out
+   *   to have been another writer's (see {@link OwnWrites}).
+   */
   constructor(
     readonly store: TokenStore,
     private readonly sealer: Sealer | undefined,
     issuer: string,
     clientId: string,
     private readonly timeoutMs: number,
+    private readonly onForeignChange: (userKey: string) => void = () => {},
   ) {
     const grantId = createHash('sha256').update(`${issuer}\n${clientId}`).digest('base64url').slice(0, 16)
     this.#prefix = `grant:${grantId}:`
@@ -75,10 +84,17 @@ export class GrantRepository {
     const key = this.keyOf(userKey)
     const ttlMs =
       grant.refreshExpiresAt === undefined ? undefined : Math.max(1000, grant.refreshExpiresAt - Date.now())
-    return this.#bounded(
-      this.store.set(key, this.#encode(key, grant), { expectedVersion, lock, ttlMs }),
-      'write',
-    )
+    const own = this.ownWrites.start(userKey)
+    let version: number | undefined
+    try {
+      version = await this.#bounded(
+        this.store.set(key, this.#encode(key, grant), { expectedVersion, lock, ttlMs }),
+        'write',
+      )
+      return version
+    } finally {
+      if (this.ownWrites.end(userKey, own, version !== undefined)) this.onForeignChange(userKey)
+    }
   }
 
   async remove(userKey: string, expectedVersion?: number): Promise<boolean> {

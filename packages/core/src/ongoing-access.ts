@@ -20,11 +20,11 @@ import {
 } from './options.js'
 import { calculatePKCECodeChallenge, generateCodeVerifier, generateRandomToken } from './pkce.js'
 import {
+  BoundedMap,
   type ChangeWatch,
   type RefreshContext,
   type RefreshRequest,
   refreshGrant,
-  BoundedMap,
 } from './refresh.js'
 import { maxTotalBackoffMs, type ResolvedRetryOptions, resolveRetryOptions } from './retry.js'
 import { sanitizeReturnTo } from './return-to.js'
@@ -119,6 +119,8 @@ interface CacheEntry {
 interface InFlight {
   request: RefreshRequest
   promise: Promise<AccessToken>
+  /** The change sequence number when it started: a change of the grant heard since makes it stale. */
+  seq: number
 }
 
 /** How many users' last change the process remembers exactly (see `#noteChange`). */
@@ -248,6 +250,7 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
       this.issuer,
       this.#auth.clientId,
       storeTimeoutMs,
+      (userKey) => this.#heardChange(userKey),
     )
     const defaultExpiresInMs =
       positiveNumber(options.defaultExpiresInSeconds, 'defaultExpiresInSeconds', 3_600) * 1000
@@ -288,7 +291,8 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
         this.#logger('info', 'ongoing: consent required', { userKey: error.userKey, reason: error.reason })
         this.#emitIsolated('consentRequired', { userKey: error.userKey, reason: error.reason })
       },
-      remember: (userKey, grant, readSeq) => this.#remember(userKey, grant, readSeq),
+      remember: (userKey, grant, since) => this.#remember(userKey, grant, since),
+      wrote: (userKey) => this.#noteChange(userKey),
       unsaved: new BoundedMap(10_000),
       failures: new BoundedMap(10_000),
     }
@@ -644,7 +648,8 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
    */
   #refresh(userKey: string, request: RefreshRequest): Promise<AccessToken> {
     const running = this.#inflight.get(userKey)
-    if (running !== undefined) {
+    // A flight that started before a change of this grant was heard may answer with the old grant.
+    if (running !== undefined && !this.#changedSince(userKey, running.seq)) {
       if (covers(running.request, request)) return running.promise
       const again = () => refreshGrant(this.#refreshContext, userKey, request)
       return this.#track(
@@ -664,6 +669,7 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
   #track(userKey: string, request: RefreshRequest, promise: Promise<AccessToken>): Promise<AccessToken> {
     const entry: InFlight = {
       request,
+      seq: this.#changeSeq,
       promise: promise.finally(() => {
         if (this.#inflight.get(userKey) === entry) this.#inflight.delete(userKey)
       }),
@@ -683,9 +689,12 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
     this.#refreshContext.failures.delete(userKey)
     for (let attempt = 0; attempt < 5; attempt++) {
       const current = await this.#repository.read(userKey)
+      const since = this.#changeSeq
       const version = await this.#repository.write(userKey, grant, current?.version ?? 0)
       if (version !== undefined) {
-        this.#remember(userKey, grant)
+        this.#remember(userKey, grant, since)
+        // A change, as if its notification came now: a read that started before must not cache.
+        this.#noteChange(userKey)
         return
       }
     }
@@ -710,10 +719,10 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
     if (!first) throw new OngoingAccessError('ERR_TRANSACTION', 'Consent transaction was already used')
   }
 
-  #remember(userKey: string, grant: Grant, readSeq?: number): void {
+  #remember(userKey: string, grant: Grant, since: number): void {
     if (this.#cacheMax === 0) return
-    // Read before a change of this grant was seen: it may be the superseded grant.
-    if (readSeq !== undefined && (this.#changedAt.get(userKey) ?? this.#changedFloor) > readSeq) return
+    // Read (or written) before a change of this grant was seen: it may be the superseded grant.
+    if (this.#changedSince(userKey, since)) return
     const refreshAt = refreshAtOf(grant, this.#skewMs)
     if (refreshAt <= Date.now()) return
     this.#cache.delete(userKey)
@@ -728,8 +737,8 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
   #onStoreChange(storeKey: string): void {
     const userKey = this.#repository.userKeyOf(storeKey)
     if (userKey === undefined) return
-    this.#noteChange(userKey)
-    this.#cache.delete(userKey)
+    // The echo of a write of ours: the writer keeps the cache right itself.
+    if (!this.#repository.ownWrites.heard(userKey)) this.#heardChange(userKey)
     const listeners = this.#changeWaiters.get(userKey)
     if (listeners !== undefined) for (const listener of [...listeners]) listener()
   }
@@ -748,6 +757,17 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
       this.#changedAt.delete(oldest)
       this.#changedFloor = at
     }
+  }
+
+  /** Another writer changed `userKey`'s grant: what this process cached or is reading may be old. */
+  #heardChange(userKey: string): void {
+    this.#noteChange(userKey)
+    this.#cache.delete(userKey)
+  }
+
+  /** Whether a change of `userKey`'s grant was heard after `seq` was taken. */
+  #changedSince(userKey: string, seq: number): boolean {
+    return (this.#changedAt.get(userKey) ?? this.#changedFloor) > seq
   }
 
   /**

@@ -36,10 +36,12 @@ export interface RefreshContext {
   /** Failed refreshes the store could not record, by user key (so this process still waits). */
   failures: BoundedMap<LocalFailure>
   /**
-   * Keeps a usable token in the process-local cache; with `readSeq` (the `changeSeq()` taken before
-   * the read), not when a change of that grant was seen since: what was read may be superseded.
+   * Keeps a usable token in the process-local cache, unless a change of that grant was seen since
+   * `since` (the `changeSeq()` taken before the read or write that produced it): it may be superseded.
    */
-  remember(userKey: string, grant: Grant, readSeq?: number): void
+  remember(userKey: string, grant: Grant, since: number): void
+  /** Records a write of this process as a change of the grant (its notification may come late). */
+  wrote(userKey: string): void
   /** True once the owner is closed: background saving stops. */
   closed(): boolean
 }
@@ -324,8 +326,12 @@ async function recordFailure(
   // Kept here too: should the store not record it, this process still waits.
   ctx.failures.set(userKey, { accessToken: current.grant.accessToken, failures, nextAttemptAt, lastError })
   try {
+    const since = ctx.changeSeq()
     const version = await ctx.repository.write(userKey, failed, current.version, lease?.lock)
-    if (version !== undefined) ctx.remember(userKey, failed)
+    if (version !== undefined) {
+      ctx.remember(userKey, failed, since)
+      ctx.wrote(userKey)
+    }
   } catch {
     // The store fails too: the outcome is reported below, and kept in this process.
   }
@@ -394,6 +400,7 @@ async function saveRefreshed(
   hold: { lease: Lease | undefined },
 ): Promise<AccessToken> {
   const entry: UnsavedGrant = { grant, spentRefreshToken }
+  const since = ctx.changeSeq()
   let version: number | undefined
   try {
     version = await ctx.repository.write(userKey, grant, current.version, hold.lease?.lock)
@@ -424,13 +431,20 @@ async function saveRefreshed(
     ctx.onRefreshError(userKey, error, undefined)
     throw error
   }
-  return savedToken(ctx, userKey, grant, rotated)
+  return savedToken(ctx, userKey, grant, rotated, since)
 }
 
-function savedToken(ctx: RefreshContext, userKey: string, grant: Grant, rotated: boolean): AccessToken {
+function savedToken(
+  ctx: RefreshContext,
+  userKey: string,
+  grant: Grant,
+  rotated: boolean,
+  since: number,
+): AccessToken {
   ctx.unsaved.delete(userKey)
   ctx.failures.delete(userKey)
-  ctx.remember(userKey, grant)
+  ctx.remember(userKey, grant, since)
+  ctx.wrote(userKey)
   const token = accessTokenOf(grant, true)
   ctx.onRefresh(userKey, token, rotated)
   return token
@@ -492,10 +506,11 @@ export class BackgroundSave {
         ctx.unsaved.delete(userKey)
         return this.#stop()
       }
+      const since = ctx.changeSeq()
       const version = await ctx.repository.write(userKey, entry.grant, current.version, lease.lock)
       if (version === undefined) return this.#stop()
       ctx.logger('info', 'ongoing: the refreshed grant was saved after the store recovered', { userKey })
-      savedToken(ctx, userKey, entry.grant, this.rotated)
+      savedToken(ctx, userKey, entry.grant, this.rotated, since)
       this.#stop()
       return 'saved'
     } catch {
@@ -529,6 +544,7 @@ async function saveUnsaved(
     ctx.unsaved.delete(userKey) // another writer moved the grant on: theirs is newer
     return current
   }
+  const since = ctx.changeSeq()
   const version = await ctx.repository.write(userKey, pending.grant, current.version, lease?.lock)
   if (version === undefined) {
     throw new OngoingAccessError(
@@ -537,7 +553,8 @@ async function saveUnsaved(
     )
   }
   ctx.unsaved.delete(userKey)
-  ctx.remember(userKey, pending.grant)
+  ctx.remember(userKey, pending.grant, since)
+  ctx.wrote(userKey)
   const saved = { grant: pending.grant, version, seq: current.seq }
   return fresh(ctx, pending.grant) ? accessTokenOf(pending.grant, true) : saved
 }
@@ -577,7 +594,12 @@ function withLocalFailure(ctx: RefreshContext, userKey: string, grant: Grant): G
     return grant
   }
   if ((grant.nextAttemptAt ?? 0) >= local.nextAttemptAt) return grant
-  return { ...grant, failures: local.failures, nextAttemptAt: local.nextAttemptAt, lastError: local.lastError }
+  return {
+    ...grant,
+    failures: local.failures,
+    nextAttemptAt: local.nextAttemptAt,
+    lastError: local.lastError,
+  }
 }
 
 function fresh(ctx: RefreshContext, grant: Grant): boolean {
