@@ -60,3 +60,17 @@ export function advanceClock(ms: number): () => void {
     Date.now = realNow
   }
 }
+
+/** RFC 7662 introspection at the real server: is `token` active? */
+export async function introspect(as: TestAuthorizationServer, token: string): Promise<boolean> {
+  const { id, secret } = as.clients.confidential
+  const response = await fetch(`${as.issuer}/token/introspection`, {
+    method: 'POST',
+    headers: {
+      authorization: `Basic ${btoa(`${id}:${secret}`)}`,
+      'content-type': 'application/x-www-form-urlencoded',
+    },
+    body: new URLSearchParams({ token }),
+  })
+  return ((await response.json()) as { active: boolean }).active
+}

@@ -5,7 +5,7 @@ import {
   type TestAuthorizationServer,
 } from '@ongoing/testing'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import { APP_SECRET, accessFor, REDIRECT_URI } from './real-as.js'
+import { APP_SECRET, accessFor, introspect, REDIRECT_URI } from './real-as.js'
 
 const FORM = 'application/x-www-form-urlencoded'
 const MOBILE_REDIRECT = 'http://127.0.0.1:7777/callback'
@@ -40,16 +40,6 @@ describe('token swap service against the real authorization server (strict rotat
     await as?.close()
   })
 
-  async function introspect(token: string): Promise<boolean> {
-    const { id, secret } = as.clients.confidential
-    const response = await fetch(`${as.issuer}/token/introspection`, {
-      method: 'POST',
-      headers: { authorization: `Basic ${btoa(`${id}:${secret}`)}`, 'content-type': FORM },
-      body: new URLSearchParams({ token }),
-    })
-    return ((await response.json()) as { active: boolean }).active
-  }
-
   it('swap, then refresh twice: working tokens, handles never contain the refresh token, the old handle dies', async () => {
     const { code, verifier } = await mobileAuthorization(as, 'mobile-1')
     const seenRefreshTokens: string[] = []
@@ -81,13 +71,13 @@ describe('token swap service against the real authorization server (strict rotat
       'scope',
       'token_type',
     ])
-    expect(await introspect(swapped.json.access_token as string)).toBe(true)
+    expect(await introspect(as, swapped.json.access_token as string)).toBe(true)
 
     const handles = [swapped.json.refresh_token as string]
     for (let i = 0; i < 2; i++) {
       const refreshed = await service.refresh(form({ refresh_token: handles.at(-1)! }))
       expect(refreshed.status).toBe(200)
-      expect(await introspect(refreshed.json.access_token as string)).toBe(true)
+      expect(await introspect(as, refreshed.json.access_token as string)).toBe(true)
       expect(typeof refreshed.json.refresh_token).toBe('string') // rotated → a new handle
       handles.push(refreshed.json.refresh_token as string)
     }

@@ -2,9 +2,8 @@
 // put what it read into the process-local cache after the change, so a superseded or revoked
 // token was served from then on.
 import { ConsentRequiredError, MemoryTokenStore, type TokenStoreEntry } from '@ongoing/core'
-import { startTestAuthorizationServer, type TestAuthorizationServer } from '@ongoing/testing'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { accessThrough, consentAs, deferred, Gateway, hookedStore, settle } from './support.js'
+import { describe, expect, it } from 'vitest'
+import { accessThrough, deferred, hookedStore, settle, useStrictServer } from './support.js'
 
 /** A store whose next read, once armed, reads at once but answers only when released. */
 function storeWithLateAnswer(inner: MemoryTokenStore) {
@@ -34,20 +33,11 @@ function storeWithLateAnswer(inner: MemoryTokenStore) {
 }
 
 describe('engine: the process-local cache and changes made meanwhile (real server)', () => {
-  let as: TestAuthorizationServer
-
-  beforeAll(async () => {
-    as = await startTestAuthorizationServer({ accessTokenTTLSeconds: 60 })
-  })
-  afterAll(async () => {
-    await as?.close()
-  })
+  const server = useStrictServer({ accessTokenTTLSeconds: 60 })
 
   it('regression (issue 17, item 7): a read started before a change notification does not cache the superseded grant', async () => {
-    const gateway = new Gateway(as)
     const inner = new MemoryTokenStore()
-    const writer = accessThrough(gateway, { store: inner })
-    const { token: old } = await consentAs(writer, 'superseded')
+    const { gateway, access: writer, token: old } = await server.consented('superseded', { store: inner })
     const { store, control } = storeWithLateAnswer(inner)
     const reader = accessThrough(gateway, { store })
 
@@ -67,11 +57,8 @@ describe('engine: the process-local cache and changes made meanwhile (real serve
   })
 
   it('regression (issue 17, item 7): a read in flight during revoke does not leave the revoked token cached', async () => {
-    const gateway = new Gateway(as)
-    const inner = new MemoryTokenStore()
-    const { store, control } = storeWithLateAnswer(inner)
-    const access = accessThrough(gateway, { store })
-    await consentAs(access, 'revoked-meanwhile')
+    const { store, control } = storeWithLateAnswer(new MemoryTokenStore())
+    const { gateway } = await server.consented('revoked-meanwhile', { store })
     // A second instance on the same store: its cache is empty, so its read goes to the store.
     const reader = accessThrough(gateway, { store })
 

@@ -2,47 +2,36 @@
 // that fails transiently was fatal: getAccessToken threw instead of serving the valid token, and
 // every caller, in this process and in others waiting on the lock, started its own retry cycle.
 import { MemoryTokenStore } from '@ongoing/core'
-import { startTestAuthorizationServer, type TestAuthorizationServer } from '@ongoing/testing'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import {
   accessThrough,
-  consentAs,
+  bothAsk,
   deferred,
-  Gateway,
+  expectNoError,
+  expectOneCleanRefresh,
   hookedStore,
+  refreshErrors,
   settle,
-  testClock,
   unprocessedStatus,
+  useStrictServer,
   within,
 } from './support.js'
 
 describe('engine: an early refresh that fails (real server behind a failing gateway)', () => {
-  let as: TestAuthorizationServer
-  const clock = testClock()
-
-  beforeAll(async () => {
-    as = await startTestAuthorizationServer({ accessTokenTTLSeconds: 120 })
-  })
-  afterEach(() => clock.reset())
-  afterAll(async () => {
-    await as?.close()
-  })
+  const server = useStrictServer({ accessTokenTTLSeconds: 120 })
 
   const options = { refreshSkewSeconds: 60, retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 } }
 
   it('regression (issue 17, item 8): a 503 (no Retry-After) on an early refresh serves the still-valid token, emits refreshError with nextAttemptAt, and waits for it', async () => {
-    const gateway = new Gateway(as)
-    const access = accessThrough(gateway, options)
-    const { token: consented } = await consentAs(access, 'early-503')
-    const events: Array<{ error: unknown; nextAttemptAt?: number }> = []
-    access.on('refreshError', (event) => events.push(event))
-    clock.advance(75_000) // 45 s of validity left, refreshSkewSeconds 60
-    as.resetStats()
+    const { gateway, access, token: consented } = await server.consented('early-503', options)
+    const events = refreshErrors(access)
+    server.clock.advance(75_000) // 45 s of validity left, refreshSkewSeconds 60
+    server.as.resetStats()
     gateway.tokenFault = unprocessedStatus(503)
 
     const first = await settle(access.getAccessToken('early-503'))
 
-    expect('error' in first ? first.error : undefined).toBeUndefined()
+    expectNoError(first)
     expect('value' in first && first.value.value === consented.value, 'served the valid token').toBe(true)
     expect('value' in first && first.value.refreshed).toBe(false)
     expect(events).toHaveLength(1)
@@ -54,20 +43,18 @@ describe('engine: an early refresh that fails (real server behind a failing gate
     expect(gateway.attempts.refresh_token).toBe(attempts)
     // Once the token has expired (past any backoff), the next call refreshes for real.
     gateway.tokenFault = undefined
-    clock.advance(46_000)
+    server.clock.advance(46_000)
     await expect(access.getAccessToken('early-503')).resolves.toMatchObject({ refreshed: true })
-    expect(as.stats()).toMatchObject({
-      tokenCalls: { refresh_token: 1 },
-      refreshTokenReuse: 0,
-      grantsRevoked: 0,
-    })
+    expectOneCleanRefresh(server.as)
   })
 
   it('regression (issue 17, item 8): a second instance waiting on the lock adopts the holder’s failed early refresh instead of calling again', async () => {
-    const gateway = new Gateway(as)
     const inner = new MemoryTokenStore()
-    const a = accessThrough(gateway, { ...options, store: inner })
-    const { token: consented } = await consentAs(a, 'early-waiter')
+    const {
+      gateway,
+      access: a,
+      token: consented,
+    } = await server.consented('early-waiter', { ...options, store: inner })
     const bWaits = deferred()
     const aCalls = deferred()
     const b = accessThrough(gateway, {
@@ -81,8 +68,8 @@ describe('engine: an early refresh that fails (real server behind a failing gate
       }),
     })
     await b.metadata()
-    clock.advance(75_000)
-    as.resetStats()
+    server.clock.advance(75_000)
+    server.as.resetStats()
     // A's call is answered 503 once B waits on the lock (or after 3 s); every later call gets 503 at once.
     let first = true
     gateway.tokenFault = async (call) => {
@@ -94,14 +81,11 @@ describe('engine: an early refresh that fails (real server behind a failing gate
       return unprocessedStatus(503)(call)
     }
 
-    const fromA = settle(a.getAccessToken('early-waiter'))
-    await aCalls.promise
-    const fromB = settle(b.getAccessToken('early-waiter'))
-    const [ra, rb] = await Promise.all([fromA, fromB])
+    const [ra, rb] = await bothAsk(a, b, 'early-waiter', aCalls.promise)
 
     expect(gateway.attempts.refresh_token, 'token calls made by both instances').toBe(1)
     for (const outcome of [ra, rb]) {
-      expect('error' in outcome ? outcome.error : undefined).toBeUndefined()
+      expectNoError(outcome)
       expect('value' in outcome && outcome.value.value === consented.value, 'served the valid token').toBe(
         true,
       )

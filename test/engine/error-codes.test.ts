@@ -2,8 +2,8 @@
 // `OngoingAccessError` with code ERR_NETWORK wherever it strikes: discovery, code exchange,
 // refresh, revocation; on a cold and on a warm instance. finishConsent let a raw error escape.
 import { isOngoingAccessError, MemoryTokenStore, type OngoingAccess } from '@ongoing/core'
-import { driveConsent, startTestAuthorizationServer, type TestAuthorizationServer } from '@ongoing/testing'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { driveConsent } from '@ongoing/testing'
+import { describe, expect, it } from 'vitest'
 import {
   accessThrough,
   captureLogs,
@@ -13,7 +13,7 @@ import {
   Gateway,
   REDIRECT_URI,
   silence,
-  testClock,
+  useStrictServer,
 } from './support.js'
 
 /** The error a call failed with (the test fails if it succeeded). */
@@ -34,16 +34,7 @@ function expectNetworkError(err: unknown, where: string) {
 }
 
 describe('engine: ERR_NETWORK for every outage (real server behind a gateway)', () => {
-  let as: TestAuthorizationServer
-  const clock = testClock()
-
-  beforeAll(async () => {
-    as = await startTestAuthorizationServer({ accessTokenTTLSeconds: 60 })
-  })
-  afterEach(() => clock.reset())
-  afterAll(async () => {
-    await as?.close()
-  })
+  const server = useStrictServer({ accessTokenTTLSeconds: 60 })
 
   /** Takes `userKey` through the consent pages; returns what finishConsent needs. */
   async function authorized(access: OngoingAccess, userKey: string) {
@@ -53,7 +44,7 @@ describe('engine: ERR_NETWORK for every outage (real server behind a gateway)', 
   }
 
   it('regression (issue 17, item 9): finishConsent with the token endpoint refusing connections throws ERR_NETWORK, not a raw error', async () => {
-    const gateway = new Gateway(as)
+    const gateway = new Gateway(server.as)
     const logs = captureLogs()
     const access = accessThrough(gateway, { logger: logs.logger })
     const callback = await authorized(access, 'exchange-refused')
@@ -67,7 +58,7 @@ describe('engine: ERR_NETWORK for every outage (real server behind a gateway)', 
   })
 
   it('regression (issue 17, item 9): finishConsent with the token endpoint not answering in time throws ERR_NETWORK', async () => {
-    const gateway = new Gateway(as)
+    const gateway = new Gateway(server.as)
     const access = accessThrough(gateway, { requestTimeoutMs: 300 })
     const callback = await authorized(access, 'exchange-timeout')
     gateway.tokenFaults = [silence]
@@ -79,12 +70,10 @@ describe('engine: ERR_NETWORK for every outage (real server behind a gateway)', 
   })
 
   it('regression (issue 17, item 9): an outage gives ERR_NETWORK at discovery (startConsent, finishConsent, refresh) on a cold instance', async () => {
-    const gateway = new Gateway(as)
     const store = new MemoryTokenStore()
-    const warm = accessThrough(gateway, { store })
-    await consentAs(warm, 'outage-cold')
+    const { gateway, access: warm } = await server.consented('outage-cold', { store })
     const callback = await authorized(warm, 'outage-cold-2')
-    clock.advance(61_000)
+    server.expire()
     gateway.down = true
 
     expectNetworkError(
@@ -102,16 +91,14 @@ describe('engine: ERR_NETWORK for every outage (real server behind a gateway)', 
   })
 
   it('regression (issue 17, item 9): an outage gives ERR_NETWORK at refresh on a warm instance (refused, and timed out)', async () => {
-    const gateway = new Gateway(as)
     const logs = captureLogs()
-    const access = accessThrough(gateway, {
+    const { gateway, access } = await server.consented('outage-warm', {
       logger: logs.logger,
       requestTimeoutMs: 300,
       retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 5 },
     })
-    await consentAs(access, 'outage-warm')
     await consentAs(access, 'timeout-warm')
-    clock.advance(61_000)
+    server.expire()
 
     gateway.down = true
     const refused = await failure(access.getAccessToken('outage-warm'))
@@ -121,15 +108,13 @@ describe('engine: ERR_NETWORK for every outage (real server behind a gateway)', 
 
     expectNetworkError(refused, 'refresh, warm, connection refused')
     expectNetworkError(timedOut, 'refresh, warm, timeout')
-    expect(as.stats().grantsRevoked).toBe(0)
+    expect(server.as.stats().grantsRevoked).toBe(0)
     expectNoLeak(gateway.secrets, errorText(refused), errorText(timedOut), ...logs.lines)
   })
 
   it('regression (issue 17, item 9): revoke during an outage fails with ERR_NETWORK or reports revokedAtServer false, cold and warm', async () => {
-    const gateway = new Gateway(as)
     const store = new MemoryTokenStore()
-    const warm = accessThrough(gateway, { store })
-    await consentAs(warm, 'revoke-outage-cold')
+    const { gateway, access: warm } = await server.consented('revoke-outage-cold', { store })
     await consentAs(warm, 'revoke-outage-warm')
     gateway.down = true
 

@@ -2,40 +2,33 @@
 // while its holder's refresh is in flight, a second process takes the lock and spends the same
 // refresh token: reuse at a strict server, and the grant is revoked.
 import { MemoryTokenStore, type TokenStoreLock } from '@ongoing/core'
-import { startTestAuthorizationServer, type TestAuthorizationServer } from '@ongoing/testing'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import {
   accessThrough,
+  bothAsk,
   consentAs,
   deferred,
+  expectNoError,
+  expectOneCleanRefresh,
   Gateway,
   hookedStore,
   introspect,
   processedThenDelay,
-  settle,
   sleep,
-  testClock,
+  useStrictServer,
 } from './support.js'
 
 describe('engine: the refresh lock’s lease (real server, strict rotation)', () => {
-  let as: TestAuthorizationServer
-  const clock = testClock()
-
-  beforeAll(async () => {
-    as = await startTestAuthorizationServer({ accessTokenTTLSeconds: 60 })
-  })
-  afterEach(() => clock.reset())
-  afterAll(async () => {
-    await as?.close()
-  })
+  const server = useStrictServer({ accessTokenTTLSeconds: 60 })
 
   it('regression (issue 17, item 2): a cold process’s discovery and slow store reads under the lock do not let a second process spend the same refresh token', async () => {
-    const gateway = new Gateway(as)
     const inner = new MemoryTokenStore()
     const options = { retry: { attempts: 1 }, requestTimeoutMs: 1_500, storeTimeoutMs: 3_000 }
     // B: warm (discovered at consent), a store that answers at once.
-    const b = accessThrough(gateway, { ...options, store: hookedStore(inner) })
-    await consentAs(b, 'lease-cold')
+    const { gateway, access: b } = await server.consented('lease-cold', {
+      ...options,
+      store: hookedStore(inner),
+    })
     // A: cold (no discovery yet); its store reads are slow while it holds the lock (under storeTimeoutMs).
     let aHoldsLock = false
     const aLocked = deferred()
@@ -56,8 +49,8 @@ describe('engine: the refresh lock’s lease (real server, strict rotation)', ()
         },
       }),
     })
-    clock.advance(61_000)
-    as.resetStats()
+    server.expire()
+    server.as.resetStats()
     // Discovery answers slowly (under requestTimeoutMs); the server processes A's refresh at once
     // and its answer comes back 1.1 s later (under requestTimeoutMs too).
     gateway.discoveryFault = async ({ forward }) => {
@@ -66,26 +59,19 @@ describe('engine: the refresh lock’s lease (real server, strict rotation)', ()
     }
     gateway.tokenFaults = [processedThenDelay(1_100)]
 
-    const fromA = settle(a.getAccessToken('lease-cold'))
-    await aLocked.promise
-    const fromB = settle(b.getAccessToken('lease-cold'))
-    const [ra, rb] = await Promise.all([fromA, fromB])
+    const [ra, rb] = await bothAsk(a, b, 'lease-cold', aLocked.promise)
 
-    expect(as.stats()).toMatchObject({
-      tokenCalls: { refresh_token: 1 },
-      refreshTokenReuse: 0,
-      grantsRevoked: 0,
-    })
-    expect('error' in ra ? ra.error : undefined).toBeUndefined()
-    expect('error' in rb ? rb.error : undefined).toBeUndefined()
+    expectOneCleanRefresh(server.as)
+    expectNoError(ra)
+    expectNoError(rb)
     const value = 'value' in ra ? ra.value.value : ''
     expect('value' in ra && ra.value.refreshed).toBe(true)
     expect('value' in rb && rb.value.value === value, 'both instances serve the new token').toBe(true)
-    expect(await introspect(as, value)).toBe(true)
+    expect(await introspect(server.as, value)).toBe(true)
   }, 15_000)
 
   it('regression (issue 17, item 2): a store granting half the lease asked for: the holder extends it (lock.extend) and a slow token call keeps the second process out', async () => {
-    const gateway = new Gateway(as)
+    const gateway = new Gateway(server.as)
     const inner = new MemoryTokenStore()
     // Locks last half of what was asked; `extend` gets half of what it is asked as well.
     const halfLeases = hookedStore(inner, {
@@ -101,25 +87,18 @@ describe('engine: the refresh lock’s lease (real server, strict rotation)', ()
     const b = accessThrough(gateway, options)
     await consentAs(a, 'lease-half')
     await b.metadata()
-    clock.advance(61_000)
-    as.resetStats()
+    server.expire()
+    server.as.resetStats()
     // The server processes A's refresh at once; the answer takes 3.5 s (under requestTimeoutMs),
     // longer than half the lease the engine asks for today (requestTimeoutMs + 2 s).
     const forwarded = deferred()
     gateway.tokenFaults = [processedThenDelay(3_500, forwarded.resolve)]
 
-    const fromA = settle(a.getAccessToken('lease-half'))
-    await forwarded.promise
-    const fromB = settle(b.getAccessToken('lease-half'))
-    const [ra, rb] = await Promise.all([fromA, fromB])
+    const [ra, rb] = await bothAsk(a, b, 'lease-half', forwarded.promise)
 
-    expect(as.stats()).toMatchObject({
-      tokenCalls: { refresh_token: 1 },
-      refreshTokenReuse: 0,
-      grantsRevoked: 0,
-    })
-    expect('error' in ra ? ra.error : undefined).toBeUndefined()
-    expect('error' in rb ? rb.error : undefined).toBeUndefined()
+    expectOneCleanRefresh(server.as)
+    expectNoError(ra)
+    expectNoError(rb)
     expect('value' in ra && ra.value.refreshed).toBe(true)
     expect(
       'value' in rb && 'value' in ra && rb.value.value === ra.value.value,

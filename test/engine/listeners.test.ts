@@ -2,9 +2,8 @@
 // rejects) must not fail or change the outcome of a call: a refresh that succeeded still
 // resolves, and ConsentRequiredError stays that class (adapters redirect to consent on it).
 import { ConsentRequiredError, isOngoingAccessError, type Logger } from '@ongoing/core'
-import { startTestAuthorizationServer, type TestAuthorizationServer } from '@ongoing/testing'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { accessThrough, consentAs, Gateway, settle, sleep, testClock } from './support.js'
+import { describe, expect, it } from 'vitest'
+import { accessThrough, expectNoError, Gateway, settle, sleep, useStrictServer } from './support.js'
 
 class ListenerFault extends Error {
   override name = 'ListenerFault'
@@ -31,45 +30,32 @@ async function unhandledRejectionsDuring(run: () => Promise<void>): Promise<unkn
 }
 
 describe('engine: throwing listeners and loggers (real server)', () => {
-  let as: TestAuthorizationServer
-  const clock = testClock()
-
-  beforeAll(async () => {
-    as = await startTestAuthorizationServer({ accessTokenTTLSeconds: 60 })
-  })
-  afterEach(() => clock.reset())
-  afterAll(async () => {
-    await as?.close()
-  })
+  const server = useStrictServer({ accessTokenTTLSeconds: 60 })
 
   const throwingLogger: Logger = () => {
     throw new ListenerFault('the logger failed')
   }
 
   it('regression (issue 17, item 10): a `refresh` listener that throws does not fail a refresh that succeeded', async () => {
-    const gateway = new Gateway(as)
-    const access = accessThrough(gateway)
-    await consentAs(access, 'refresh-listener')
+    const { access } = await server.consented('refresh-listener')
     access.on('refresh', () => {
       throw new ListenerFault('refresh listener failed')
     })
-    clock.advance(61_000)
+    server.expire()
 
     const outcome = await settle(access.getAccessToken('refresh-listener'))
 
-    expect('error' in outcome ? outcome.error : undefined).toBeUndefined()
+    expectNoError(outcome)
     expect('value' in outcome && outcome.value.refreshed).toBe(true)
   })
 
   it('regression (issue 17, item 10): an async `refresh` listener that rejects leaves no unhandled rejection', async () => {
-    const gateway = new Gateway(as)
-    const access = accessThrough(gateway)
-    await consentAs(access, 'async-listener')
+    const { access } = await server.consented('async-listener')
     access.on('refresh', async () => {
       await sleep(1)
       throw new ListenerFault('async refresh listener failed')
     })
-    clock.advance(61_000)
+    server.expire()
 
     let refreshed: boolean | undefined
     const unhandled = await unhandledRejectionsDuring(async () => {
@@ -81,7 +67,7 @@ describe('engine: throwing listeners and loggers (real server)', () => {
   })
 
   it('regression (issue 17, item 10): a `consentRequired` listener that throws leaves ConsentRequiredError as it is', async () => {
-    const access = accessThrough(new Gateway(as))
+    const access = accessThrough(new Gateway(server.as))
     access.on('consentRequired', () => {
       throw new ListenerFault('consentRequired listener failed')
     })
@@ -96,13 +82,13 @@ describe('engine: throwing listeners and loggers (real server)', () => {
   })
 
   it('regression (issue 17, item 10): a `refreshError` listener that throws does not replace the refresh’s own error', async () => {
-    const gateway = new Gateway(as)
-    const access = accessThrough(gateway, { retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 5 } })
-    await consentAs(access, 'error-listener')
+    const { gateway, access } = await server.consented('error-listener', {
+      retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 5 },
+    })
     access.on('refreshError', () => {
       throw new ListenerFault('refreshError listener failed')
     })
-    clock.advance(61_000)
+    server.expire()
     gateway.down = true
 
     const outcome = await settle(access.getAccessToken('error-listener'))
@@ -113,21 +99,19 @@ describe('engine: throwing listeners and loggers (real server)', () => {
   })
 
   it('regression (issue 17, item 10): a logger that throws does not fail a refresh that succeeded', async () => {
-    const gateway = new Gateway(as)
-    const access = accessThrough(gateway)
-    await consentAs(access, 'throwing-logger')
+    const { gateway, access } = await server.consented('throwing-logger')
     // The same grant through an instance whose logger throws on every line.
     const logging = accessThrough(gateway, { store: access.store, logger: throwingLogger })
-    clock.advance(61_000)
+    server.expire()
 
     const outcome = await settle(logging.getAccessToken('throwing-logger'))
 
-    expect('error' in outcome ? outcome.error : undefined).toBeUndefined()
+    expectNoError(outcome)
     expect('value' in outcome && outcome.value.refreshed).toBe(true)
   })
 
   it('regression (issue 17, item 10): a logger that throws leaves ConsentRequiredError as it is', async () => {
-    const access = accessThrough(new Gateway(as), { logger: throwingLogger })
+    const access = accessThrough(new Gateway(server.as), { logger: throwingLogger })
 
     const outcome = await settle(access.getAccessToken('never-consented'))
 

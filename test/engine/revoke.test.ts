@@ -1,35 +1,14 @@
 // Issue 17, nit: `revoke` while a refresh of the same grant is in flight read the store before
 // the refresh saved, and so revoked the refresh token the server had just rotated away.
-import { startTestAuthorizationServer, type TestAuthorizationServer } from '@ongoing/testing'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import {
-  accessThrough,
-  consentAs,
-  deferred,
-  Gateway,
-  introspect,
-  processedThenDelay,
-  settle,
-  testClock,
-} from './support.js'
+import { describe, expect, it } from 'vitest'
+import { deferred, introspect, processedThenDelay, settle, useStrictServer } from './support.js'
 
 describe('engine: revoke during a refresh (real server, strict rotation)', () => {
-  let as: TestAuthorizationServer
-  const clock = testClock()
-
-  beforeAll(async () => {
-    as = await startTestAuthorizationServer({ accessTokenTTLSeconds: 60 })
-  })
-  afterEach(() => clock.reset())
-  afterAll(async () => {
-    await as?.close()
-  })
+  const server = useStrictServer({ accessTokenTTLSeconds: 60 })
 
   it('regression (issue 17, nit): revoke while a refresh is in flight revokes the newest refresh token', async () => {
-    const gateway = new Gateway(as)
-    const access = accessThrough(gateway)
-    await consentAs(access, 'revoke-in-flight')
-    clock.advance(61_000)
+    const { gateway, access } = await server.consented('revoke-in-flight')
+    server.expire()
     // The server rotates at once; its answer reaches the client 300 ms later.
     const rotated = deferred()
     gateway.tokenFaults = [processedThenDelay(300, rotated.resolve)]
@@ -43,7 +22,7 @@ describe('engine: revoke during a refresh (real server, strict rotation)', () =>
     expect(result).toEqual({ revokedAtServer: true })
     expect(gateway.revoked.length).toBe(1)
     expect.soft(gateway.revoked[0] === newest, 'revoked the newest refresh token').toBe(true)
-    expect(await introspect(as, newest)).toBe(false)
+    expect(await introspect(server.as, newest)).toBe(false)
     await expect(access.getAccessToken('revoke-in-flight')).rejects.toMatchObject({
       code: 'ERR_CONSENT_REQUIRED',
     })

@@ -1,9 +1,16 @@
 // Issue 17, item 5: a forced refresh (and `fetch`'s refresh after a 401) joined a plain read that
 // was already in flight, and so got back the very token it meant to replace.
 import { MemoryTokenStore } from '@ongoing/core'
-import { startTestAuthorizationServer, type TestAuthorizationServer } from '@ongoing/testing'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { API, accessThrough, consentAs, deferred, Gateway, hookedStore, settle } from './support.js'
+import { describe, expect, it } from 'vitest'
+import {
+  API,
+  accessThrough,
+  deferred,
+  expectOneCleanRefresh,
+  hookedStore,
+  settle,
+  useStrictServer,
+} from './support.js'
 
 /** A store whose next read, once armed, waits until released. */
 function storeWithHeldRead(inner: MemoryTokenStore) {
@@ -27,25 +34,16 @@ function storeWithHeldRead(inner: MemoryTokenStore) {
 }
 
 describe('engine: forced refreshes and the single flight (real server, strict rotation)', () => {
-  let as: TestAuthorizationServer
-
-  beforeAll(async () => {
-    as = await startTestAuthorizationServer({ accessTokenTTLSeconds: 60 })
-  })
-  afterAll(async () => {
-    await as?.close()
-  })
+  const server = useStrictServer({ accessTokenTTLSeconds: 60 })
 
   it('regression (issue 17, item 5): getAccessToken with forceRefresh started during a plain read refreshes instead of joining it', async () => {
-    const gateway = new Gateway(as)
     const inner = new MemoryTokenStore()
-    const writer = accessThrough(gateway, { store: inner })
-    const { token: consented } = await consentAs(writer, 'force-joins')
+    const { gateway, token: consented } = await server.consented('force-joins', { store: inner })
     // Another instance, cold cache: its plain read goes to the (slow) store.
     const { store, control } = storeWithHeldRead(inner)
     const access = accessThrough(gateway, { store })
     await access.metadata()
-    as.resetStats()
+    server.as.resetStats()
 
     const release = control.arm()
     const plain = settle(access.getAccessToken('force-joins'))
@@ -56,23 +54,17 @@ describe('engine: forced refreshes and the single flight (real server, strict ro
     expect(p).toEqual({ value: expect.objectContaining({ refreshed: false }) })
     expect('value' in f && f.value.refreshed).toBe(true)
     expect('value' in f && f.value.value === consented.value, 'forced refresh got the old token').toBe(false)
-    expect(as.stats()).toMatchObject({
-      tokenCalls: { refresh_token: 1 },
-      refreshTokenReuse: 0,
-      grantsRevoked: 0,
-    })
+    expectOneCleanRefresh(server.as)
   })
 
   it('regression (issue 17, item 5): fetch’s refresh after a 401 does not join a plain read in flight and retries with a new token', async () => {
-    const gateway = new Gateway(as)
     const inner = new MemoryTokenStore()
-    const writer = accessThrough(gateway, { store: inner })
-    const { token: consented } = await consentAs(writer, 'fetch-joins')
+    const { gateway, token: consented } = await server.consented('fetch-joins', { store: inner })
     // No process-local cache: every plain call reads the store.
     const { store, control } = storeWithHeldRead(inner)
     const access = accessThrough(gateway, { store, cacheMaxEntries: 0 })
     await access.metadata()
-    as.resetStats()
+    server.as.resetStats()
 
     const sent: string[] = []
     let plainRead: Promise<unknown> | undefined
@@ -99,10 +91,6 @@ describe('engine: forced refreshes and the single flight (real server, strict ro
     expect(sent).toHaveLength(2)
     expect(sent[1] === sent[0], 'the retry carried the rejected token').toBe(false)
     expect(response.status).toBe(200)
-    expect(as.stats()).toMatchObject({
-      tokenCalls: { refresh_token: 1 },
-      refreshTokenReuse: 0,
-      grantsRevoked: 0,
-    })
+    expectOneCleanRefresh(server.as)
   })
 })

@@ -1,8 +1,10 @@
-// Shared pieces of the engine regression tests (issue 17): a gateway in front of the real
-// authorization server that can forward a call and then lose its answer, store wrappers that
-// delay, fail or shorten what they are asked, a clock that only moves forward, and log capture.
+// Shared pieces of the engine regression tests (issue 17): the suite's strict test authorization
+// server, a gateway in front of it that can forward a call and then lose its answer, store wrappers
+// that delay, fail or shorten what they are asked, a clock that only moves forward, log capture,
+// and the assertions the suites share.
 import { createServer } from 'node:net'
 import {
+  type AccessToken,
   MemoryTokenStore,
   type OngoingAccess,
   type OngoingAccessOptions,
@@ -11,17 +13,19 @@ import {
   type TokenStoreLock,
   type TokenStoreSetOptions,
 } from '@ongoing/core'
-import type { TestAuthorizationServer } from '@ongoing/testing'
+import { startTestAuthorizationServer, type TestAuthorizationServer } from '@ongoing/testing'
+import { afterAll, afterEach, beforeAll, expect } from 'vitest'
 import {
   APP_SECRET,
   accessFor,
   advanceClock,
+  consentAs,
   recordTokenTraffic,
   type TokenTraffic,
 } from '../core/real-as.js'
 
 export { errorText, expectNoLeak } from '../adversarial/harness.js'
-export { APP_SECRET, accessFor, consentAs, REDIRECT_URI } from '../core/real-as.js'
+export { APP_SECRET, accessFor, consentAs, introspect, REDIRECT_URI } from '../core/real-as.js'
 
 export const FORM = 'application/x-www-form-urlencoded'
 export const API = 'http://api.example.test'
@@ -43,7 +47,10 @@ export function within<T, F>(promise: Promise<T>, ms: number, fallback: F): Prom
 }
 
 /** A promise's outcome, without throwing: the value or the error. */
-export function settle<T>(promise: Promise<T>): Promise<{ value: T } | { error: unknown }> {
+export type Settled<T> = { value: T } | { error: unknown }
+
+/** A promise's outcome, without throwing: the value or the error. */
+export function settle<T>(promise: Promise<T>): Promise<Settled<T>> {
   return promise.then(
     (value) => ({ value }),
     (error: unknown) => ({ error }),
@@ -254,17 +261,6 @@ export function testClock() {
   }
 }
 
-/** RFC 7662 introspection at the real server: is `token` active? */
-export async function introspect(as: TestAuthorizationServer, token: string): Promise<boolean> {
-  const { id, secret } = as.clients.confidential
-  const response = await fetch(`${as.issuer}/token/introspection`, {
-    method: 'POST',
-    headers: { authorization: `Basic ${btoa(`${id}:${secret}`)}`, 'content-type': FORM },
-    body: new URLSearchParams({ token }),
-  })
-  return ((await response.json()) as { active: boolean }).active
-}
-
 /** A client of the real server through `gateway`, with the test defaults of `accessFor`. */
 export function accessThrough(gateway: Gateway, options: Partial<OngoingAccessOptions> = {}): OngoingAccess {
   return accessFor(gateway.as, { fetch: gateway.fetch, ...options })
@@ -272,3 +268,73 @@ export function accessThrough(gateway: Gateway, options: Partial<OngoingAccessOp
 
 /** A fresh shared store for the instances of one test. */
 export const sharedStore = () => new MemoryTokenStore()
+
+/** Asserts that a settled call did not fail (the error is shown if it did). */
+export function expectNoError(outcome: Settled<unknown>): void {
+  expect('error' in outcome ? outcome.error : undefined).toBeUndefined()
+}
+
+/** Asserts that the server saw one refresh token call since its stats were reset, no reuse and no revoked grant. */
+export function expectOneCleanRefresh(as: TestAuthorizationServer): void {
+  expect(as.stats()).toMatchObject({
+    tokenCalls: { refresh_token: 1 },
+    refreshTokenReuse: 0,
+    grantsRevoked: 0,
+  })
+}
+
+/** The `refreshError` events `access` emits from now on. */
+export function refreshErrors(access: OngoingAccess) {
+  const events: Array<{ error: unknown; nextAttemptAt?: number }> = []
+  access.on('refreshError', (event) => events.push(event))
+  return events
+}
+
+/** `a` asks for `userKey`'s token, then, once `bStarts` has resolved, `b` does too: both outcomes. */
+export async function bothAsk(
+  a: OngoingAccess,
+  b: OngoingAccess,
+  userKey: string,
+  bStarts: Promise<unknown>,
+): Promise<[Settled<AccessToken>, Settled<AccessToken>]> {
+  const fromA = settle(a.getAccessToken(userKey))
+  await bStarts
+  const fromB = settle(b.getAccessToken(userKey))
+  return Promise.all([fromA, fromB])
+}
+
+/**
+ * A test authorization server (strict rotation) for the suite of the calling `describe`: started
+ * before its tests and closed after them; the test clock is reset after each test.
+ */
+export function useStrictServer({ accessTokenTTLSeconds = 60 } = {}) {
+  let started: TestAuthorizationServer | undefined
+  const clock = testClock()
+  beforeAll(async () => {
+    started = await startTestAuthorizationServer({ accessTokenTTLSeconds })
+  })
+  afterEach(() => clock.reset())
+  afterAll(async () => {
+    await started?.close()
+  })
+  const server = {
+    clock,
+    /** The running server (inside a test or hook). */
+    get as(): TestAuthorizationServer {
+      if (started === undefined) throw new Error('the test authorization server is not running')
+      return started
+    },
+    /** Moves the clock just past the lifetime of an access token issued now. */
+    expire() {
+      clock.advance(accessTokenTTLSeconds * 1_000 + 1_000)
+    },
+    /** A client through a fresh gateway, after `userKey`'s consent. */
+    async consented(userKey: string, options: Partial<OngoingAccessOptions> = {}) {
+      const gateway = new Gateway(server.as)
+      const access = accessThrough(gateway, options)
+      const { token } = await consentAs(access, userKey)
+      return { gateway, access, token }
+    },
+  }
+  return server
+}
