@@ -70,10 +70,51 @@ export function formatFailure(scenario: Scenario, result: CheckResult): string {
     '',
     'Operations:',
     ...scenario.ops.map((op, i) => `  ${i + 1}. ${describeOp(op)}`),
-    `Faults: AS ${JSON.stringify(scenario.asFaults)}; store ${JSON.stringify(scenario.storeFaults)}; late notifications ${JSON.stringify(scenario.lateNotifications)}`,
+    `Faults: AS ${JSON.stringify(scenario.asFaults)}; store ${JSON.stringify(scenario.storeFaults)}; late notifications ${JSON.stringify(scenario.lateNotifications)}${scenario.discovery ? `; discovery ${JSON.stringify(scenario.discoveryFaults ?? [])}` : ''}`,
     `Scenario: ${JSON.stringify(scenario)}`,
     '',
     'Trace (seq, virtual time, step):',
-    ...result.trace,
+    ...compressTrace(result.trace),
   ].join('\n')
+}
+
+/** What a trace line says, without its seq and time (and without where time passes to). */
+function gist(line: string): string {
+  return line.slice(16).replace(/time passes to \+[\d.]+s/, 'time passes')
+}
+
+/**
+ * Folds a block of lines that repeats at least three times in a row (a waiter polling the lock,
+ * say) into its first occurrence and one line that says how often it repeated.
+ */
+export function compressTrace(lines: readonly string[]): string[] {
+  const out: string[] = []
+  let i = 0
+  while (i < lines.length) {
+    let best: { size: number; repeats: number } | undefined
+    for (let size = 1; size <= 8 && i + size * 3 <= lines.length; size++) {
+      let repeats = 1
+      while (
+        i + (repeats + 1) * size <= lines.length &&
+        Array.from({ length: size }, (_, k) => k).every(
+          (k) => gist(lines[i + k]!) === gist(lines[i + repeats * size + k]!),
+        )
+      )
+        repeats++
+      if (repeats >= 3 && (best === undefined || size * repeats > best.size * best.repeats))
+        best = { size, repeats }
+    }
+    if (best === undefined) {
+      out.push(lines[i]!)
+      i++
+      continue
+    }
+    out.push(...lines.slice(i, i + best.size))
+    const last = lines[i + best.size * best.repeats - 1]!
+    out.push(
+      `   ⋮  (the ${best.size === 1 ? 'line' : `${best.size} lines`} above ${best.repeats - 1} more times, to ${last.slice(5, 14).trim()})`,
+    )
+    i += best.size * best.repeats
+  }
+  return out
 }

@@ -43,6 +43,9 @@ class TimerHandle {
 /** The instant every run starts at (an arbitrary fixed date). */
 export const EPOCH = Date.UTC(2030, 0, 1)
 
+/** The clock installed now: two runs at once would share (and corrupt) the globals. */
+let installed: VirtualClock | undefined
+
 export class VirtualClock {
   #now = EPOCH
   #nextId = 1
@@ -97,7 +100,8 @@ export class VirtualClock {
 
   /** Replaces the global time functions (and `Math.random`, seeded) until {@link VirtualClock.uninstall}. */
   install(seed: number): void {
-    if (this.#restore !== undefined) throw new Error('clock already installed')
+    if (installed !== undefined) throw new Error('another run is still in progress: its clock is installed')
+    installed = this
     const saved = {
       now: Date.now,
       setTimeout: globalThis.setTimeout,
@@ -157,6 +161,7 @@ export class VirtualClock {
     this.#restore?.()
     this.#restore = undefined
     this.#timers.clear()
+    if (installed === this) installed = undefined
   }
 }
 

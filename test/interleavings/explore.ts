@@ -70,8 +70,12 @@ export async function explore(exploration: Exploration): Promise<ExplorationResu
   const counterexamples: Counterexample[] = []
   for (const [key, first] of [...firsts].sort(([a], [b]) => a.localeCompare(b))) {
     let smallest: { scenario: Scenario; report: string } | undefined
+    // A cooperative time limit: past it every candidate passes, which ends the shrinking. (Not
+    // fast-check's interruptAfterTimeLimit: it abandons a run midway, clock installed.)
+    const deadline = performance.now() + exploration.shrinkTimeLimitMs
     await fc.check(
       fc.asyncProperty(arbitrary, async (scenario) => {
+        if (smallest !== undefined && performance.now() > deadline) return
         const result = await check(scenario)
         totals.add(result)
         if (!result.violations.some((v) => keyOf(v) === key)) return
@@ -82,7 +86,6 @@ export async function explore(exploration: Exploration): Promise<ExplorationResu
         examples: [[first.scenario]],
         numRuns: 1,
         seed: exploration.seed,
-        interruptAfterTimeLimit: exploration.shrinkTimeLimitMs,
       },
     )
     counterexamples.push({

@@ -11,7 +11,7 @@
  */
 import type { TokenStore, TokenStoreEntry, TokenStoreLock, TokenStoreSetOptions } from '@ongoing/core'
 import type { Interleaver } from './interleaver.js'
-import { describeToken } from './model-as.js'
+import { describeToken, parseToken } from './model-as.js'
 import type { StoreFault, StoreMethod } from './scenario.js'
 
 /** What a store wrapper reports and asks of the run it is part of. */
@@ -80,14 +80,14 @@ export class FaultyStore implements TokenStore {
       async () => {
         const version = await this.inner.set(key, value, options)
         if (version !== undefined) {
-          const record = JSON.parse(value) as { at: string; rt?: string }
+          const record = tokensIn(value)
           this.env.applied({
             kind: 'write',
             instance: this.instance,
             user,
             version,
-            accessToken: record.at,
-            ...(record.rt === undefined ? {} : { refreshToken: record.rt }),
+            accessToken: record.accessToken ?? '?',
+            ...(record.refreshToken === undefined ? {} : { refreshToken: record.refreshToken }),
           })
         }
         return version
@@ -212,6 +212,7 @@ export class FaultyStore implements TokenStore {
     const fault = env.nextStoreFault(method)
     onFault?.(fault)
     const tag = fault === undefined || fault === 'short-lock' ? '' : ` [${fault}]`
+    if (fault === 'slow') await new Promise((resolve) => setTimeout(resolve, 990))
     await env.interleaver.step(`i${instance} ▸ ${label}${tag}`, instance)
     switch (fault) {
       case 'die':
@@ -241,10 +242,29 @@ function describeEntry(entry: TokenStoreEntry | undefined): string {
 }
 
 function describeRecord(value: string): string {
-  try {
-    const record = JSON.parse(value) as { at?: string; rt?: string }
-    return `{${describeToken(record.rt ?? record.at)}}`
-  } catch {
-    return '{unreadable}'
+  const record = tokensIn(value)
+  return `{${describeToken(record.refreshToken ?? record.accessToken)}}`
+}
+
+/**
+ * The model's tokens in a stored record (written in clear: `encryptTokens: false`), wherever the
+ * record's format keeps them: every string that reads as a model token.
+ */
+export function tokensIn(value: string): { accessToken?: string; refreshToken?: string } {
+  const found: { accessToken?: string; refreshToken?: string } = {}
+  const visit = (node: unknown): void => {
+    if (typeof node === 'string') {
+      const id = parseToken(node)
+      if (id?.kind === 'at') found.accessToken ??= node
+      if (id?.kind === 'rt') found.refreshToken ??= node
+    } else if (typeof node === 'object' && node !== null) {
+      for (const child of Object.values(node)) visit(child)
+    }
   }
+  try {
+    visit(JSON.parse(value))
+  } catch {
+    // Not JSON: no tokens the harness can see.
+  }
+  return found
 }

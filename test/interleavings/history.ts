@@ -55,13 +55,16 @@ export interface ApiCall {
   status: number
 }
 
-/** A lock that ran out before its holder let go, and why it ran out. */
-export interface LapsedLock {
-  seq: number
+/** A lock an instance took; `lapse` when it ran out before its holder let go, and why. */
+export interface LockRecord {
+  takenSeq: number
   instance: number
   user: string
-  /** `injected`: a short-lock fault; `stall`: during a clock jump; `ttl`: time the engine itself spent. */
-  cause: 'injected' | 'stall' | 'ttl'
+  lapse?: {
+    seq: number
+    /** `injected`: a short-lock fault; `stall`: during a clock jump; `ttl`: time the engine itself spent. */
+    cause: 'injected' | 'stall' | 'ttl'
+  }
 }
 
 export interface History {
@@ -73,7 +76,7 @@ export interface History {
   deliveries: Delivery[]
   deaths: Death[]
   api: ApiCall[]
-  lapsedLocks: LapsedLock[]
+  locks: LockRecord[]
   model: ModelAuthorizationServer
   /** True when the run ended because nothing more could happen (not because of the step budget). */
   quiescent: boolean

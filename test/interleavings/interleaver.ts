@@ -6,7 +6,8 @@
  *
  * The path is a list of choices: a number picks candidate `n % candidates` (0 is the oldest, so
  * a path of zeros, or an exhausted path, is first-come first-served), a string waits for a step
- * whose label contains it (first-come first-served until one is pending). Numbers shrink toward
+ * whose label contains it, or for time to be able to pass when it is {@link TIME_PASSES}
+ * (first-come first-served until then). Numbers shrink toward
  * 0, so a shrunk counterexample differs from first-come first-served only where it must.
  */
 
@@ -69,7 +70,9 @@ export class Interleaver {
       index = choice % candidates.length
       this.#position++
     } else if (typeof choice === 'string') {
-      const found = candidates.findIndex((c) => c !== 'time' && c.label.includes(choice))
+      const found = candidates.findIndex((c) =>
+        c === 'time' ? choice === TIME_PASSES : c.label.includes(choice),
+      )
       if (found >= 0) {
         index = found
         this.#position++

@@ -408,10 +408,12 @@ function lossCause(h: History, user: string, grant: number): string | undefined 
     if (p.delivery === 'died') return 'the process died before the answer came'
     const death = h.deaths.find((d) => d.instance === p.instance)
     if (death !== undefined && death.seq > (p.settledSeq ?? 0)) return 'the process died before saving'
-    const lapsed = h.lapsedLocks.find(
-      (l) => l.instance === p.instance && l.user === user && l.cause !== 'ttl' && l.seq > p.seq,
-    )
-    if (lapsed !== undefined) return `its lock lapsed (${lapsed.cause})`
+    // The lock it refreshed under was taken away by an injected fault or a stall.
+    const lock = h.locks
+      .filter((l) => l.instance === p.instance && l.user === user && l.takenSeq < p.seq)
+      .sort((a, b) => b.takenSeq - a.takenSeq)[0]
+    if (lock?.lapse !== undefined && lock.lapse.cause !== 'ttl')
+      return `its lock lapsed (${lock.lapse.cause})`
   }
   return undefined
 }

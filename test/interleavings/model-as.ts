@@ -17,6 +17,10 @@ export const ENDPOINTS = {
   token: `${ISSUER}/token`,
   revocation: `${ISSUER}/revoke`,
 }
+export const METADATA_URLS = [
+  `${ISSUER}/.well-known/oauth-authorization-server`,
+  `${ISSUER}/.well-known/openid-configuration`,
+]
 export const API_URL = 'https://api.test/me'
 export const REDIRECT_URI = 'https://app.test/auth/callback'
 export const CLIENT = { id: 'app', secret: 'app-client-secret' }
@@ -229,6 +233,19 @@ export class ModelAuthorizationServer {
       grant.revokedAtSeq = this.seq()
     }
     return { status: 200, body: {} }
+  }
+
+  /** RFC 8414 metadata (served at both well-known URLs). */
+  metadata(): ModelAnswer {
+    return {
+      status: 200,
+      body: {
+        issuer: ISSUER,
+        authorization_endpoint: ENDPOINTS.authorization,
+        token_endpoint: ENDPOINTS.token,
+        revocation_endpoint: ENDPOINTS.revocation,
+      },
+    }
   }
 
   /** Whether the API accepts this access token now. */

@@ -9,16 +9,19 @@ import {
   API_URL,
   describeToken,
   ENDPOINTS,
+  METADATA_URLS,
   type ModelAnswer,
   type ModelAuthorizationServer,
 } from './model-as.js'
-import type { ASFault } from './scenario.js'
+import type { ASFault, DiscoveryFault } from './scenario.js'
 
 export interface NetworkEnvironment {
   readonly interleaver: Interleaver
   readonly model: ModelAuthorizationServer
-  /** The fault for the next token-endpoint call of the run, if any (and counts the call). */
-  nextASFault(): ASFault | undefined
+  /** The faults of the next token-endpoint call of the run (and counts the call). */
+  nextASFaults(): ASFault[]
+  /** The faults of the next discovery request of the run (and counts it). */
+  nextDiscoveryFaults(): DiscoveryFault[]
   kill(instance: number, why: string): void
   /** Adds a line to the run's trace. */
   note(text: string): void
@@ -28,6 +31,9 @@ export interface NetworkEnvironment {
 }
 
 const never = <T>(): Promise<T> => new Promise<T>(() => {})
+
+/** Waits `ms` of (virtual) time. */
+const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 /** A `fetch` failure as undici reports it: `TypeError('fetch failed')` with a coded cause. */
 function networkFailure(code: 'ECONNREFUSED' | 'ECONNRESET'): TypeError {
@@ -61,10 +67,12 @@ export function networkFor(instance: number, env: NetworkEnvironment): typeof fe
     form: URLSearchParams,
     signal: AbortSignal | null | undefined,
   ): Promise<Response> {
-    const fault = env.nextASFault()
+    const faults = env.nextASFaults()
+    const slow = faults.includes('slow')
+    const fault = faults.find((f) => f !== 'slow')
     const refresh = form.get('grant_type') === 'refresh_token'
     const what = refresh ? `refresh with ${describeToken(form.get('refresh_token') ?? '')}` : 'code exchange'
-    const tag = fault === undefined ? '' : ` [${fault}]`
+    const tag = faults.length === 0 ? '' : ` [${faults.join(', ')}]`
     const presentation = model.present(form, instance)
     const settle = (delivery: 'answered' | 'refused' | 'unknown' | 'died') => {
       if (presentation === undefined || presentation.delivery !== 'pending') return
@@ -87,6 +95,7 @@ export function networkFor(instance: number, env: NetworkEnvironment): typeof fe
       settle('refused')
       throw networkFailure('ECONNREFUSED')
     }
+    if (slow) await delay(9_900)
     await step(`▸ AS token: ${what} arrives`)
     switch (fault) {
       case 'timeout-before':
@@ -96,12 +105,13 @@ export function networkFor(instance: number, env: NetworkEnvironment): typeof fe
         settle('unknown')
         throw networkFailure('ECONNRESET')
       case 'unavailable':
-        await step(`◂ AS token: ${what}: 503 Retry-After: 1`)
+        await step(`◂ AS token: ${what}: 503 Retry-After: 10`)
+        if (signal?.aborted) return unanswered(signal)
         settle('refused')
         return respond({
           status: 503,
           body: { error: 'temporarily_unavailable' },
-          headers: { 'retry-after': '1' },
+          headers: { 'retry-after': '10' },
         })
     }
     // The request reached the server: it processes it, whether or not the client still waits.
@@ -123,9 +133,6 @@ export function networkFor(instance: number, env: NetworkEnvironment): typeof fe
         await step(`◂ AS token: ${what}: 502 (the AS had answered ${outcome})`)
         settle('unknown')
         return respond({ status: 502, body: {} })
-      case 'slow':
-        await new Promise((resolve) => setTimeout(resolve, 8_000))
-        break
     }
     await step(`◂ AS token: ${what}: ${outcome}`)
     if (signal?.aborted) return unanswered(signal)
@@ -133,11 +140,28 @@ export function networkFor(instance: number, env: NetworkEnvironment): typeof fe
     return respond(answer)
   }
 
+  async function discovery(url: string, signal: AbortSignal | null | undefined): Promise<Response> {
+    const faults = env.nextDiscoveryFaults()
+    const name = url.slice(url.indexOf('/.well-known/'))
+    const tag = faults.length === 0 ? '' : ` [${faults.join(', ')}]`
+    if (faults.includes('refused')) {
+      env.note(`i${instance} → AS ${name}: connection refused`)
+      throw networkFailure('ECONNREFUSED')
+    }
+    if (faults.includes('slow')) await delay(9_900)
+    await step(`▸ AS ${name}${tag}`)
+    const notFound = faults.includes('not-found')
+    await step(`◂ AS ${name}: ${notFound ? 404 : 200}`)
+    if (signal?.aborted) return unanswered(signal)
+    return respond(notFound ? { status: 404, body: {} } : model.metadata())
+  }
+
   return async (input, init): Promise<Response> => {
     const request = new Request(input, init)
     const signal = init?.signal ?? request.signal
     const url = request.url
     if (url === ENDPOINTS.token) return tokenEndpoint(new URLSearchParams(await request.text()), signal)
+    if (METADATA_URLS.includes(url)) return discovery(url, signal)
     if (url === ENDPOINTS.revocation) {
       const form = new URLSearchParams(await request.text())
       await step(`▸ AS revoke ${describeToken(form.get('token') ?? '')}`)

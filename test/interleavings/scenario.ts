@@ -32,7 +32,7 @@ export type Op =
 export type ASFault =
   /** Connection refused: the server never saw it, and the client can tell. */
   | 'refused'
-  /** 503 with Retry-After: not processed, and the server said so. */
+  /** 503 with Retry-After: 10 (the longest the client waits by default): not processed, and said so. */
   | 'unavailable'
   /** No answer within the client's timeout; the server never got it. */
   | 'timeout-before'
@@ -46,7 +46,7 @@ export type ASFault =
   | 'bad-gateway-after'
   /** The server processed it; the calling process dies as the answer arrives. */
   | 'die-after'
-  /** The answer comes 8 s later (under the client's 10 s timeout). */
+  /** The request takes 9.9 s to reach the server (just under the client's 10 s timeout). */
   | 'slow'
 
 export const AS_FAULTS: readonly ASFault[] = [
@@ -73,11 +73,31 @@ export type StoreFault =
   | 'die'
   /** A lock taken by this call expires at once (on the next tick of the clock). */
   | 'short-lock'
+  /** The call takes 0.99 s (just under the client's 1 s bound). */
+  | 'slow'
 
 export type StoreMethod = 'get' | 'set' | 'delete' | 'lock' | 'unlock'
 export const STORE_METHODS: readonly StoreMethod[] = ['get', 'set', 'delete', 'lock', 'unlock']
 
-export const STORE_FAULTS: readonly StoreFault[] = ['fail-before', 'fail-after', 'hang', 'die', 'short-lock']
+export const STORE_FAULTS: readonly StoreFault[] = [
+  'fail-before',
+  'fail-after',
+  'hang',
+  'die',
+  'short-lock',
+  'slow',
+]
+
+/** Faults of metadata discovery (RFC 8414, then OpenID discovery), when the scenario discovers. */
+export type DiscoveryFault =
+  /** The document takes 9.9 s to come. */
+  | 'slow'
+  /** 404 (the client then tries the next well-known URL). */
+  | 'not-found'
+  /** Connection refused. */
+  | 'refused'
+
+export const DISCOVERY_FAULTS: readonly DiscoveryFault[] = ['slow', 'not-found', 'refused']
 
 export const OP_KINDS: readonly Op['kind'][] = [
   'get',
@@ -97,8 +117,15 @@ export interface Scenario {
   /** Each user's grant at the start: fresh, due for refresh (inside the skew), or none. */
   initial: Record<User, 'fresh' | 'due' | 'none'>
   ops: Op[]
-  /** Faults by the index of the token-endpoint call they hit (0 = the first call of the run). */
+  /**
+   * Faults by the index of the token-endpoint call they hit (0 = the first call of the run).
+   * Several may hit one call: `slow` delays it, the first other one decides its outcome.
+   */
   asFaults: Array<{ call: number; fault: ASFault }>
+  /** The instances discover the server's metadata (instead of configured endpoints). */
+  discovery?: boolean
+  /** Faults by the index of the discovery request they hit (several may hit one request). */
+  discoveryFaults?: Array<{ call: number; fault: DiscoveryFault }>
   /** Faults by the store method and the index of its call they hit (`nth` 0 = its first call). */
   storeFaults: Array<{ method: StoreMethod; nth: number; fault: StoreFault }>
   /** Change notifications (by index) delivered only after the clock next moves. */
@@ -119,6 +146,8 @@ export interface ScenarioShape {
   opKinds?: readonly Op['kind'][]
   /** The users operations are about (default: all). */
   users?: readonly User[]
+  /** The instances discover the server's metadata, which may be slow or fail. */
+  discovery?: boolean
 }
 
 export function scenarioArbitrary(shape: ScenarioShape): fc.Arbitrary<Scenario> {
@@ -171,6 +200,15 @@ export function scenarioArbitrary(shape: ScenarioShape): fc.Arbitrary<Scenario> 
             { maxLength: 3 },
           ),
     lateNotifications: fc.array(fc.integer({ min: 0, max: 8 }), { maxLength: 2 }),
+    ...(shape.discovery
+      ? {
+          discovery: fc.constant(true),
+          discoveryFaults: fc.array(
+            fc.record({ call: fc.integer({ min: 0, max: 3 }), fault: fc.constantFrom(...DISCOVERY_FAULTS) }),
+            { maxLength: 3 },
+          ),
+        }
+      : {}),
     path: fc.array(fc.nat({ max: 15 }), { maxLength: shape.maxPath, size: 'max' }),
   })
 }

@@ -13,19 +13,21 @@ import {
 } from '@ongoing/core'
 import { EPOCH, flushMicrotasks, realDelay, VirtualClock } from './clock.js'
 import { FaultyStore, type StoreEnvironment, type StoreEvent } from './faulty-store.js'
-import type { History, OpRecord } from './history.js'
+import type { History, LockRecord, OpRecord } from './history.js'
 import { type Choice, Interleaver } from './interleaver.js'
 import {
   API_URL,
   CLIENT,
   describeToken,
   ENDPOINTS,
+  ISSUER,
   ModelAuthorizationServer,
   REDIRECT_URI,
 } from './model-as.js'
 import { type NetworkEnvironment, networkFor } from './network.js'
 import {
   type ASFault,
+  type DiscoveryFault,
   describeOp,
   type Op,
   type Scenario,
@@ -37,6 +39,8 @@ import {
 
 const APP_SECRET = 'interleavings-secret-interleavings-secret'
 export const SKEW_MS = 60_000
+/** How long background timers may run after the last operation ended. */
+const BACKGROUND_HORIZON_MS = 600_000
 /** The initial grants are set up this long before the operations start (so "due" ones are due). */
 const SETUP_LEAD_MS = 50_000
 
@@ -72,8 +76,7 @@ export interface RunResult {
 }
 
 interface HeldLock {
-  instance: number
-  user: string
+  record: LockRecord
   lock: TokenStoreLock
   expiresAt: number
   short: boolean
@@ -92,12 +95,14 @@ class World implements StoreEnvironment, NetworkEnvironment {
   #seq = 0
   readonly #storeCalls = new Map<StoreMethod, number>()
   #asCalls = 0
+  #discoveryCalls = 0
   #notifications = 0
   #realCalls = 0
   readonly #inflight = new Set<Promise<unknown>>()
   #timeWaiters: Array<() => void> = []
   readonly #locks = new Map<string, HeldLock>()
   #pendingAdvance: number | undefined
+  #quietSince: number | undefined
   #stalling = false
   readonly #running: Promise<void>[] = []
 
@@ -120,7 +125,7 @@ class World implements StoreEnvironment, NetworkEnvironment {
       deliveries: [],
       deaths: [],
       api: [],
-      lapsedLocks: [],
+      locks: [],
       model: this.model,
       quiescent: false,
       runStartSeq: 0,
@@ -144,9 +149,14 @@ class World implements StoreEnvironment, NetworkEnvironment {
     return this.scenario.storeFaults.find((f) => f.method === method && f.nth === nth)?.fault
   }
 
-  nextASFault(): ASFault | undefined {
+  nextASFaults(): ASFault[] {
     const call = this.#asCalls++
-    return this.scenario.asFaults.find((f) => f.call === call)?.fault
+    return this.scenario.asFaults.filter((f) => f.call === call).map((f) => f.fault)
+  }
+
+  nextDiscoveryFaults(): DiscoveryFault[] {
+    const call = this.#discoveryCalls++
+    return (this.scenario.discoveryFaults ?? []).filter((f) => f.call === call).map((f) => f.fault)
   }
 
   nextNotificationLate(): boolean {
@@ -204,7 +214,12 @@ class World implements StoreEnvironment, NetworkEnvironment {
 
   lockTaken(instance: number, lock: TokenStoreLock, expiresAt: number, short: boolean): void {
     const user = this.userOfKey(lock.key) ?? lock.key
-    this.#locks.set(lock.token, { instance, user, lock, expiresAt, short })
+    let record = this.#locks.get(lock.token)?.record
+    if (record === undefined) {
+      record = { takenSeq: this.seq(), instance, user }
+      this.history.locks.push(record)
+    }
+    this.#locks.set(lock.token, { record, lock, expiresAt, short })
   }
 
   lockGone(lock: TokenStoreLock): void {
@@ -235,23 +250,7 @@ class World implements StoreEnvironment, NetworkEnvironment {
   async #setUp(): Promise<void> {
     const { backend, instances, run } = this.options
     const stores = backend.storesFor(run, instances)
-    for (let i = 0; i < instances; i++) {
-      this.#access.push(
-        new OngoingAccess({
-          issuer: 'https://as.test',
-          endpoints: ENDPOINTS,
-          client: CLIENT,
-          redirectUri: REDIRECT_URI,
-          scope: 'offline_access api',
-          secret: APP_SECRET,
-          // Records in clear, so the harness can tell which grant the store holds.
-          encryptTokens: false,
-          store: new FaultyStore(stores[i]!, i, this),
-          fetch: networkFor(i, this),
-          refreshSkewSeconds: SKEW_MS / 1000,
-        }),
-      )
-    }
+    for (let i = 0; i < instances; i++) this.#access.push(this.#instance(i, stores[i]!))
     for (const user of USERS) {
       const initial = this.scenario.initial[user]
       if (initial === 'none') continue
@@ -266,22 +265,27 @@ class World implements StoreEnvironment, NetworkEnvironment {
     await this.#settle()
     // The setup instance's cache is not part of the scenario.
     this.#access[0]!.close()
-    this.#access[0] = new OngoingAccess({
-      issuer: 'https://as.test',
-      endpoints: ENDPOINTS,
-      client: CLIENT,
-      redirectUri: REDIRECT_URI,
-      scope: 'offline_access api',
-      secret: APP_SECRET,
-      encryptTokens: false,
-      store: new FaultyStore(stores[0]!, 0, this),
-      fetch: networkFor(0, this),
-      refreshSkewSeconds: SKEW_MS / 1000,
-    })
+    this.#access[0] = this.#instance(0, stores[0]!)
     // Let the setup's change notifications (Redis: over pub/sub) pass before the run begins.
     if (backend.realIO) await realDelay(5)
     await this.#settle()
     this.clock.advanceTo(EPOCH + SETUP_LEAD_MS)
+  }
+
+  #instance(index: number, store: TokenStore): OngoingAccess {
+    return new OngoingAccess({
+      issuer: ISSUER,
+      ...(this.scenario.discovery ? {} : { endpoints: ENDPOINTS }),
+      client: CLIENT,
+      redirectUri: REDIRECT_URI,
+      scope: 'offline_access api',
+      secret: APP_SECRET,
+      // Records in clear, so the harness can tell which grant the store holds.
+      encryptTokens: false,
+      store: new FaultyStore(store, index, this),
+      fetch: networkFor(index, this),
+      refreshSkewSeconds: SKEW_MS / 1000,
+    })
   }
 
   async #drive(): Promise<{ decisions: number; budgetExhausted: boolean }> {
@@ -300,7 +304,13 @@ class World implements StoreEnvironment, NetworkEnvironment {
       }
       if (decisions >= max) return { decisions, budgetExhausted: true }
       const nextTimer = this.clock.nextTimerAt()
-      const picked = this.interleaver.next(nextTimer !== undefined)
+      // Once every operation is over, background timers run for a while more (a retry, a lock
+      // extension), not for ever: a dead instance's timers would fire for ever.
+      if (this.#opsOver()) this.#quietSince ??= this.clock.now()
+      const timeCanPass =
+        nextTimer !== undefined &&
+        (this.#quietSince === undefined || nextTimer <= this.#quietSince + BACKGROUND_HORIZON_MS)
+      const picked = this.interleaver.next(timeCanPass)
       if (picked === undefined) return { decisions, budgetExhausted: false }
       decisions++
       if (picked === 'time') {
@@ -310,6 +320,14 @@ class World implements StoreEnvironment, NetworkEnvironment {
         this.#log(this.seq(), picked.label)
       }
     }
+  }
+
+  /** Every operation started, and each ended or belongs to a dead instance. */
+  #opsOver(): boolean {
+    if (this.history.ops.length < this.scenario.ops.length) return false
+    return this.history.ops.every(
+      (op) => op.outcome !== 'unfinished' || ('instance' in op.op && this.interleaver.isDead(op.op.instance)),
+    )
   }
 
   async #startOps(): Promise<void> {
@@ -435,8 +453,12 @@ class World implements StoreEnvironment, NetworkEnvironment {
       this.#locks.delete(token)
       const cause = held.short ? 'injected' : this.#stalling ? 'stall' : 'ttl'
       const seq = this.seq()
-      this.history.lapsedLocks.push({ seq, instance: held.instance, user: held.user, cause })
-      this.#log(seq, `  lock of ${held.user} held by i${held.instance} lapses (${cause})`, held.expiresAt)
+      held.record.lapse = { seq, cause }
+      this.#log(
+        seq,
+        `  lock of ${held.record.user} held by i${held.record.instance} lapses (${cause})`,
+        held.expiresAt,
+      )
       if (this.options.backend.expireLock !== undefined)
         await this.real(this.options.backend.expireLock(held.lock))
     }
