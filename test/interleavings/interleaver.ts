@@ -4,16 +4,22 @@
  * driver releases it. At each decision the candidates are the pending steps, oldest first, and
  * "time passes" (to the next timer) when a timer is pending; the run's *path* says which one.
  *
- * The path is a list of choices: a number picks candidate `n % candidates` (0 is the oldest, so
- * a path of zeros, or an exhausted path, is first-come first-served), a string waits for a step
- * whose label contains it, or for time to be able to pass when it is {@link TIME_PASSES}
- * (first-come first-served until then). Numbers shrink toward
- * 0, so a shrunk counterexample differs from first-come first-served only where it must.
+ * The path is a list of choices. A number `n` picks pending step `n % steps` (0 is the oldest,
+ * so a path of zeros, or an exhausted path, is first-come first-served), except that
+ * {@link TIME_CHOICE} lets time pass instead (time also passes when no step is pending): time
+ * passing while a call is in flight makes it slow, and a slow call times out, so it is one
+ * choice among sixteen rather than one candidate among a few. A string waits for a step whose
+ * label contains it, or for time to be able to pass when it is {@link TIME_PASSES}
+ * (first-come first-served until then). Numbers shrink toward 0, so a shrunk counterexample
+ * differs from first-come first-served only where it must.
  */
 
 export type Choice = number | string
 
 export const TIME_PASSES = 'time passes'
+
+/** The number that lets time pass in a path (the largest a generated path holds). */
+export const TIME_CHOICE = 15
 
 export interface Step {
   readonly id: number
@@ -66,8 +72,9 @@ export class Interleaver {
     if (candidates.length === 0) return undefined
     let index = 0
     const choice = this.choices[this.#position]
+    const steps = this.#pending.length
     if (typeof choice === 'number') {
-      index = choice % candidates.length
+      index = steps === 0 || (choice === TIME_CHOICE && timeCanPass) ? steps : choice % steps
       this.#position++
     } else if (typeof choice === 'string') {
       const found = candidates.findIndex((c) =>

@@ -309,13 +309,18 @@ export function checkInvariants(h: History): { violations: Violation[]; tally: T
     if (g === undefined) continue
     // Told to consent while the store still holds the grant's live refresh token (a read that
     // began before the grant was stored): not lost, the next call finds it.
-    const stored = [...h.store].reverse().find((c) => c.user === user && c.seq < op.endSeq!)
-    const storedId = stored?.kind === 'write' ? parseToken(stored.refreshToken ?? '') : undefined
-    if (storedId?.grant === grant && g.alive && storedId.gen === g.gen) {
+    const end = op.endSeq!
+    const aliveAtEnd = g.alive || (g.revokedAtSeq !== undefined && g.revokedAtSeq > end)
+    const stored = [...h.store].reverse().find((c) => c.user === user && c.seq < end)
+    const storedRt = stored?.kind === 'write' ? stored.refreshToken : undefined
+    const spent = h.model.presentations.some(
+      (p) => p.rt === storedRt && p.result === 'rotated' && (p.processedSeq ?? 0) < end,
+    )
+    if (storedRt !== undefined && parseToken(storedRt)?.grant === grant && aliveAtEnd && !spent) {
       tally.consentWhileStored++
       continue
     }
-    if (g.alive || (g.revokedAtSeq !== undefined && g.revokedAtSeq > op.endSeq!))
+    if (aliveAtEnd)
       lose(
         user,
         grant,

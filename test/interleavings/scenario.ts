@@ -4,7 +4,7 @@
  * the scheduler follows. Everything a run does is a function of its scenario.
  */
 import fc from 'fast-check'
-import type { Choice } from './interleaver.js'
+import { type Choice, TIME_CHOICE } from './interleaver.js'
 
 export const USERS = ['alice', 'bob'] as const
 export type User = (typeof USERS)[number]
@@ -148,9 +148,29 @@ export interface ScenarioShape {
   users?: readonly User[]
   /** The instances discover the server's metadata, which may be slow or fail. */
   discovery?: boolean
+  /** Each scenario draws the subset of operation kinds and faults it uses. */
+  swarm?: boolean
 }
 
+/**
+ * Scenarios of `shape`. With `swarm`, each scenario first draws a subset of the operation kinds
+ * and faults it may use (swarm testing): a run that only gets, restores and revokes reaches
+ * orderings that a run drowned in every kind of fault rarely does.
+ */
 export function scenarioArbitrary(shape: ScenarioShape): fc.Arbitrary<Scenario> {
+  if (!shape.swarm) return scenarios(shape)
+  const some = <T>(all: readonly T[], minLength: number) =>
+    all.length === 0 ? fc.constant([] as T[]) : fc.subarray([...all], { minLength })
+  return fc
+    .record({
+      opKinds: some(shape.opKinds ?? OP_KINDS, 1),
+      asFaults: some(shape.asFaults ?? AS_FAULTS, 0),
+      storeFaults: some(shape.storeFaults ?? STORE_FAULTS, 0),
+    })
+    .chain((subset) => scenarios({ ...shape, ...subset }))
+}
+
+function scenarios(shape: ScenarioShape): fc.Arbitrary<Scenario> {
   const instance = fc.integer({ min: 0, max: shape.instances - 1 })
   const user = fc.constantFrom(...(shape.users ?? USERS))
   const userOp = (kind: 'get' | 'force' | 'fetch' | 'revoke' | 'consent' | 'restore') =>
@@ -209,7 +229,7 @@ export function scenarioArbitrary(shape: ScenarioShape): fc.Arbitrary<Scenario> 
           ),
         }
       : {}),
-    path: fc.array(fc.nat({ max: 15 }), { maxLength: shape.maxPath, size: 'max' }),
+    path: fc.array(fc.nat({ max: TIME_CHOICE }), { maxLength: shape.maxPath, size: 'max' }),
   })
 }
 
