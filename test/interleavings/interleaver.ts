@@ -92,9 +92,4 @@ export class Interleaver {
     }
     return picked
   }
-
-  /** How many choices of the path were used (the rest would not change the run). */
-  get choicesUsed(): number {
-    return this.#position
-  }
 }

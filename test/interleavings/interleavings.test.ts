@@ -78,11 +78,12 @@ describe('interleavings', () => {
     await exploreAndReport({
       name: 'MemoryTokenStore, 3 instances, every operation and fault',
       backend: () => memoryBackend,
-      shape: { instances: 3, maxOps: 8, maxPath: 150 },
+      // Swarm: each scenario draws its own subset of operation kinds and faults.
+      shape: { instances: 3, maxOps: 8, maxPath: 150, swarm: true },
       seed: SEED,
       runs: RUNS ?? 2_500,
       path: PATH,
-      shrinkTimeLimitMs: 2_000,
+      shrinkRuns: 400,
     })
   }, 120_000)
 
@@ -104,7 +105,7 @@ describe('interleavings', () => {
       seed: SEED,
       runs: RUNS ?? 2_500,
       path: PATH,
-      shrinkTimeLimitMs: 2_000,
+      shrinkRuns: 400,
     })
   }, 120_000)
 
@@ -126,7 +127,7 @@ describe('interleavings', () => {
       seed: SEED,
       runs: RUNS ?? 1_500,
       path: PATH,
-      shrinkTimeLimitMs: 2_000,
+      shrinkRuns: 400,
     })
   }, 120_000)
 })
@@ -151,7 +152,7 @@ describeWithRedis('interleavings on Redis', () => {
       seed: SEED,
       runs: RUNS === undefined ? 300 : Math.ceil(RUNS / 10),
       path: PATH,
-      shrinkTimeLimitMs: 2_000,
+      shrinkRuns: 60,
     })
   }, 120_000)
 })
