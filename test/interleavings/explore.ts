@@ -113,7 +113,7 @@ export function describeExploration(exploration: Exploration, result: Exploratio
     lines.push(
       '',
       `=== counterexample: ${c.key}`,
-      `first met at INTERLEAVINGS_SEED=${c.seed} INTERLEAVINGS_PATH=${c.path}; shrunk below (replay it alone with INTERLEAVINGS_SCENARIO='<the Scenario line>')`,
+      `first met at INTERLEAVINGS_SEED=${c.seed} INTERLEAVINGS_PATH=${c.path} (-t '${exploration.name}'); shrunk below (replay it alone with INTERLEAVINGS_INSTANCES=${exploration.shape.instances} INTERLEAVINGS_SCENARIO='<the Scenario line>')`,
       c.report,
     )
   }

@@ -5,8 +5,9 @@
  * run is checked against the invariants of ./invariants.ts.
  *
  * Fixed seed and budget by default. `INTERLEAVINGS_SEED` and `INTERLEAVINGS_RUNS` change them,
- * `INTERLEAVINGS_PATH` replays one run of the exploration (the path a report prints), and
- * `INTERLEAVINGS_SCENARIO` runs one scenario (the JSON a report prints) and prints its trace.
+ * `INTERLEAVINGS_PATH` replays one run of an exploration (the path a report prints; pick the
+ * exploration with `-t`), and `INTERLEAVINGS_SCENARIO` (with `INTERLEAVINGS_INSTANCES`) runs one
+ * scenario (the JSON a report prints) on MemoryTokenStore and prints its trace.
  */
 import { describeWithRedis } from '@ongoing/testing'
 import fc from 'fast-check'
@@ -67,7 +68,10 @@ describe('interleavings', () => {
   if (SCENARIO !== undefined) {
     it('runs the scenario of INTERLEAVINGS_SCENARIO', async () => {
       const scenario = JSON.parse(SCENARIO) as Scenario
-      const instances = 1 + Math.max(0, ...scenario.ops.map((op) => ('instance' in op ? op.instance : 0)))
+      const instances = Number(
+        process.env.INTERLEAVINGS_INSTANCES ??
+          1 + Math.max(0, ...scenario.ops.map((op) => ('instance' in op ? op.instance : 0))),
+      )
       const result = await checkScenario(scenario, { backend: memoryBackend, instances, run: ++run })
       console.log(formatFailure(scenario, result))
     })
