@@ -3,9 +3,9 @@
  * fixed scenario (operations, faults, and where the order matters, the scheduler's path), run on
  * `MemoryTokenStore` and checked against every invariant. Each names the fault it shows.
  *
- * They fail on the engine as it is: each is marked `it.fails` until the engine rewrite lands,
- * then flipped to `it`. The first test (always on) checks that each scenario still runs to the
- * end, so an `it.fails` here never passes because the harness broke.
+ * Each failed on the engine before issue 17's rewrite (commit 8c9ce18) and passes on it. The first
+ * test checks that each scenario still runs to the end, so a pass here never comes from a harness
+ * that stopped early.
  */
 import { describeWithRedis } from '@ongoing/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -199,6 +199,61 @@ const callAfterNotificationJoinsOlderRead: Counterexample = {
   },
 }
 
+/**
+ * Found while the engine was being fixed (after counterexamples 1-8 passed): two writes of one grant
+ * by i0 (a restore, then a consent) answer out of order, and i0 cached the older grant the late
+ * answer carried.
+ */
+const ownWritesAnswerOutOfOrder: Counterexample = {
+  instances: 2,
+  scenario: {
+    ...none,
+    seed: 0,
+    initial: { alice: 'fresh', bob: 'fresh' },
+    ops: [
+      { kind: 'restore', instance: 0, user: 'alice' },
+      { kind: 'get', instance: 1, user: 'alice' },
+      { kind: 'consent', instance: 0, user: 'alice' },
+      { kind: 'consent', instance: 0, user: 'alice' },
+      { kind: 'get', instance: 0, user: 'alice' },
+      { kind: 'get', instance: 0, user: 'alice' },
+      { kind: 'get', instance: 0, user: 'alice' },
+    ],
+    lateNotifications: [1, 0],
+    path: [
+      0, 0, 0, 1, 1, 0, 0, 0, 0, 9, 2, 0, 0, 6, 10, 14, 4, 3, 11, 5, 5, 4, 12, 14, 10, 1, 0, 15, 13, 12, 0,
+      13, 6, 0, 10, 7, 2, 14, 15, 8, 8, 7, 9, 1, 0, 5, 12, 9, 14, 1, 4, 7, 1, 3, 1, 14, 5, 15, 11, 15, 12, 14,
+      12, 3,
+    ],
+  },
+}
+
+/**
+ * Found while the engine was being fixed: while i0 writes a new consent, a call on i0 that starts
+ * after the write's notification joins a read that began before it, and serves the old grant.
+ */
+const callDuringOwnWriteJoinsOlderRead: Counterexample = {
+  instances: 2,
+  scenario: {
+    ...none,
+    seed: 0,
+    initial: { alice: 'fresh', bob: 'fresh' },
+    ops: [
+      { kind: 'consent', instance: 0, user: 'alice' },
+      { kind: 'fetch', instance: 1, user: 'alice' },
+      { kind: 'get', instance: 0, user: 'alice' },
+      { kind: 'fetch', instance: 0, user: 'alice' },
+    ],
+    lateNotifications: [],
+    path: [
+      0, 0, 0, 0, 11, 4, 10, 1, 7, 0, 0, 3, 1, 8, 12, 2, 5, 5, 5, 10, 1, 0, 6, 15, 15, 1, 0, 10, 8, 15, 7, 2,
+      13, 1, 8, 1, 9, 6, 15, 3, 13, 9, 0, 8, 9, 9, 12, 3, 4, 7, 2, 7, 4, 11, 4, 7, 0, 6, 6, 11, 11, 0, 4, 8,
+      6, 14, 4, 15, 15, 3, 7, 5, 9, 4, 9, 1, 5, 2, 14, 2, 13, 1, 13, 1, 12, 14, 2, 9, 14, 8, 7, 2, 11, 1, 1,
+      12, 8, 6, 12, 4, 7, 7, 9, 4, 7, 3, 5, 2, 9,
+    ],
+  },
+}
+
 const ALL = {
   unknownOutcomeRetried,
   lockLapsesDuringDiscovery,
@@ -208,6 +263,8 @@ const ALL = {
   fetchRetriesWithRejectedToken,
   notificationRacesRead,
   callAfterNotificationJoinsOlderRead,
+  ownWritesAnswerOutOfOrder,
+  callDuringOwnWriteJoinsOlderRead,
 }
 
 let run = 0
@@ -231,29 +288,35 @@ describe('interleaving counterexamples', () => {
     }
   })
 
-  it.fails('counterexample 1: a refresh whose outcome is unknown is presented again at once', () =>
+  it('counterexample 1: a refresh whose outcome is unknown is presented again at once', () =>
     expectEveryInvariant(unknownOutcomeRetried))
 
-  it.fails('counterexample 2: the lock lapses during slow discovery and a second process presents the same refresh token', () =>
+  it('counterexample 2: the lock lapses during slow discovery and a second process presents the same refresh token', () =>
     expectEveryInvariant(lockLapsesDuringDiscovery))
 
-  it.fails('counterexample 3: a failed write leaves the rotated grant in one process; another spends the old refresh token', () =>
+  it('counterexample 3: a failed write leaves the rotated grant in one process; another spends the old refresh token', () =>
     expectEveryInvariant(failedWriteLeavesGrantInOneProcess))
 
-  it.fails('counterexample 4: a leftover unsaved grant overwrites a new consent (versions restart after the delete)', () =>
+  it('counterexample 4: a leftover unsaved grant overwrites a new consent (versions restart after the delete)', () =>
     expectEveryInvariant(leftoverGrantOverwritesNewConsent))
 
-  it.fails('counterexample 5: a forced refresh joins a plain read in flight and returns the old token', () =>
+  it('counterexample 5: a forced refresh joins a plain read in flight and returns the old token', () =>
     expectEveryInvariant(forcedRefreshJoinsPlainRead))
 
-  it.fails('counterexample 6: after its lock lapsed, fetch retries a 401 with the token the API rejected', () =>
+  it('counterexample 6: after its lock lapsed, fetch retries a 401 with the token the API rejected', () =>
     expectEveryInvariant(fetchRetriesWithRejectedToken))
 
-  it.fails('counterexample 7: a change notification races a store read; the old grant is cached and served', () =>
+  it('counterexample 7: a change notification races a store read; the old grant is cached and served', () =>
     expectEveryInvariant(notificationRacesRead))
 
-  it.fails('counterexample 8: a call that starts after the change notification joins an older read and gets the old grant', () =>
+  it('counterexample 8: a call that starts after the change notification joins an older read and gets the old grant', () =>
     expectEveryInvariant(callAfterNotificationJoinsOlderRead))
+
+  it('counterexample 9: two writes of one grant by one process answer out of order; the older is cached', () =>
+    expectEveryInvariant(ownWritesAnswerOutOfOrder))
+
+  it('counterexample 10: a call that starts while its process writes a new consent joins an older read', () =>
+    expectEveryInvariant(callDuringOwnWriteJoinsOlderRead))
 })
 
 // The same scenarios on a real Redis (one RedisTokenStore per instance): the faults are the
@@ -276,13 +339,12 @@ describeWithRedis('interleaving counterexamples on Redis', () => {
     }
   })
 
-  it.fails('counterexample 1 on Redis', () => expectEveryInvariant(unknownOutcomeRetried, redis))
-  it.fails('counterexample 2 on Redis', () => expectEveryInvariant(lockLapsesDuringDiscovery, redis))
-  it.fails('counterexample 3 on Redis', () => expectEveryInvariant(failedWriteLeavesGrantInOneProcess, redis))
-  it.fails('counterexample 4 on Redis', () => expectEveryInvariant(leftoverGrantOverwritesNewConsent, redis))
-  it.fails('counterexample 5 on Redis', () => expectEveryInvariant(forcedRefreshJoinsPlainRead, redis))
-  it.fails('counterexample 6 on Redis', () => expectEveryInvariant(fetchRetriesWithRejectedToken, redis))
-  it.fails('counterexample 7 on Redis', () => expectEveryInvariant(notificationRacesRead, redis))
-  it.fails('counterexample 8 on Redis', () =>
-    expectEveryInvariant(callAfterNotificationJoinsOlderRead, redis))
+  it('counterexample 1 on Redis', () => expectEveryInvariant(unknownOutcomeRetried, redis))
+  it('counterexample 2 on Redis', () => expectEveryInvariant(lockLapsesDuringDiscovery, redis))
+  it('counterexample 3 on Redis', () => expectEveryInvariant(failedWriteLeavesGrantInOneProcess, redis))
+  it('counterexample 4 on Redis', () => expectEveryInvariant(leftoverGrantOverwritesNewConsent, redis))
+  it('counterexample 5 on Redis', () => expectEveryInvariant(forcedRefreshJoinsPlainRead, redis))
+  it('counterexample 6 on Redis', () => expectEveryInvariant(fetchRetriesWithRejectedToken, redis))
+  it('counterexample 7 on Redis', () => expectEveryInvariant(notificationRacesRead, redis))
+  it('counterexample 8 on Redis', () => expectEveryInvariant(callAfterNotificationJoinsOlderRead, redis))
 })

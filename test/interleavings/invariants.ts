@@ -15,8 +15,8 @@
  *    the server still has it, or a spent refresh token left in the store) only when a refresh the
  *    server processed never reached the store because its answer was lost, its process died, or
  *    its lock lapsed to an injected fault.
- * 5. A forced refresh returns a token nobody knew before it was asked; `fetch` never retries with
- *    the token the API rejected.
+ * 5. A forced refresh returns a token nobody knew before it was asked (a new grant being written then
+ *    excepted); `fetch` never retries with the token the API rejected.
  * 6. getAccessToken never returns an expired token.
  * 0. Every operation of a live instance finishes.
  */
@@ -40,6 +40,8 @@ export interface Tally {
   deliberate: number
   /** Presented again after the process that presented it died. */
   afterDeath: number
+  /** Presented again after the store took the presenter's lock away (an injected fault). */
+  afterLapse: number
   /** Lost grants, by the cause that permits the loss. */
   losses: Record<string, number>
   /** Older grants served from a cache within the documented bound. */
@@ -54,6 +56,7 @@ export function emptyTally(): Tally {
     afterRefusal: 0,
     deliberate: 0,
     afterDeath: 0,
+    afterLapse: 0,
     losses: {},
     staleWithinBound: 0,
     consentWhileStored: 0,
@@ -65,6 +68,7 @@ export function addTally(into: Tally, from: Tally): void {
   into.afterRefusal += from.afterRefusal
   into.deliberate += from.deliberate
   into.afterDeath += from.afterDeath
+  into.afterLapse += from.afterLapse
   into.staleWithinBound += from.staleWithinBound
   into.consentWhileStored += from.consentWhileStored
   for (const [cause, n] of Object.entries(from.losses)) into.losses[cause] = (into.losses[cause] ?? 0) + n
@@ -179,6 +183,22 @@ export function checkInvariants(h: History): { violations: Violation[]; tally: T
         continue
       }
       const answered = earlier.find((e) => e.delivery === 'answered')
+      // The process that got the answer died before saving what it got: the loss invariant 4 permits.
+      const diedBeforeSaving =
+        answered !== undefined &&
+        answered.result === 'rotated' &&
+        !h.store.some((c) => c.kind === 'write' && c.refreshToken === answered.issued) &&
+        h.deaths.some((d) => d.instance === answered.instance && d.seq > (answered.settledSeq ?? 0))
+      if (diedBeforeSaving) {
+        tally.afterDeath++
+        continue
+      }
+      // The store took its lock away (an injected fault): nothing tells the next holder the token is
+      // spent. Invariant 4 counts the loss.
+      if (answered !== undefined && injectedLapse(h, answered) !== undefined) {
+        tally.afterLapse++
+        continue
+      }
       if (answered !== undefined) {
         fail(
           '1 one presentation',
@@ -358,15 +378,27 @@ export function checkInvariants(h: History): { violations: Violation[]; tally: T
   }
 
   // 5. Forced refreshes and retries after 401.
+  // Since when a token was known: handed out by any instance, stored by a refresh, or there from the
+  // start. The first token of a new grant (a consent, a restore) counts as known once handed out: a
+  // forced refresh may return a grant that was being written when it was asked.
   const firstKnown = new Map<string, number>()
   const know = (token: string, seq: number) => {
     if ((firstKnown.get(token) ?? Number.POSITIVE_INFINITY) > seq) firstKnown.set(token, seq)
   }
-  for (const w of writes) know(w.accessToken, w.seq)
+  for (const w of writes) {
+    const id = parseToken(w.accessToken)
+    if (id !== undefined && id.gen === 1) {
+      if (id.grant === 1) know(w.accessToken, 0)
+      continue
+    }
+    know(w.accessToken, w.seq)
+  }
   for (const s of served) know(s.token, s.endSeq)
   for (const op of h.ops) {
     if (op.op.kind === 'force' && op.outcome === 'ok' && op.token !== undefined) {
-      const known = firstKnown.get(op.token) ?? Number.POSITIVE_INFINITY
+      const id = parseToken(op.token)
+      const known =
+        id?.gen === 1 && id.grant === 1 ? 0 : (firstKnown.get(op.token) ?? Number.POSITIVE_INFINITY)
       if (known < op.startSeq)
         fail(
           '5 forced refresh',
@@ -424,14 +456,21 @@ function lossCause(h: History, user: string, grant: number): string | undefined 
     if (p.delivery === 'died') return 'the process died before the answer came'
     const death = h.deaths.find((d) => d.instance === p.instance)
     if (death !== undefined && death.seq > (p.settledSeq ?? 0)) return 'the process died before saving'
-    // The lock it refreshed under was taken away by an injected fault or a stall.
-    const lock = h.locks
-      .filter((l) => l.instance === p.instance && l.user === user && l.takenSeq < p.seq)
-      .sort((a, b) => b.takenSeq - a.takenSeq)[0]
-    if (lock?.lapse !== undefined && lock.lapse.cause !== 'ttl')
-      return `its lock lapsed (${lock.lapse.cause})`
+    const lapse = injectedLapse(h, p)
+    if (lapse !== undefined) return `its lock lapsed (${lapse})`
   }
   return undefined
+}
+
+/**
+ * Why the lock a presentation was made under was taken away by an injected fault or a stall (not
+ * by its TTL running out, which the engine must prevent), or `undefined`.
+ */
+function injectedLapse(h: History, p: { instance: number; user: string; seq: number }): string | undefined {
+  const lock = h.locks
+    .filter((l) => l.instance === p.instance && l.user === p.user && l.takenSeq < p.seq)
+    .sort((a, b) => b.takenSeq - a.takenSeq)[0]
+  return lock?.lapse !== undefined && lock.lapse.cause !== 'ttl' ? lock.lapse.cause : undefined
 }
 
 /** DESIGN.md: refresh `skew` before expiry, or at half its life for a token living less than that. */

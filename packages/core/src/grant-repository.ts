@@ -39,12 +39,12 @@ interface RecordShape {
 export class GrantRepository {
   readonly #prefix: string
 
-  /** This process's writes, told apart from other writers' in change notifications. */
+  /** This process's writes under way, and the change notifications each heard (see {@link OwnWrites}). */
   readonly ownWrites = new OwnWrites()
 
   /**
-   * @param onForeignChange - Called when a notification first taken for one of our writes turns out
-   *   to have been another writer's (see {@link OwnWrites}).
+   * @param onWritten - Called after every write that changed the store; `alone` when no other
+   *   writer's change of that grant was heard meanwhile (then `grant` is the newest).
    */
   constructor(
     readonly store: TokenStore,
@@ -52,7 +52,7 @@ export class GrantRepository {
     issuer: string,
     clientId: string,
     private readonly timeoutMs: number,
-    private readonly onForeignChange: (userKey: string) => void = () => {},
+    private readonly onWritten: (userKey: string, grant: Grant, alone: boolean) => void = () => {},
   ) {
     const grantId = createHash('sha256').update(`${issuer}\n${clientId}`).digest('base64url').slice(0, 16)
     this.#prefix = `grant:${grantId}:`
@@ -93,7 +93,8 @@ export class GrantRepository {
       )
       return version
     } finally {
-      if (this.ownWrites.end(userKey, own, version !== undefined)) this.onForeignChange(userKey)
+      const alone = this.ownWrites.end(userKey, own, version !== undefined)
+      if (version !== undefined) this.onWritten(userKey, grant, alone)
     }
   }
 

@@ -250,7 +250,7 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
       this.issuer,
       this.#auth.clientId,
       storeTimeoutMs,
-      (userKey) => this.#heardChange(userKey),
+      (userKey, grant, alone) => this.#written(userKey, grant, alone),
     )
     const defaultExpiresInMs =
       positiveNumber(options.defaultExpiresInSeconds, 'defaultExpiresInSeconds', 3_600) * 1000
@@ -292,7 +292,6 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
         this.#emitIsolated('consentRequired', { userKey: error.userKey, reason: error.reason })
       },
       remember: (userKey, grant, since) => this.#remember(userKey, grant, since),
-      wrote: (userKey) => this.#noteChange(userKey),
       unsaved: new BoundedMap(10_000),
       failures: new BoundedMap(10_000),
     }
@@ -689,14 +688,9 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
     this.#refreshContext.failures.delete(userKey)
     for (let attempt = 0; attempt < 5; attempt++) {
       const current = await this.#repository.read(userKey)
-      const since = this.#changeSeq
+      // A successful write fills the cache itself (see #written).
       const version = await this.#repository.write(userKey, grant, current?.version ?? 0)
-      if (version !== undefined) {
-        this.#remember(userKey, grant, since)
-        // A change, as if its notification came now: a read that started before must not cache.
-        this.#noteChange(userKey)
-        return
-      }
+      if (version !== undefined) return
     }
     throw new OngoingAccessError(
       'ERR_STORE',
@@ -737,8 +731,8 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
   #onStoreChange(storeKey: string): void {
     const userKey = this.#repository.userKeyOf(storeKey)
     if (userKey === undefined) return
-    // The echo of a write of ours: the writer keeps the cache right itself.
-    if (!this.#repository.ownWrites.heard(userKey)) this.#heardChange(userKey)
+    this.#repository.ownWrites.heard(userKey)
+    this.#heardChange(userKey)
     const listeners = this.#changeWaiters.get(userKey)
     if (listeners !== undefined) for (const listener of [...listeners]) listener()
   }
@@ -759,7 +753,16 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
     }
   }
 
-  /** Another writer changed `userKey`'s grant: what this process cached or is reading may be old. */
+  /**
+   * This process wrote `grant`: a change (a read that started before may return the grant it
+   * replaced), and the newest grant when no other writer's change was heard meanwhile.
+   */
+  #written(userKey: string, grant: Grant, alone: boolean): void {
+    this.#noteChange(userKey)
+    if (alone) this.#remember(userKey, grant, this.#changeSeq)
+  }
+
+  /** `userKey`'s grant changed in the store: what this process cached or is reading may be old. */
   #heardChange(userKey: string): void {
     this.#noteChange(userKey)
     this.#cache.delete(userKey)

@@ -1,48 +1,48 @@
-/** One write of this process, waiting for the store's change notification of it. */
-interface PendingWrite {
-  /** A notification was taken as this write's own. */
-  heard: boolean
+/** One write of this process under way, and how many change notifications of its grant it heard. */
+export interface PendingWrite {
+  heard: number
+  /** Another write of this process to the same grant succeeded meanwhile. */
+  raced: boolean
 }
 
 /**
- * Tells this process's own writes apart from other writers' in the store's change notifications.
- * A store announces every write, ours included, and does not say whose it was. Each write of ours
- * expects one notification: the first one heard for that grant while the write is under way is
- * taken as its own (no change to act on); any further one is another writer's. When the write then
- * turns out not to have happened (it lost its compare-and-set, or failed), the notification it took
- * was another writer's after all, and `end` says so.
+ * Tells whether a write of this process was the only change of its grant while it was under way.
+ * A store announces every write, ours included, without saying whose it was: a write that heard at
+ * most one notification (its own) and saw no other write of this process to the same grant succeed
+ * wrote the newest grant, and may fill the cache with it; any other raced another writer, and leaves
+ * the next read to find out which grant is newest.
  */
 export class OwnWrites {
   readonly #pending = new Map<string, PendingWrite[]>()
 
   /** A write of `userKey`'s grant starts. */
   start(userKey: string): PendingWrite {
-    const write: PendingWrite = { heard: false }
+    const write: PendingWrite = { heard: 0, raced: false }
     const list = this.#pending.get(userKey)
     if (list === undefined) this.#pending.set(userKey, [write])
     else list.push(write)
     return write
   }
 
-  /** A notification for `userKey`'s grant: `true` when it is taken as one of our writes' own. */
-  heard(userKey: string): boolean {
-    const write = this.#pending.get(userKey)?.find((each) => !each.heard)
-    if (write === undefined) return false
-    write.heard = true
-    return true
+  /** A change notification for `userKey`'s grant: every write of it under way hears it. */
+  heard(userKey: string): void {
+    const list = this.#pending.get(userKey)
+    if (list !== undefined) for (const write of list) write.heard++
   }
 
   /**
-   * The write ended (`written`: it changed the store). Returns `true` when a notification it took
-   * as its own was another writer's: the caller must treat it as a change now.
+   * The write ended (`written`: it changed the store). Returns whether it was the only change of its
+   * grant meanwhile. Its notification may come late: the other writes of this process to the same
+   * grant under way count it now.
    */
   end(userKey: string, write: PendingWrite, written: boolean): boolean {
     const list = this.#pending.get(userKey)
     if (list !== undefined) {
       const at = list.indexOf(write)
       if (at !== -1) list.splice(at, 1)
+      if (written) for (const other of list) other.raced = true
       if (list.length === 0) this.#pending.delete(userKey)
     }
-    return write.heard && !written
+    return !write.raced && write.heard <= 1
   }
 }

@@ -36,12 +36,11 @@ export interface RefreshContext {
   /** Failed refreshes the store could not record, by user key (so this process still waits). */
   failures: BoundedMap<LocalFailure>
   /**
-   * Keeps a usable token in the process-local cache, unless a change of that grant was seen since
-   * `since` (the `changeSeq()` taken before the read or write that produced it): it may be superseded.
+   * Keeps a token read from the store in the process-local cache, unless a change of that grant was
+   * seen since `since` (the `changeSeq()` taken before the read): it may be superseded. (What this
+   * process writes, the repository caches itself.)
    */
   remember(userKey: string, grant: Grant, since: number): void
-  /** Records a write of this process as a change of the grant (its notification may come late). */
-  wrote(userKey: string): void
   /** True once the owner is closed: background saving stops. */
   closed(): boolean
 }
@@ -326,12 +325,7 @@ async function recordFailure(
   // Kept here too: should the store not record it, this process still waits.
   ctx.failures.set(userKey, { accessToken: current.grant.accessToken, failures, nextAttemptAt, lastError })
   try {
-    const since = ctx.changeSeq()
-    const version = await ctx.repository.write(userKey, failed, current.version, lease?.lock)
-    if (version !== undefined) {
-      ctx.remember(userKey, failed, since)
-      ctx.wrote(userKey)
-    }
+    await ctx.repository.write(userKey, failed, current.version, lease?.lock)
   } catch {
     // The store fails too: the outcome is reported below, and kept in this process.
   }
@@ -400,7 +394,6 @@ async function saveRefreshed(
   hold: { lease: Lease | undefined },
 ): Promise<AccessToken> {
   const entry: UnsavedGrant = { grant, spentRefreshToken }
-  const since = ctx.changeSeq()
   let version: number | undefined
   try {
     version = await ctx.repository.write(userKey, grant, current.version, hold.lease?.lock)
@@ -431,20 +424,12 @@ async function saveRefreshed(
     ctx.onRefreshError(userKey, error, undefined)
     throw error
   }
-  return savedToken(ctx, userKey, grant, rotated, since)
+  return savedToken(ctx, userKey, grant, rotated)
 }
 
-function savedToken(
-  ctx: RefreshContext,
-  userKey: string,
-  grant: Grant,
-  rotated: boolean,
-  since: number,
-): AccessToken {
+function savedToken(ctx: RefreshContext, userKey: string, grant: Grant, rotated: boolean): AccessToken {
   ctx.unsaved.delete(userKey)
   ctx.failures.delete(userKey)
-  ctx.remember(userKey, grant, since)
-  ctx.wrote(userKey)
   const token = accessTokenOf(grant, true)
   ctx.onRefresh(userKey, token, rotated)
   return token
@@ -506,11 +491,10 @@ export class BackgroundSave {
         ctx.unsaved.delete(userKey)
         return this.#stop()
       }
-      const since = ctx.changeSeq()
       const version = await ctx.repository.write(userKey, entry.grant, current.version, lease.lock)
       if (version === undefined) return this.#stop()
       ctx.logger('info', 'ongoing: the refreshed grant was saved after the store recovered', { userKey })
-      savedToken(ctx, userKey, entry.grant, this.rotated, since)
+      savedToken(ctx, userKey, entry.grant, this.rotated)
       this.#stop()
       return 'saved'
     } catch {
@@ -544,7 +528,6 @@ async function saveUnsaved(
     ctx.unsaved.delete(userKey) // another writer moved the grant on: theirs is newer
     return current
   }
-  const since = ctx.changeSeq()
   const version = await ctx.repository.write(userKey, pending.grant, current.version, lease?.lock)
   if (version === undefined) {
     throw new OngoingAccessError(
@@ -553,8 +536,6 @@ async function saveUnsaved(
     )
   }
   ctx.unsaved.delete(userKey)
-  ctx.remember(userKey, pending.grant, since)
-  ctx.wrote(userKey)
   const saved = { grant: pending.grant, version, seq: current.seq }
   return fresh(ctx, pending.grant) ? accessTokenOf(pending.grant, true) : saved
 }
