@@ -62,6 +62,8 @@ class StoreFailure extends Error {
 }
 
 export class FaultyStore implements TokenStore {
+  /** Keys this instance is writing now (see `subscribe`). */
+  readonly #writing = new Set<string>()
   constructor(
     private readonly inner: TokenStore,
     private readonly instance: number,
@@ -78,7 +80,14 @@ export class FaultyStore implements TokenStore {
       'set',
       `store.set(${user}, ${describeRecord(value)}, expect v${options.expectedVersion}${options.lock ? ', locked' : ''})`,
       async () => {
-        const version = await this.inner.set(key, value, options)
+        // The writer's own notification comes during the call, as both stores we ship do it.
+        this.#writing.add(key)
+        let version: number | undefined
+        try {
+          version = await this.inner.set(key, value, options)
+        } finally {
+          this.#writing.delete(key)
+        }
         if (version !== undefined) {
           const record = tokensIn(value)
           this.env.applied({
@@ -142,6 +151,13 @@ export class FaultyStore implements TokenStore {
     return this.inner.subscribe((key) => {
       const user = this.env.userOfKey(key)
       if (user === undefined || this.env.setup || this.env.interleaver.isDead(this.instance)) return
+      // A write of this instance: its own subscribers hear it before the write returns (the
+      // TokenStore contract); the other instances hear it as a step of its own, maybe late.
+      if (this.#writing.has(key)) {
+        this.env.delivered(this.instance, user)
+        listener(key)
+        return
+      }
       const late = this.env.nextNotificationLate()
       void (async () => {
         if (late) await this.env.nextTimeAdvance()

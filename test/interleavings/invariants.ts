@@ -15,8 +15,8 @@
  *    the server still has it, or a spent refresh token left in the store) only when a refresh the
  *    server processed never reached the store because its answer was lost, its process died, or
  *    its lock lapsed to an injected fault.
- * 5. A forced refresh returns a token nobody knew before it was asked (a new grant being written then
- *    excepted); `fetch` never retries with the token the API rejected.
+ * 5. A forced refresh never returns a token that was there from the start or handed out before it was
+ *    asked; `fetch` never retries with the token the API rejected.
  * 6. getAccessToken never returns an expired token.
  * 0. Every operation of a live instance finishes.
  */
@@ -266,7 +266,9 @@ export function checkInvariants(h: History): { violations: Violation[]; tally: T
     const grant = grantOf(s.token)!
     const stale = staleSince(s.user, grant)
     if (stale === undefined || stale >= s.startSeq) continue
-    // The instance heard of the change: a notification, or its own consent/restore/revoke ended.
+    // The instance heard of the change: a notification, or it made the change itself (its own
+    // consent, restore or revoke ended after changing the store at or after that point). Its own
+    // write that was applied before the change tells it nothing of the change.
     const heard =
       h.deliveries.some(
         (d) => d.instance === s.instance && d.user === s.user && d.seq > stale && d.seq < s.startSeq,
@@ -278,7 +280,10 @@ export function checkInvariants(h: History): { violations: Violation[]; tally: T
           o.op.user === s.user &&
           o.outcome === 'ok' &&
           o.endSeq! > stale &&
-          o.endSeq! < s.startSeq,
+          o.endSeq! < s.startSeq &&
+          h.store.some(
+            (c) => c.instance === s.instance && c.user === s.user && c.seq >= stale && c.seq <= o.endSeq!,
+          ),
       )
     const firstWrite = writes.find((w) => w.accessToken === s.token)
     const expiresAt = h.model.accessExpiresAt(s.token) ?? 0
@@ -378,22 +383,13 @@ export function checkInvariants(h: History): { violations: Violation[]; tally: T
   }
 
   // 5. Forced refreshes and retries after 401.
-  // Since when a token was known: handed out by any instance, stored by a refresh, or there from the
-  // start. The first token of a new grant (a consent, a restore) counts as known once handed out: a
-  // forced refresh may return a grant that was being written when it was asked.
+  // Since when a token was known: handed out (to a caller or to the API) by any instance, or there
+  // from the start. A forced refresh may return a token that was being written when it was asked
+  // (by the refresh it joined, or a new consent): nobody could have had it yet.
   const firstKnown = new Map<string, number>()
-  const know = (token: string, seq: number) => {
-    if ((firstKnown.get(token) ?? Number.POSITIVE_INFINITY) > seq) firstKnown.set(token, seq)
+  for (const s of served) {
+    if ((firstKnown.get(s.token) ?? Number.POSITIVE_INFINITY) > s.endSeq) firstKnown.set(s.token, s.endSeq)
   }
-  for (const w of writes) {
-    const id = parseToken(w.accessToken)
-    if (id !== undefined && id.gen === 1) {
-      if (id.grant === 1) know(w.accessToken, 0)
-      continue
-    }
-    know(w.accessToken, w.seq)
-  }
-  for (const s of served) know(s.token, s.endSeq)
   for (const op of h.ops) {
     if (op.op.kind === 'force' && op.outcome === 'ok' && op.token !== undefined) {
       const id = parseToken(op.token)

@@ -93,7 +93,7 @@ export class GrantRepository {
       )
       return version
     } finally {
-      const alone = this.ownWrites.end(userKey, own, version !== undefined)
+      const alone = this.ownWrites.end(userKey, own, version !== undefined, this.store.subscribe ? 1 : 0)
       if (version !== undefined) this.onWritten(userKey, grant, alone)
     }
   }

@@ -7,10 +7,10 @@ export interface PendingWrite {
 
 /**
  * Tells whether a write of this process was the only change of its grant while it was under way.
- * A store announces every write, ours included, without saying whose it was: a write that heard at
- * most one notification (its own) and saw no other write of this process to the same grant succeed
- * wrote the newest grant, and may fill the cache with it; any other raced another writer, and leaves
- * the next read to find out which grant is newest.
+ * A store announces every write, ours included (before the write returns), without saying whose it
+ * was: a write that heard exactly one notification (its own) and saw no other write of this process
+ * to the same grant succeed wrote the newest grant, and may fill the cache with it; any other raced
+ * another writer, and leaves the next read to find out which grant is newest.
  */
 export class OwnWrites {
   readonly #pending = new Map<string, PendingWrite[]>()
@@ -32,10 +32,12 @@ export class OwnWrites {
 
   /**
    * The write ended (`written`: it changed the store). Returns whether it was the only change of its
-   * grant meanwhile. Its notification may come late: the other writes of this process to the same
-   * grant under way count it now.
+   * grant meanwhile: it heard exactly `ownEchoes` notifications (1 when the store notifies, whose
+   * own write is heard before it returns; 0 when it does not) and no other write of this process
+   * to the same grant succeeded. The other writes of this process to the same grant under way count
+   * this one now.
    */
-  end(userKey: string, write: PendingWrite, written: boolean): boolean {
+  end(userKey: string, write: PendingWrite, written: boolean, ownEchoes: 0 | 1): boolean {
     const list = this.#pending.get(userKey)
     if (list !== undefined) {
       const at = list.indexOf(write)
@@ -43,6 +45,6 @@ export class OwnWrites {
       if (written) for (const other of list) other.raced = true
       if (list.length === 0) this.#pending.delete(userKey)
     }
-    return !write.raced && write.heard <= 1
+    return !write.raced && write.heard === ownEchoes
   }
 }

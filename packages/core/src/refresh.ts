@@ -192,7 +192,7 @@ export async function refreshGrant(
       const error = isOngoingAccessError(err)
         ? err
         : new OngoingAccessError('ERR_TOKEN_ENDPOINT', 'Token refresh failed', { cause: err })
-      return await recordFailure(ctx, userKey, current, hold.lease, request, error)
+      return await recordFailure(ctx, userKey, current, hold, request, error)
     }
 
     // 6. Save before anyone uses the new token; keep the old refresh token when none came back.
@@ -300,7 +300,7 @@ async function recordFailure(
   ctx: RefreshContext,
   userKey: string,
   current: ReadGrant,
-  lease: Lease | undefined,
+  hold: { lease: Lease | undefined },
   request: RefreshRequest,
   error: OngoingAccessError,
 ): Promise<AccessToken> {
@@ -325,9 +325,28 @@ async function recordFailure(
   // Kept here too: should the store not record it, this process still waits.
   ctx.failures.set(userKey, { accessToken: current.grant.accessToken, failures, nextAttemptAt, lastError })
   try {
-    await ctx.repository.write(userKey, failed, current.version, lease?.lock)
+    await ctx.repository.write(userKey, failed, current.version, hold.lease?.lock)
   } catch {
-    // The store fails too: the outcome is reported below, and kept in this process.
+    // The store fails too. After an unknown outcome no other process may present that refresh
+    // token before the next attempt is due: keep the lock, and the write going, until it lands.
+    if (hold.lease !== undefined && error.outcomeUnknown) {
+      const { accessToken, refreshToken } = current.grant
+      new BackgroundSave(
+        ctx,
+        userKey,
+        {
+          record: failed,
+          follows: (stored) => stored.accessToken === accessToken && stored.refreshToken === refreshToken,
+          wanted: () =>
+            Date.now() < nextAttemptAt && ctx.failures.get(userKey)?.nextAttemptAt === nextAttemptAt,
+          saved: () => {},
+          superseded: () => {},
+          stopped: () => {},
+        },
+        hold.lease,
+      )
+      hold.lease = undefined // released by the background save
+    }
   }
   ctx.onRefreshError(userKey, error, nextAttemptAt)
   if (!request.force && request.rejectedValue === undefined && now < expiresAt)
@@ -400,7 +419,7 @@ async function saveRefreshed(
   } catch (err) {
     ctx.unsaved.set(userKey, entry)
     if (hold.lease !== undefined) {
-      new BackgroundSave(ctx, userKey, entry, hold.lease, rotated)
+      saveInBackground(ctx, userKey, entry, hold.lease, rotated)
       hold.lease = undefined // released by the background save
     }
     const error = isOngoingAccessError(err)
@@ -438,10 +457,28 @@ function savedToken(ctx: RefreshContext, userKey: string, grant: Grant, rotated:
 /** What one try of a {@link BackgroundSave} came to. */
 type SaveOutcome = 'saved' | 'failing' | 'stopped'
 
+/** A record the store must take before this process lets go of the grant's lock. */
+interface SaveJob {
+  /** The record to write. */
+  record: Grant
+  /** Whether the stored record is still the one `record` follows (else it is superseded). */
+  follows(stored: Grant): boolean
+  /** Whether the record is still wanted (not dropped by a revoke, a consent, a restore, or time). */
+  wanted(): boolean
+  /** After the write. */
+  saved(): void
+  /** The stored record moved on without it (or is gone). */
+  superseded(): void
+  /** When it is over, whatever the reason. */
+  stopped(): void
+}
+
 /**
- * Retries the write of an unsaved grant while holding its lease, with backoff, until it is saved,
- * superseded (a revoke, a new consent, a restore), or the lease is lost; then releases the lock.
- * Callers in this process do not wait out the lock meanwhile: they ask for a try now ({@link now}).
+ * Retries a write the store refused while holding the grant's lease, with backoff, until it is
+ * saved, superseded, no longer wanted, or the lease is lost; then releases the lock. Meanwhile no
+ * other process can act on the grant without what this process knows: a refreshed grant (whose
+ * refresh token replaced the stored one), or a failure whose outcome is unknown. Callers in this
+ * process do not wait out the lock: they ask for a try now ({@link now}).
  */
 export class BackgroundSave {
   #delayMs = 50
@@ -452,11 +489,9 @@ export class BackgroundSave {
   constructor(
     private readonly ctx: RefreshContext,
     private readonly userKey: string,
-    private readonly entry: UnsavedGrant,
+    private readonly job: SaveJob,
     private readonly lease: Lease,
-    private readonly rotated: boolean,
   ) {
-    entry.saving = this
     this.#schedule()
   }
 
@@ -481,20 +516,19 @@ export class BackgroundSave {
   }
 
   async #attempt(): Promise<SaveOutcome> {
-    const { ctx, userKey, entry, lease } = this
-    if (ctx.closed() || ctx.unsaved.get(userKey) !== entry) return this.#stop()
-    // A lost lease: the grant stays in memory and is saved before this process's next token call.
+    const { ctx, userKey, job, lease } = this
+    if (ctx.closed() || !job.wanted()) return this.#stop()
+    // A lost lease: what the job holds stays in this process (see saveUnsaved, withLocalFailure).
     if (!(await lease.outlasts(1))) return this.#stop()
     try {
       const current = await ctx.repository.read(userKey)
-      if (current?.grant === undefined || !isSuccessor(current.grant, entry)) {
-        ctx.unsaved.delete(userKey)
+      if (current?.grant === undefined || !job.follows(current.grant)) {
+        job.superseded()
         return this.#stop()
       }
-      const version = await ctx.repository.write(userKey, entry.grant, current.version, lease.lock)
+      const version = await ctx.repository.write(userKey, job.record, current.version, lease.lock)
       if (version === undefined) return this.#stop()
-      ctx.logger('info', 'ongoing: the refreshed grant was saved after the store recovered', { userKey })
-      savedToken(ctx, userKey, entry.grant, this.rotated)
+      job.saved()
       this.#stop()
       return 'saved'
     } catch {
@@ -504,11 +538,41 @@ export class BackgroundSave {
 
   #stop(): 'stopped' {
     this.#stopped = true
-    this.entry.saving = undefined
     clearTimeout(this.#timer)
+    this.job.stopped()
     this.lease.release().catch(() => {})
     return 'stopped'
   }
+}
+
+/** Keeps trying to save a refreshed grant the store refused, holding the lock meanwhile. */
+function saveInBackground(
+  ctx: RefreshContext,
+  userKey: string,
+  entry: UnsavedGrant,
+  lease: Lease,
+  rotated: boolean,
+): void {
+  entry.saving = new BackgroundSave(
+    ctx,
+    userKey,
+    {
+      record: entry.grant,
+      follows: (stored) => isSuccessor(stored, entry),
+      wanted: () => ctx.unsaved.get(userKey) === entry,
+      saved: () => {
+        ctx.logger('info', 'ongoing: the refreshed grant was saved after the store recovered', { userKey })
+        savedToken(ctx, userKey, entry.grant, rotated)
+      },
+      superseded: () => {
+        if (ctx.unsaved.get(userKey) === entry) ctx.unsaved.delete(userKey)
+      },
+      stopped: () => {
+        entry.saving = undefined
+      },
+    },
+    lease,
+  )
 }
 
 /**

@@ -47,7 +47,11 @@ export interface TokenStore {
    * holds it. The lock expires by itself after `ttlMs` so a crashed holder cannot block others.
    */
   acquireLock?(key: string, ttlMs: number): Promise<TokenStoreLock | undefined>
-  /** Calls `listener(key)` after every successful `set` or `delete` of any key. Returns an unsubscribe function. */
+  /**
+   * Calls `listener(key)` after every successful `set` or `delete` of any key, by any writer. A
+   * write made through this store object is heard by its listeners before that `set` or `delete`
+   * resolves (so a writer can tell its own write from another's). Returns an unsubscribe function.
+   */
   subscribe?(listener: (key: string) => void): () => void
   /** Records `id` as used for `ttlMs`. Resolves `true` the first time, `false` for every repeat. */
   claimOnce?(id: string, ttlMs: number): Promise<boolean>
