@@ -217,6 +217,15 @@ export function checkInvariants(h: History): { violations: Violation[]; tally: T
         .filter((e) => e.delivery === 'unknown')
         .sort((a, b) => (a.settledSeq ?? 0) - (b.settledSeq ?? 0))
         .at(-1)!
+      // The presenter could not keep what it knew: it died, or the store took its lock away.
+      if (h.deaths.some((d) => d.instance === u.instance && d.seq > u.seq)) {
+        tally.afterDeath++
+        continue
+      }
+      if (injectedLapse(h, u) !== undefined) {
+        tally.afterLapse++
+        continue
+      }
       const failedAt = u.failedAt ?? u.at
       const atExpiry = h.model.accessExpiresAt(`at.${u.user}.${u.grant}.${u.gen}`) ?? 0
       const notBefore = Math.max(failedAt + 5_000, atExpiry)

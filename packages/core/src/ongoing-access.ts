@@ -581,6 +581,9 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
       try {
         await this.#repository.remove(userKey)
       } finally {
+        // Again once the delete is done: a grant this process wrote meanwhile is gone with it.
+        this.#noteChange(userKey)
+        this.#forget(userKey)
         if (lock !== undefined) await this.#repository.release(lock).catch(() => {})
       }
     }
