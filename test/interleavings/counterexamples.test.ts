@@ -200,56 +200,63 @@ const callAfterNotificationJoinsOlderRead: Counterexample = {
 }
 
 /**
- * Found while the engine was being fixed (after counterexamples 1-8 passed): two writes of one grant
- * by i0 (a restore, then a consent) answer out of order, and i0 cached the older grant the late
- * answer carried.
+ * Found while the engine was being fixed (after counterexamples 1-8 passed), written out by hand
+ * once the model delivered a writer's own notification during its write: two restores of alice by
+ * i0 write one after the other, the second one's answer comes first, and the first one's answer then
+ * cached the older grant, served to the next call.
  */
 const ownWritesAnswerOutOfOrder: Counterexample = {
   instances: 2,
   scenario: {
     ...none,
     seed: 0,
-    initial: { alice: 'fresh', bob: 'fresh' },
+    initial: { alice: 'fresh', bob: 'none' },
     ops: [
       { kind: 'restore', instance: 0, user: 'alice' },
-      { kind: 'get', instance: 1, user: 'alice' },
-      { kind: 'consent', instance: 0, user: 'alice' },
-      { kind: 'consent', instance: 0, user: 'alice' },
-      { kind: 'get', instance: 0, user: 'alice' },
-      { kind: 'get', instance: 0, user: 'alice' },
+      { kind: 'restore', instance: 0, user: 'alice' },
       { kind: 'get', instance: 0, user: 'alice' },
     ],
-    lateNotifications: [1, 0],
     path: [
-      0, 0, 0, 1, 1, 0, 0, 0, 0, 9, 2, 0, 0, 6, 10, 14, 4, 3, 11, 5, 5, 4, 12, 14, 10, 1, 0, 15, 13, 12, 0,
-      13, 6, 0, 10, 7, 2, 14, 15, 8, 8, 7, 9, 1, 0, 5, 12, 9, 14, 1, 4, 7, 1, 3, 1, 14, 5, 15, 11, 15, 12, 14,
-      12, 3,
+      'start op 1',
+      'i0 ▸ store.get',
+      'i0 ◂ store.get',
+      'i0 ▸ store.set',
+      'start op 2',
+      'i0 ▸ store.get',
+      'i0 ◂ store.get',
+      'i0 ▸ store.set',
+      'expect v2): v3',
+      'expect v1): v2',
+      'start op 3',
     ],
   },
 }
 
 /**
- * Found while the engine was being fixed: while i0 writes a new consent, a call on i0 that starts
- * after the write's notification joins a read that began before it, and serves the old grant.
+ * Found while the engine was being fixed, written out by hand the same way: a call that starts
+ * while its own process writes a new grant (after the write's notification) joins a read that began
+ * before, and serves the old grant.
  */
 const callDuringOwnWriteJoinsOlderRead: Counterexample = {
   instances: 2,
   scenario: {
     ...none,
     seed: 0,
-    initial: { alice: 'fresh', bob: 'fresh' },
+    initial: { alice: 'fresh', bob: 'none' },
     ops: [
-      { kind: 'consent', instance: 0, user: 'alice' },
-      { kind: 'fetch', instance: 1, user: 'alice' },
+      { kind: 'restore', instance: 0, user: 'alice' },
       { kind: 'get', instance: 0, user: 'alice' },
-      { kind: 'fetch', instance: 0, user: 'alice' },
+      { kind: 'get', instance: 0, user: 'alice' },
     ],
-    lateNotifications: [],
     path: [
-      0, 0, 0, 0, 11, 4, 10, 1, 7, 0, 0, 3, 1, 8, 12, 2, 5, 5, 5, 10, 1, 0, 6, 15, 15, 1, 0, 10, 8, 15, 7, 2,
-      13, 1, 8, 1, 9, 6, 15, 3, 13, 9, 0, 8, 9, 9, 12, 3, 4, 7, 2, 7, 4, 11, 4, 7, 0, 6, 6, 11, 11, 0, 4, 8,
-      6, 14, 4, 15, 15, 3, 7, 5, 9, 4, 9, 1, 5, 2, 14, 2, 13, 1, 13, 1, 12, 14, 2, 9, 14, 8, 7, 2, 11, 1, 1,
-      12, 8, 6, 12, 4, 7, 7, 9, 4, 7, 3, 5, 2, 9,
+      'start op 1',
+      'i0 ▸ store.get',
+      'i0 ◂ store.get',
+      'start op 2',
+      'i0 ▸ store.get',
+      'i0 ▸ store.set',
+      'start op 3',
+      'i0 ◂ store.get',
     ],
   },
 }

@@ -64,6 +64,8 @@ class StoreFailure extends Error {
 export class FaultyStore implements TokenStore {
   /** Keys this instance is writing now (see `subscribe`). */
   readonly #writing = new Set<string>()
+  /** Keys whose own notification this instance heard during its write. */
+  readonly #echoed = new Set<string>()
   constructor(
     private readonly inner: TokenStore,
     private readonly instance: number,
@@ -99,6 +101,7 @@ export class FaultyStore implements TokenStore {
             ...(record.refreshToken === undefined ? {} : { refreshToken: record.refreshToken }),
           })
         }
+        if (this.#echoed.delete(key)) this.env.delivered(this.instance, user)
         return version
       },
       (version) => (version === undefined ? 'lost the compare-and-set' : `v${version}`),
@@ -154,7 +157,7 @@ export class FaultyStore implements TokenStore {
       // A write of this instance: its own subscribers hear it before the write returns (the
       // TokenStore contract); the other instances hear it as a step of its own, maybe late.
       if (this.#writing.has(key)) {
-        this.env.delivered(this.instance, user)
+        this.#echoed.add(key) // recorded as delivered once the write is (see `set`)
         listener(key)
         return
       }

@@ -392,18 +392,18 @@ export function checkInvariants(h: History): { violations: Violation[]; tally: T
   }
 
   // 5. Forced refreshes and retries after 401.
-  // Since when a token was known: handed out (to a caller or to the API) by any instance, or there
-  // from the start. A forced refresh may return a token that was being written when it was asked
-  // (by the refresh it joined, or a new consent): nobody could have had it yet.
+  // Since when a token was known: there from the start (written during the setup), or handed out
+  // (to a caller or to the API) by any instance. A forced refresh may return a token that was being
+  // written when it was asked (by the refresh it joined, or a new consent): nobody could have had it.
   const firstKnown = new Map<string, number>()
-  for (const s of served) {
-    if ((firstKnown.get(s.token) ?? Number.POSITIVE_INFINITY) > s.endSeq) firstKnown.set(s.token, s.endSeq)
+  const know = (token: string, seq: number) => {
+    if ((firstKnown.get(token) ?? Number.POSITIVE_INFINITY) > seq) firstKnown.set(token, seq)
   }
+  for (const w of writes) if (w.seq < h.runStartSeq) know(w.accessToken, 0)
+  for (const s of served) know(s.token, s.endSeq)
   for (const op of h.ops) {
     if (op.op.kind === 'force' && op.outcome === 'ok' && op.token !== undefined) {
-      const id = parseToken(op.token)
-      const known =
-        id?.gen === 1 && id.grant === 1 ? 0 : (firstKnown.get(op.token) ?? Number.POSITIVE_INFINITY)
+      const known = firstKnown.get(op.token) ?? Number.POSITIVE_INFINITY
       if (known < op.startSeq)
         fail(
           '5 forced refresh',
