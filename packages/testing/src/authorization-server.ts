@@ -46,6 +46,13 @@ export interface TestAuthorizationServerOptions {
   redirectUris?: string[]
   /** Scopes the server knows. Default `['openid', 'offline_access', 'api:read', 'api:write']`. */
   scopes?: string[]
+  /**
+   * When a refresh token is issued. `'always'`: to every client allowed the refresh_token grant,
+   * whatever the scope and prompt. `'offline_access'`: oidc-provider's own rule, as OpenID Connect
+   * Core section 11 describes it: only when the granted scope has `offline_access`, which the server
+   * grants only to a request with `prompt=consent`. Default `'always'`.
+   */
+  refreshTokens?: 'always' | 'offline_access'
 }
 
 /** The clients registered at a {@link TestAuthorizationServer}. */
@@ -108,6 +115,7 @@ interface Settings {
   port: number
   redirectUris: string[]
   scopes: string[]
+  refreshTokens: 'always' | 'offline_access'
 }
 
 /**
@@ -119,8 +127,10 @@ interface Settings {
  * development pages: any login name and password sign in, the login name is the account id.
  * {@link driveConsent} goes through them without a browser.
  *
- * A refresh token is issued to every client allowed the refresh_token grant (all three), whatever
- * the scope and whether or not `prompt=consent` was sent. Requests without `openid` scope are
+ * By default a refresh token is issued to every client allowed the refresh_token grant (all
+ * three), whatever the scope and whether or not `prompt=consent` was sent; `refreshTokens:
+ * 'offline_access'` restores oidc-provider's own rule (only for a granted `offline_access`, which
+ * needs `prompt=consent`). Requests without `openid` scope are
  * plain OAuth 2.0 and work the same, without an ID token.
  *
  * The same server answers `GET /__ongoing/stats` (the {@link TestAuthorizationServerStats} as
@@ -241,6 +251,12 @@ function resolveSettings(options: TestAuthorizationServerOptions): Settings {
     }
   }
   const scopes = options.scopes ?? DEFAULT_SCOPES
+  const refreshTokens = options.refreshTokens ?? 'always'
+  if (refreshTokens !== 'always' && refreshTokens !== 'offline_access') {
+    throw new TypeError(
+      `refreshTokens must be 'always' or 'offline_access', got ${JSON.stringify(refreshTokens)}`,
+    )
+  }
   if (
     !Array.isArray(scopes) ||
     scopes.some((scope) => typeof scope !== 'string' || !/^[\x21\x23-\x5b\x5d-\x7e]+$/.test(scope))
@@ -254,6 +270,7 @@ function resolveSettings(options: TestAuthorizationServerOptions): Settings {
     port,
     redirectUris: [...new Set([...DEFAULT_REDIRECT_URIS, ...(options.redirectUris ?? [])])],
     scopes: [...new Set(scopes)],
+    refreshTokens,
   }
 }
 
@@ -315,8 +332,10 @@ function buildConfiguration(
     pkce: { required: () => true },
     allowOmittingSingleRegisteredRedirectUri: false,
     // oidc-provider's default issues refresh tokens only for `offline_access`, which it drops
-    // from any request without `prompt=consent`; here the client's grant types decide.
-    issueRefreshToken: async (_ctx: unknown, client: ClientLike) => client.grantTypeAllowed('refresh_token'),
+    // from any request without `prompt=consent`; by default here the client's grant types decide.
+    issueRefreshToken: async (_ctx: unknown, client: ClientLike, code: { scopes: Set<string> }) =>
+      client.grantTypeAllowed('refresh_token') &&
+      (settings.refreshTokens === 'always' || code.scopes.has('offline_access')),
     // Refresh tokens must outlive the user's session at the server: that is the point of them.
     expiresWithSession: async () => false,
     rotateRefreshToken: settings.rotateRefreshToken,
