@@ -28,6 +28,7 @@ export {
   type GetAccessTokenOptions,
   OngoingAccess,
   type OngoingAccessEvents,
+  type OngoingAccessWarning,
   type RestoreTokens,
   type RevokeResult,
   type StartConsentOptions,

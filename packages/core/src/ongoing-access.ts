@@ -11,6 +11,7 @@ import { checkAlgorithms, DEFAULT_ID_TOKEN_ALGORITHMS, IdTokenVerifier } from '.
 import { preloadJose } from './jose.js'
 import { type Logger, silentLogger } from './logger.js'
 import { MemoryTokenStore } from './memory-token-store.js'
+import { offlineAccessWarning } from './offline-access.js'
 import {
   absoluteHttpURL,
   checkSecureTransport,
@@ -108,6 +109,28 @@ export interface OngoingAccessEvents {
   refreshError: [{ userKey: string; error: OngoingAccessError; nextAttemptAt: number | undefined }]
   /** A grant is missing or dead: the user must consent again. */
   consentRequired: [{ userKey: string; reason: ConsentRequiredError['reason'] }]
+  /**
+   * A consent finished, and its grant is stored, but it may not be ongoing. Emitted at most once
+   * per `finishConsent`, and logged at `warn` as well. See {@link OngoingAccessWarning}.
+   */
+  warning: [OngoingAccessWarning]
+}
+
+/**
+ * What the `warning` event carries.
+ *
+ * - `offline_access_not_granted`: `offline_access` was requested, and the scope the server granted
+ *   (the token response's `scope`) lacks it. Without a refresh token the grant ends when its access
+ *   token expires; with one, the server may end it with the user's session there (at their next
+ *   logout). Usually a `prompt` without `consent` set by the app, or a server policy.
+ * - `no_refresh_token`: the code exchange returned no refresh token (and `offline_access` was not
+ *   dropped): the grant ends when its access token expires.
+ */
+export interface OngoingAccessWarning {
+  userKey: string
+  code: 'offline_access_not_granted' | 'no_refresh_token'
+  /** A sentence for people; never token material. */
+  message: string
 }
 
 interface CacheEntry {
@@ -128,6 +151,7 @@ const CHANGES_REMEMBERED = 10_000
 
 const MAX_USER_KEY_LENGTH = 512
 const OPENID_SCOPE = /(?:^|\s)openid(?:\s|$)/
+const OFFLINE_ACCESS_SCOPE = /(?:^|\s)offline_access(?:\s|$)/
 
 /**
  * Ongoing access to a user's data at an OAuth 2.0 authorization server: the user consents once,
@@ -304,6 +328,14 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
    * Starts a consent: a PKCE (S256) verifier, a random `state`, and the sealed transaction that
    * remembers them until the callback.
    *
+   * When the scope contains `offline_access`, the request carries `prompt=consent`, as OpenID
+   * Connect Core section 11 requires of the client (a conforming server otherwise ignores
+   * `offline_access`, and issues no refresh token or one that ends with the user's session). This
+   * holds with or without `openid` in the scope: a server that does not know `prompt` ignores it
+   * (RFC 6749 section 3.1). A `prompt` the app sets, in `authorizationParams` or in this consent's
+   * `params`, is sent as it is instead; if the server then drops `offline_access`, `finishConsent`
+   * emits a `warning`.
+   *
    * @throws {OngoingAccessError} `ERR_INVALID_RESPONSE` when discovery fails, `ERR_NETWORK` when the server does not answer.
    * @example
    * ```ts
@@ -322,7 +354,11 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
     if (OPENID_SCOPE.test(scope)) preloadJose()
     const returnTo = options.returnTo === undefined ? undefined : sanitizeReturnTo(options.returnTo)
     const url = new URL(metadata.authorization)
-    const params = { ...this.#options.authorizationParams, ...options.params }
+    const params: Record<string, string> = {
+      ...(OFFLINE_ACCESS_SCOPE.test(scope) ? { prompt: 'consent' } : {}),
+      ...this.#options.authorizationParams,
+      ...options.params,
+    }
     for (const [name, value] of Object.entries(params)) url.searchParams.set(name, value)
     url.searchParams.set('response_type', 'code')
     url.searchParams.set('client_id', this.#auth.clientId)
@@ -347,6 +383,10 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
   /**
    * Finishes a consent: checks the transaction, `state` and `iss`, maps a denial or an error,
    * exchanges the code (with the PKCE verifier) and stores the grant.
+   *
+   * When the granted scope lacks a requested `offline_access`, or no refresh token came back, the
+   * grant is stored all the same, and a `warning` event is emitted and logged at `warn` (code
+   * `offline_access_not_granted` or `no_refresh_token`, see {@link OngoingAccessWarning}).
    *
    * @throws {OngoingAccessError} `ERR_TRANSACTION` (missing, tampered, expired, replayed, state
    *   mismatch), `ERR_ISSUER_MISMATCH`, `ERR_CONSENT_DENIED`, `ERR_AUTHORIZATION`,
@@ -423,16 +463,12 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
       scope: response.scope ?? (tx.scope === '' ? undefined : tx.scope),
       grantId: generateRandomToken(12),
     }
-    if (response.refreshToken === undefined) {
-      this.#logger(
-        'warn',
-        'ongoing: the authorization server issued no refresh token; this grant ends when its access token expires',
-        {
-          userKey: tx.userKey,
-        },
-      )
-    }
+    const warning = offlineAccessWarning(tx.scope, response.scope, response.refreshToken !== undefined)
     await this.#save(tx.userKey, grant)
+    if (warning !== undefined) {
+      this.#logger('warn', `ongoing: ${warning.message}`, { userKey: tx.userKey, code: warning.code })
+      this.#emitIsolated('warning', { userKey: tx.userKey, ...warning })
+    }
     return { userKey: tx.userKey, returnTo: tx.returnTo, token: accessTokenOf(grant, false) }
   }
 
