@@ -65,6 +65,13 @@ export interface ClientAuthenticator {
   readonly method: 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none'
   /** Adds the client's credentials to a request's headers and form body. */
   apply(headers: Headers, body: URLSearchParams): Promise<void>
+  /** The JWS algorithm of `private_key_jwt` assertions (reads the key once); absent otherwise. */
+  signingAlgorithm?(): Promise<ClientAssertionAlgorithm>
+  /**
+   * Added to an `invalid_client` error's message: set when `client_secret_basic` form-encodes
+   * the id or secret into something else. Never holds the secret.
+   */
+  readonly invalidClientHint?: string
 }
 
 /**
@@ -99,12 +106,22 @@ export function createClientAuthenticator(client: ClientOptions, issuer: () => s
       )
     // RFC 6749 §2.3.1: each part is form-urlencoded before base64.
     const basic = `Basic ${Buffer.from(`${formEncode(id)}:${formEncode(secret)}`).toString('base64')}`
+    const changed = [formEncode(id) !== id && 'id', formEncode(secret) !== secret && 'secret'].filter(
+      (part): part is string => part !== false,
+    )
     return {
       clientId: id,
       method,
       async apply(headers) {
         headers.set('authorization', basic)
       },
+      ...(changed.length === 0
+        ? {}
+        : {
+            invalidClientHint:
+              `The client ${changed.join(' and ')} has characters that client_secret_basic form-encodes before base64 ` +
+              "(RFC 6749 §2.3.1), which some servers do not decode: try `client: { id, secret, authMethod: 'client_secret_post' }`.",
+          }),
     }
   }
   if ('privateKey' in client && client.privateKey !== undefined) {
@@ -180,6 +197,10 @@ function privateKeyJWTAuthenticator(
   return {
     clientId: id,
     method: 'private_key_jwt',
+    async signingAlgorithm() {
+      prepared ??= prepare()
+      return (await prepared).alg
+    },
     async apply(_headers, body) {
       prepared ??= prepare()
       const { key, alg, kid } = await prepared

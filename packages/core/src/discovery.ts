@@ -19,6 +19,15 @@ export interface AuthorizationServerMetadata extends AuthorizationServerEndpoint
   issuer: string
   /** RFC 9207: the server puts `iss` in every authorization response. */
   issParameterSupported: boolean
+  /**
+   * `token_endpoint_auth_methods_supported` (RFC 8414 §2). Discovery fills in the RFC's default,
+   * `['client_secret_basic']`, when the server leaves it out; `undefined` with `endpoints`.
+   */
+  tokenEndpointAuthMethods?: string[]
+  /** `token_endpoint_auth_signing_alg_values_supported`, when the server lists it (no default). */
+  tokenEndpointAuthSigningAlgs?: string[]
+  /** `code_challenge_methods_supported` (RFC 8414 §2, RFC 7636), when the server lists it. */
+  codeChallengeMethods?: string[]
 }
 
 /**
@@ -78,13 +87,32 @@ export async function discoverAuthorizationServer(
       authorization,
       token,
       issParameterSupported: doc.authorization_response_iss_parameter_supported === true,
+      // RFC 8414 §2: absent means client_secret_basic only.
+      tokenEndpointAuthMethods: stringList(doc, 'token_endpoint_auth_methods_supported', url) ?? [
+        'client_secret_basic',
+      ],
     }
+    const signingAlgs = stringList(doc, 'token_endpoint_auth_signing_alg_values_supported', url)
+    if (signingAlgs !== undefined) metadata.tokenEndpointAuthSigningAlgs = signingAlgs
+    const challengeMethods = stringList(doc, 'code_challenge_methods_supported', url)
+    if (challengeMethods !== undefined) metadata.codeChallengeMethods = challengeMethods
     if (doc.revocation_endpoint !== undefined)
       metadata.revocation = httpURL(doc.revocation_endpoint, 'revocation_endpoint')
     if (doc.jwks_uri !== undefined) metadata.jwks = httpURL(doc.jwks_uri, 'jwks_uri')
     return metadata
   }
   throw new OngoingAccessError('ERR_INVALID_RESPONSE', `Discovery of ${issuer} failed: ${lastProblem}`)
+}
+
+function stringList(doc: Record<string, unknown>, name: string, url: string): string[] | undefined {
+  const value = doc[name]
+  if (value === undefined || value === null) return undefined
+  if (!Array.isArray(value) || value.some((item) => typeof item !== 'string'))
+    throw new OngoingAccessError(
+      'ERR_INVALID_RESPONSE',
+      `Discovery: ${url} has a \`${name}\` that is not an array of strings`,
+    )
+  return value as string[]
 }
 
 function endpointURL(value: unknown, name: string, allowInsecureRequests: boolean): string {

@@ -13,6 +13,7 @@ export type OngoingAccessErrorCode =
   | 'ERR_INVALID_RESPONSE'
   | 'ERR_CONSENT_REQUIRED'
   | 'ERR_STORE'
+  | 'ERR_CONFIGURATION'
 
 /** Details an error may carry. Never token material. */
 export interface OngoingAccessErrorDetails {

@@ -30,6 +30,7 @@ import {
 import { maxTotalBackoffMs, type ResolvedRetryOptions, resolveRetryOptions } from './retry.js'
 import { sanitizeReturnTo } from './return-to.js'
 import { Sealer, secretsFrom } from './sealing.js'
+import { checkServerSupport } from './server-support.js'
 import { authorizationCodeGrant, revokeToken, type TokenEndpointClient } from './token-endpoint.js'
 import type { TokenStore } from './token-store.js'
 import { openTransaction, sealTransaction } from './transaction.js'
@@ -626,7 +627,32 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
     return { revokedAtServer }
   }
 
-  /** The authorization server's metadata (discovered once, or from `endpoints`). */
+  /**
+   * The startup check: discovers the authorization server (unless `endpoints` are given) and
+   * checks that it supports this client — its authentication method, a `private_key_jwt`
+   * algorithm, PKCE `S256` — so a misconfiguration fails here rather than after a user has
+   * consented. Cached like {@link OngoingAccess.metadata}; a failure is tried again on the next call.
+   *
+   * @returns The server's metadata.
+   * @throws {OngoingAccessError} `ERR_CONFIGURATION` when the server does not support the client,
+   *   `ERR_INVALID_RESPONSE` / `ERR_ISSUER_MISMATCH` when discovery fails, `ERR_NETWORK` when the
+   *   server does not answer.
+   * @example
+   * ```ts
+   * const access = new OngoingAccess(options)
+   * await access.ready() // before the app listens
+   * app.listen(3000)
+   * ```
+   * @see https://www.rfc-editor.org/rfc/rfc8414#section-2
+   */
+  ready(): Promise<AuthorizationServerMetadata> {
+    return this.metadata()
+  }
+
+  /**
+   * The authorization server's metadata (discovered once, or from `endpoints`), checked against
+   * the client as {@link OngoingAccess.ready} describes.
+   */
   metadata(): Promise<AuthorizationServerMetadata> {
     if (this.#metadata === undefined) {
       const { endpoints } = this.#options
@@ -639,7 +665,8 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
               this.#options.allowInsecureRequests === true,
             )
           : Promise.resolve({ ...endpoints, issuer: this.issuer, issParameterSupported: false })
-      this.#metadata = this.#metadata.then((metadata) => {
+      this.#metadata = this.#metadata.then(async (metadata) => {
+        await checkServerSupport(metadata, this.#auth)
         const supported = this.#options.issParameterSupported
         return supported === undefined ? metadata : { ...metadata, issParameterSupported: supported }
       })

@@ -74,7 +74,23 @@ async function tokenRequest(
     client.limits,
     'token endpoint',
   )
-  return processTokenResponse(response)
+  try {
+    return processTokenResponse(response)
+  } catch (err) {
+    throw withInvalidClientHint(err, client.auth)
+  }
+}
+
+/** An `invalid_client` error, with the client's hint (if any) added to its message. */
+function withInvalidClientHint(err: unknown, auth: ClientAuthenticator): unknown {
+  if (
+    !(err instanceof OngoingAccessError) ||
+    err.oauthError !== 'invalid_client' ||
+    auth.invalidClientHint === undefined
+  )
+    return err
+  err.message = `${err.message}. ${auth.invalidClientHint}`
+  return err
 }
 
 /**

@@ -11,6 +11,8 @@ export interface FakeAS {
   bodies: URLSearchParams[]
   /** Answers the next token endpoint calls, in order; the last one repeats. */
   answer(...handlers: TokenHandler[]): void
+  /** Members added to (or, `undefined`, removed from) the discovery document. */
+  metadata: Record<string, unknown>
 }
 
 export type TokenHandler = (body: URLSearchParams) => Response | Promise<Response>
@@ -43,6 +45,7 @@ export function createFakeAS(): FakeAS {
     calls: { authorization_code: 0, refresh_token: 0, revocation: 0, jwks: 0 },
     jwks: { keys: [] },
     bodies: [],
+    metadata: {},
     answer(...next) {
       handlers = next
     },
@@ -57,6 +60,7 @@ export function createFakeAS(): FakeAS {
           revocation_endpoint: `${ISSUER}/revoke`,
           jwks_uri: `${ISSUER}/jwks`,
           authorization_response_iss_parameter_supported: true,
+          ...fake.metadata,
         })
       }
       if (url.pathname === '/jwks') {

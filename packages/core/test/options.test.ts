@@ -66,6 +66,7 @@ describe('private_key_jwt assertions', () => {
   it('carries iss = sub = client id, aud = issuer, a unique jti and a short exp', async () => {
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
     const fake = createFakeAS()
+    fake.metadata = { token_endpoint_auth_methods_supported: ['private_key_jwt'] }
     const access = new OngoingAccess({
       ...base,
       client: { id: 'pk-app', privateKey, keyId: 'k1' },

@@ -53,6 +53,22 @@ export interface TestAuthorizationServerOptions {
    * grants only to a request with `prompt=consent`. Default `'always'`.
    */
   refreshTokens?: 'always' | 'offline_access'
+  /**
+   * Client authentication methods the server accepts and advertises
+   * (`token_endpoint_auth_methods_supported`), for a server that does not support them all.
+   * A client whose method is left out is not registered (the confidential client is registered
+   * with `client_secret_post` when only that one is listed). Default: `client_secret_basic`,
+   * `client_secret_post`, `client_secret_jwt`, `private_key_jwt`, `none`.
+   */
+  clientAuthMethods?: string[]
+  /**
+   * Algorithms accepted and advertised for `private_key_jwt` assertions
+   * (`token_endpoint_auth_signing_alg_values_supported`). Default: RS256, PS256, PS512, ES256,
+   * EdDSA (and Ed25519).
+   */
+  clientAuthSigningAlgorithms?: string[]
+  /** The confidential client's secret, e.g. one with characters form-encoding changes. Default: random. */
+  confidentialClientSecret?: string
 }
 
 /** The clients registered at a {@link TestAuthorizationServer}. */
@@ -116,6 +132,8 @@ interface Settings {
   redirectUris: string[]
   scopes: string[]
   refreshTokens: 'always' | 'offline_access'
+  clientAuthMethods: string[] | undefined
+  clientAuthSigningAlgorithms: string[]
 }
 
 /**
@@ -165,7 +183,10 @@ export async function startTestAuthorizationServer(
   const issuer = `http://127.0.0.1:${port}`
 
   const clients: TestAuthorizationServerClients = {
-    confidential: { id: CLIENT_IDS.confidential, secret: randomBytes(32).toString('base64url') },
+    confidential: {
+      id: CLIENT_IDS.confidential,
+      secret: options.confidentialClientSecret ?? randomBytes(32).toString('base64url'),
+    },
     privateKeyJwt: { id: CLIENT_IDS.privateKeyJwt, keys: clientKeys },
     public: { id: CLIENT_IDS.public },
   }
@@ -263,7 +284,23 @@ function resolveSettings(options: TestAuthorizationServerOptions): Settings {
   ) {
     throw new TypeError('scopes must be an array of scope tokens (RFC 6749 section 3.3)')
   }
+  const stringList = (name: string, value: unknown): string[] | undefined => {
+    if (value === undefined) return undefined
+    if (!Array.isArray(value) || value.some((item) => typeof item !== 'string'))
+      throw new TypeError(`${name} must be an array of strings`)
+    return value
+  }
+  if (
+    options.confidentialClientSecret !== undefined &&
+    (typeof options.confidentialClientSecret !== 'string' || options.confidentialClientSecret === '')
+  )
+    throw new TypeError('confidentialClientSecret must be a non-empty string')
   return {
+    clientAuthMethods: stringList('clientAuthMethods', options.clientAuthMethods),
+    clientAuthSigningAlgorithms: stringList(
+      'clientAuthSigningAlgorithms',
+      options.clientAuthSigningAlgorithms,
+    ) ?? [...CLIENT_SIGNING_ALGORITHMS, 'Ed25519'],
     accessTokenTTLSeconds: positiveInteger('accessTokenTTLSeconds', options.accessTokenTTLSeconds, 60),
     refreshTokenTTLSeconds: positiveInteger('refreshTokenTTLSeconds', options.refreshTokenTTLSeconds, 3600),
     rotateRefreshToken: options.rotateRefreshToken ?? true,
@@ -294,12 +331,15 @@ function buildConfiguration(
     response_types: ['code'],
     redirect_uris: settings.redirectUris,
   }
+  const methods = settings.clientAuthMethods
+  const allowed = (method: string) => methods === undefined || methods.includes(method)
+  const secretMethod = allowed('client_secret_basic') ? 'client_secret_basic' : 'client_secret_post'
   const registered: ClientMetadata[] = [
     {
       ...common,
       client_id: clients.confidential.id,
       client_secret: clients.confidential.secret,
-      token_endpoint_auth_method: 'client_secret_basic',
+      token_endpoint_auth_method: secretMethod,
     },
     {
       ...common,
@@ -308,7 +348,7 @@ function buildConfiguration(
       jwks: { keys: Object.values(clients.privateKeyJwt.keys).map(toPublicJWK) },
     },
     { ...common, client_id: clients.public.id, token_endpoint_auth_method: 'none' },
-  ]
+  ].filter((client) => allowed(client.token_endpoint_auth_method))
 
   const grantLifetimeSeconds = Math.max(settings.refreshTokenTTLSeconds * 100, 365 * 24 * 60 * 60)
   return {
@@ -328,7 +368,8 @@ function buildConfiguration(
       introspection: { enabled: true, allowedPolicy: ownTokensOnly },
       rpInitiatedLogout: { enabled: false },
     },
-    enabledJWA: { clientAuthSigningAlgValues: [...CLIENT_SIGNING_ALGORITHMS, 'Ed25519'] },
+    ...(methods === undefined ? {} : { clientAuthMethods: methods as never }),
+    enabledJWA: { clientAuthSigningAlgValues: settings.clientAuthSigningAlgorithms as never },
     pkce: { required: () => true },
     allowOmittingSingleRegisteredRedirectUri: false,
     // oidc-provider's default issues refresh tokens only for `offline_access`, which it drops

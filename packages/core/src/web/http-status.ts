@@ -11,6 +11,7 @@ const STATUS: Record<OngoingAccessErrorCode, number> = {
   ERR_INVALID_RESPONSE: 502,
   ERR_CONSENT_REQUIRED: 401,
   ERR_STORE: 503,
+  ERR_CONFIGURATION: 500,
 }
 
 /**
