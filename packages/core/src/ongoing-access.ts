@@ -511,8 +511,10 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
   }
 
   /**
-   * `fetch` with `userKey`'s bearer token. On `401` with `error="invalid_token"` it refreshes once
-   * and retries once; never more.
+   * `fetch` with `userKey`'s bearer token. On a `401` it refreshes once and retries once, never
+   * more: whatever the challenge (`Bearer error="invalid_token"`, another scheme, or none), unless
+   * the `WWW-Authenticate` header names another error (e.g. `error="insufficient_scope"`), in which
+   * case the `401` is returned as is, without a refresh.
    *
    * @throws {ConsentRequiredError} when the grant is dead.
    * @example
@@ -526,7 +528,7 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
     const retry = request.clone()
     const token = await this.getAccessToken(userKey)
     const response = await this.#fetch(withBearer(request, token))
-    if (response.status !== 401 || !isInvalidTokenChallenge(response.headers.get('www-authenticate')))
+    if (response.status !== 401 || namesAnotherError(response.headers.get('www-authenticate')))
       return response
     await response.body?.cancel().catch(() => {})
     const fresh = await this.#refresh(userKey, { force: false, rejectedValue: token.value })
@@ -890,6 +892,19 @@ function withBearer(request: Request, token: AccessToken): Request {
   return new Request(request, { headers })
 }
 
-function isInvalidTokenChallenge(header: string | null): boolean {
-  return header !== null && /^\s*bearer\b/i.test(header) && /\berror\s*=\s*"?invalid_token"?/i.test(header)
+/**
+ * Whether a 401's `WWW-Authenticate` names an error other than `invalid_token` (RFC 6750 §3.1), e.g.
+ * `insufficient_scope`: a fresh token would not help. Quoted values are read whole, so an `error=`
+ * inside an `error_description` is not taken for the error.
+ */
+function namesAnotherError(header: string | null): boolean {
+  if (header === null) return false
+  for (const [, name, raw] of header.matchAll(
+    /([!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^\s,]*)/g,
+  )) {
+    if (name?.toLowerCase() !== 'error' || raw === undefined) continue
+    const value = raw.startsWith('"') ? raw.slice(1, -1).replace(/\\(.)/g, '$1') : raw
+    if (value !== 'invalid_token') return true
+  }
+  return false
 }
