@@ -58,7 +58,7 @@ export interface TestAuthorizationServerClients {
    */
   privateKeyJwt: { id: string; keys: ClientSigningKeys }
   /** A public client (`token_endpoint_auth_method: none`). */
-  public: { id: string }
+  public: { id: string; authMethod: 'none' }
 }
 
 /** A running test authorization server; see {@link startTestAuthorizationServer}. */
@@ -157,7 +157,7 @@ export async function startTestAuthorizationServer(
   const clients: TestAuthorizationServerClients = {
     confidential: { id: CLIENT_IDS.confidential, secret: randomBytes(32).toString('base64url') },
     privateKeyJwt: { id: CLIENT_IDS.privateKeyJwt, keys: clientKeys },
-    public: { id: CLIENT_IDS.public },
+    public: { id: CLIENT_IDS.public, authMethod: 'none' },
   }
   const stats = new ServerStats()
   const store = new MemoryStore(() => stats.countGrantRevoked())
