@@ -9,7 +9,7 @@ import { GrantRepository } from './grant-repository.js'
 import type { ASRequestLimits } from './http.js'
 import { checkAlgorithms, DEFAULT_ID_TOKEN_ALGORITHMS, IdTokenVerifier } from './id-token.js'
 import { preloadJose } from './jose.js'
-import { type Logger, silentLogger } from './logger.js'
+import { type Logger, resolveLogger } from './logger.js'
 import { MemoryTokenStore } from './memory-token-store.js'
 import {
   absoluteHttpURL,
@@ -215,9 +215,7 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
     if (options.fetch !== undefined && typeof options.fetch !== 'function')
       throw new TypeError('ongoing: `fetch` must be a function')
     this.#fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init))
-    if (options.logger !== undefined && typeof options.logger !== 'function')
-      throw new TypeError('ongoing: `logger` must be a function')
-    this.#logger = options.logger === undefined ? silentLogger : isolatedLogger(options.logger)
+    this.#logger = resolveLogger(options.logger)
     this.#auth = createClientAuthenticator(options.client, () => this.issuer)
     this.sealer = new Sealer(secretsFrom(options.secret))
     this.#limits = {
@@ -873,17 +871,6 @@ function answers(token: AccessToken, request: RefreshRequest): boolean {
 function sameSecret(a: string, b: string): boolean {
   const digest = (value: string) => createHash('sha256').update(value).digest()
   return timingSafeEqual(digest(a), digest(b))
-}
-
-/** The app's logger, made unable to fail what it logs about. */
-function isolatedLogger(logger: Logger): Logger {
-  return (level, message, fields) => {
-    try {
-      logger(level, message, fields)
-    } catch {
-      // A logger that throws must not change an outcome.
-    }
-  }
 }
 
 function withBearer(request: Request, token: AccessToken): Request {
