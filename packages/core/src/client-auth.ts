@@ -28,8 +28,10 @@ const ASSERTION_ALGORITHMS: readonly ClientAssertionAlgorithm[] = [
 
 /**
  * The client's registration. `{ id, secret }` authenticates with `client_secret_basic` (or
- * `client_secret_post` with `authMethod`); `{ id, privateKey }` with `private_key_jwt`; `{ id }`
- * alone is a public client (`none`).
+ * `client_secret_post` with `authMethod`); `{ id, privateKey }` with `private_key_jwt`; a public
+ * client says so with `{ id, authMethod: 'none' }`. A `secret` or `privateKey` that is present but
+ * `undefined` (an unset environment variable), and `{ id }` alone, throw a `TypeError` at
+ * construction rather than quietly making a public client.
  */
 export type ClientOptions = SecretClientOptions | PrivateKeyClientOptions | PublicClientOptions
 
@@ -53,10 +55,18 @@ export interface PrivateKeyClientOptions {
   authMethod?: 'private_key_jwt'
 }
 
-/** A public client (no authentication; PKCE protects the code). */
+/**
+ * A public client (no authentication; PKCE protects the code), declared explicitly.
+ *
+ * @example
+ * ```ts
+ * new OngoingAccess({ ...options, client: { id: 'my-spa', authMethod: 'none' } })
+ * ```
+ */
 export interface PublicClientOptions {
   id: string
-  authMethod?: 'none'
+  /** Required: `'none'` is how a client declares that it has no credentials. */
+  authMethod: 'none'
 }
 
 /** Authenticates requests to the token and revocation endpoints. */
@@ -85,6 +95,15 @@ export function createClientAuthenticator(client: ClientOptions, issuer: () => s
   const { id } = client
   if (typeof id !== 'string' || id.length === 0)
     throw new TypeError('ongoing: `client.id` must be a non-empty string')
+  const declaredPublic = client.authMethod === 'none'
+  const given: Record<string, unknown> = { ...client }
+  for (const name of ['secret', 'privateKey'] as const) {
+    if (name in given && given[name] === undefined && !declaredPublic)
+      throw new TypeError(
+        `ongoing: \`client.${name}\` is undefined (an unset environment variable?); give it a value, ` +
+          "or declare a public client with `client: { id, authMethod: 'none' }`",
+      )
+  }
   if ('secret' in client && client.secret !== undefined) {
     const { secret } = client
     if (typeof secret !== 'string' || secret.length === 0)
@@ -134,6 +153,11 @@ export function createClientAuthenticator(client: ClientOptions, issuer: () => s
       `ongoing: \`client.authMethod\` ${client.authMethod} needs a \`secret\` or a \`privateKey\``,
     )
   }
+  if (!declaredPublic)
+    throw new TypeError(
+      'ongoing: `client` has no credentials: give `client.secret` or `client.privateKey`, ' +
+        "or declare a public client with `client: { id, authMethod: 'none' }`",
+    )
   return {
     clientId: id,
     method: 'none',

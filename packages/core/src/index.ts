@@ -20,7 +20,7 @@ export {
   type OngoingAccessErrorCode,
   type OngoingAccessErrorDetails,
 } from './errors.js'
-export type { Logger, LogLevel } from './logger.js'
+export type { Logger, LoggerObject, LoggerOption, LogLevel } from './logger.js'
 export { MemoryTokenStore, type MemoryTokenStoreOptions } from './memory-token-store.js'
 export {
   type FinishConsentOptions,

@@ -9,7 +9,7 @@ import { GrantRepository } from './grant-repository.js'
 import type { ASRequestLimits } from './http.js'
 import { checkAlgorithms, DEFAULT_ID_TOKEN_ALGORITHMS, IdTokenVerifier } from './id-token.js'
 import { preloadJose } from './jose.js'
-import { type Logger, silentLogger } from './logger.js'
+import { type Logger, resolveLogger } from './logger.js'
 import { MemoryTokenStore } from './memory-token-store.js'
 import { offlineAccessWarning } from './offline-access.js'
 import {
@@ -240,9 +240,7 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
     if (options.fetch !== undefined && typeof options.fetch !== 'function')
       throw new TypeError('ongoing: `fetch` must be a function')
     this.#fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init))
-    if (options.logger !== undefined && typeof options.logger !== 'function')
-      throw new TypeError('ongoing: `logger` must be a function')
-    this.#logger = options.logger === undefined ? silentLogger : isolatedLogger(options.logger)
+    this.#logger = resolveLogger(options.logger)
     this.#auth = createClientAuthenticator(options.client, () => this.issuer)
     this.sealer = new Sealer(secretsFrom(options.secret))
     this.#limits = {
@@ -548,8 +546,10 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
   }
 
   /**
-   * `fetch` with `userKey`'s bearer token. On `401` with `error="invalid_token"` it refreshes once
-   * and retries once; never more.
+   * `fetch` with `userKey`'s bearer token. On a `401` it refreshes once and retries once, never
+   * more: whatever the challenge (`Bearer error="invalid_token"`, another scheme, or none), unless
+   * the `WWW-Authenticate` header names another error (e.g. `error="insufficient_scope"`), in which
+   * case the `401` is returned as is, without a refresh.
    *
    * @throws {ConsentRequiredError} when the grant is dead.
    * @example
@@ -563,7 +563,7 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
     const retry = request.clone()
     const token = await this.getAccessToken(userKey)
     const response = await this.#fetch(withBearer(request, token))
-    if (response.status !== 401 || !isInvalidTokenChallenge(response.headers.get('www-authenticate')))
+    if (response.status !== 401 || namesAnotherError(response.headers.get('www-authenticate')))
       return response
     await response.body?.cancel().catch(() => {})
     const fresh = await this.#refresh(userKey, { force: false, rejectedValue: token.value })
@@ -936,23 +936,25 @@ function sameSecret(a: string, b: string): boolean {
   return timingSafeEqual(digest(a), digest(b))
 }
 
-/** The app's logger, made unable to fail what it logs about. */
-function isolatedLogger(logger: Logger): Logger {
-  return (level, message, fields) => {
-    try {
-      logger(level, message, fields)
-    } catch {
-      // A logger that throws must not change an outcome.
-    }
-  }
-}
-
 function withBearer(request: Request, token: AccessToken): Request {
   const headers = new Headers(request.headers)
   headers.set('authorization', `Bearer ${token.value}`)
   return new Request(request, { headers })
 }
 
-function isInvalidTokenChallenge(header: string | null): boolean {
-  return header !== null && /^\s*bearer\b/i.test(header) && /\berror\s*=\s*"?invalid_token"?/i.test(header)
+/**
+ * Whether a 401's `WWW-Authenticate` names an error other than `invalid_token` (RFC 6750 §3.1), e.g.
+ * `insufficient_scope`: a fresh token would not help. Quoted values are read whole, so an `error=`
+ * inside an `error_description` is not taken for the error.
+ */
+function namesAnotherError(header: string | null): boolean {
+  if (header === null) return false
+  for (const [, name, raw] of header.matchAll(
+    /([!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^\s,]*)/g,
+  )) {
+    if (name?.toLowerCase() !== 'error' || raw === undefined) continue
+    const value = raw.startsWith('"') ? raw.slice(1, -1).replace(/\\(.)/g, '$1') : raw
+    if (value !== 'invalid_token') return true
+  }
+  return false
 }

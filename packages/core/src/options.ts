@@ -1,6 +1,6 @@
 import type { ClientOptions } from './client-auth.js'
 import type { AuthorizationServerEndpoints } from './discovery.js'
-import type { Logger } from './logger.js'
+import type { LoggerObject, LoggerOption } from './logger.js'
 import type { RetryOptions } from './retry.js'
 import type { TokenStore } from './token-store.js'
 
@@ -74,8 +74,12 @@ export interface OngoingAccessOptions {
    * Default: RS256, PS256, PS384, PS512, ES256, ES384, EdDSA.
    */
   idTokenSigningAlgorithms?: string[]
-  /** A logger hook; never receives token material. Default: silent. */
-  logger?: Logger
+  /**
+   * Where log lines go; they never carry token material. A function `(level, message, fields)`,
+   * `console`, a pino or bunyan logger as it is (see {@link LoggerObject}), or `false` for none.
+   * Default: `warn` and `error` lines to `console.warn` / `console.error`.
+   */
+  logger?: LoggerOption
 }
 
 export function positiveNumber(

@@ -55,7 +55,7 @@ describe('options are validated once, at construction', () => {
       { id: 'a', privateKey },
       { id: 'a', privateKey: pem, keyId: 'k1' },
       { id: 'a', privateKey: privateKey.export({ format: 'jwk' }) as never },
-      { id: 'a' },
+      { id: 'a', authMethod: 'none' as const },
     ]) {
       expect(() => new OngoingAccess({ ...base, client })).not.toThrow()
     }

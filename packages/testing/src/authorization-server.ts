@@ -81,7 +81,7 @@ export interface TestAuthorizationServerClients {
    */
   privateKeyJwt: { id: string; keys: ClientSigningKeys }
   /** A public client (`token_endpoint_auth_method: none`). */
-  public: { id: string }
+  public: { id: string; authMethod: 'none' }
 }
 
 /** A running test authorization server; see {@link startTestAuthorizationServer}. */
@@ -188,7 +188,7 @@ export async function startTestAuthorizationServer(
       secret: options.confidentialClientSecret ?? randomBytes(32).toString('base64url'),
     },
     privateKeyJwt: { id: CLIENT_IDS.privateKeyJwt, keys: clientKeys },
-    public: { id: CLIENT_IDS.public },
+    public: { id: CLIENT_IDS.public, authMethod: 'none' },
   }
   const stats = new ServerStats()
   const store = new MemoryStore(() => stats.countGrantRevoked())

@@ -1,0 +1,106 @@
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { startTestAuthorizationServer, type TestAuthorizationServer } from '@ongoing/testing'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { accessFor, consentAs } from './real-as.js'
+
+/**
+ * A resource server answering 401 to the tokens in `rejected` (or to every token on `/always`) with
+ * the challenge its path names, and 200 otherwise. It records the token of each call it gets.
+ */
+async function startAPI() {
+  const challenges: Record<string, string | undefined> = {
+    none: undefined,
+    basic: 'Basic realm=x',
+    'bearer-realm': 'Bearer realm="api"',
+    'insufficient-scope': 'Bearer error="insufficient_scope", scope="api:write"',
+    'quoted-error': 'Bearer error_description="try error=insufficient_scope", error="invalid_token"',
+  }
+  const rejected = new Set<string>()
+  const calls: { path: string; token: string }[] = []
+  const server = createServer((req, res) => {
+    const token = req.headers.authorization?.replace(/^Bearer /, '') ?? ''
+    const [, first, second] = (req.url ?? '').split('/')
+    const always = first === 'always'
+    const kind = (always ? second : first) ?? ''
+    calls.push({ path: req.url ?? '', token })
+    if (always || rejected.has(token)) {
+      const challenge = challenges[kind]
+      res.writeHead(401, challenge === undefined ? {} : { 'www-authenticate': challenge }).end()
+      return
+    }
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}')
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  return {
+    url: `http://127.0.0.1:${port}`,
+    rejected,
+    calls,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  }
+}
+
+describe('regression (issue 18): access.fetch after a 401 without a standard challenge', () => {
+  let as: TestAuthorizationServer
+  let api: Awaited<ReturnType<typeof startAPI>>
+  const lines: string[] = []
+  const logger = (level: string, message: string, fields: Record<string, unknown>) => {
+    lines.push(`${level} ${message} ${JSON.stringify(fields)}`)
+  }
+
+  beforeAll(async () => {
+    as = await startTestAuthorizationServer({ accessTokenTTLSeconds: 60 })
+    api = await startAPI()
+  })
+  afterAll(async () => {
+    await api?.close()
+    await as?.close()
+  })
+
+  /** Consents `userKey`, rejects its first token at the API, and counts what one fetch causes. */
+  async function fetchOnce(userKey: string, path: string, rejectFirst = true) {
+    const access = accessFor(as, { logger })
+    const { token } = await consentAs(access, userKey)
+    if (rejectFirst) api.rejected.add(token.value)
+    as.resetStats()
+    const before = api.calls.length
+    lines.length = 0
+    const response = await access.fetch(userKey, `${api.url}${path}`)
+    const calls = api.calls.slice(before)
+    const secrets = [token.value, ...calls.map((call) => call.token)]
+    for (const line of lines) for (const secret of secrets) expect(line).not.toContain(secret)
+    return { response, calls, first: token.value, refreshes: as.stats().tokenCalls.refresh_token }
+  }
+
+  for (const [kind, label] of [
+    ['none', 'no challenge'],
+    ['basic', 'a `Basic realm=x` challenge'],
+    ['bearer-realm', 'a Bearer challenge naming no error'],
+    ['quoted-error', 'invalid_token after an error_description quoting another error'],
+  ] as const) {
+    it(`regression (issue 18): a 401 with ${label} refreshes once and retries once`, async () => {
+      const { response, calls, first, refreshes } = await fetchOnce(`u-${kind}`, `/${kind}`)
+      expect(response.status).toBe(200)
+      expect(refreshes).toBe(1)
+      expect(calls).toHaveLength(2)
+      expect(calls[0]?.token).toBe(first)
+      expect(calls[1]?.token).not.toBe(first)
+    })
+  }
+
+  it('regression (issue 18): a 401 without a challenge that persists: one refresh, one retry, the 401 returned', async () => {
+    const { response, calls, refreshes } = await fetchOnce('u-always', '/always/none', false)
+    expect(response.status).toBe(401)
+    expect(refreshes).toBe(1)
+    expect(calls).toHaveLength(2)
+  })
+
+  it('regression (issue 18): a 401 naming insufficient_scope is returned as is, without a refresh', async () => {
+    const { response, calls, refreshes } = await fetchOnce('u-scope', '/insufficient-scope')
+    expect(response.status).toBe(401)
+    expect(response.headers.get('www-authenticate')).toContain('insufficient_scope')
+    expect(refreshes).toBe(0)
+    expect(calls).toHaveLength(1)
+  })
+})
