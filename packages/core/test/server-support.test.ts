@@ -62,7 +62,7 @@ describe('server support is checked before consent', () => {
     expect((await refusal(post)).message).toContain(
       'token_endpoint_auth_methods_supported: client_secret_basic',
     )
-    const publicClient = createAccess(fake, { client: { id: 'app' } })
+    const publicClient = createAccess(fake, { client: { id: 'app', authMethod: 'none' } })
     expect((await refusal(publicClient)).message).toContain('authenticates with none')
     // The default method passes.
     await expect(createAccess(fake).ready()).resolves.toMatchObject({
