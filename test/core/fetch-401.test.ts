@@ -1,49 +1,11 @@
-import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { startTestAuthorizationServer, type TestAuthorizationServer } from '@ongoing/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { accessFor, consentAs } from './real-as.js'
-
-/**
- * A resource server answering 401 to the tokens in `rejected` (or to every token on `/always`) with
- * the challenge its path names, and 200 otherwise. It records the token of each call it gets.
- */
-async function startAPI() {
-  const challenges: Record<string, string | undefined> = {
-    none: undefined,
-    basic: 'Basic realm=x',
-    'bearer-realm': 'Bearer realm="api"',
-    'insufficient-scope': 'Bearer error="insufficient_scope", scope="api:write"',
-    'quoted-error': 'Bearer error_description="try error=insufficient_scope", error="invalid_token"',
-  }
-  const rejected = new Set<string>()
-  const calls: { path: string; token: string }[] = []
-  const server = createServer((req, res) => {
-    const token = req.headers.authorization?.replace(/^Bearer /, '') ?? ''
-    const [, first, second] = (req.url ?? '').split('/')
-    const always = first === 'always'
-    const kind = (always ? second : first) ?? ''
-    calls.push({ path: req.url ?? '', token })
-    if (always || rejected.has(token)) {
-      const challenge = challenges[kind]
-      res.writeHead(401, challenge === undefined ? {} : { 'www-authenticate': challenge }).end()
-      return
-    }
-    res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}')
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  return {
-    url: `http://127.0.0.1:${port}`,
-    rejected,
-    calls,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  }
-}
+import { startTestAPI } from './test-api.js'
 
 describe('regression (issue 18): access.fetch after a 401 without a standard challenge', () => {
   let as: TestAuthorizationServer
-  let api: Awaited<ReturnType<typeof startAPI>>
+  let api: Awaited<ReturnType<typeof startTestAPI>>
   const lines: string[] = []
   const logger = (level: string, message: string, fields: Record<string, unknown>) => {
     lines.push(`${level} ${message} ${JSON.stringify(fields)}`)
@@ -51,7 +13,7 @@ describe('regression (issue 18): access.fetch after a 401 without a standard cha
 
   beforeAll(async () => {
     as = await startTestAuthorizationServer({ accessTokenTTLSeconds: 60 })
-    api = await startAPI()
+    api = await startTestAPI()
   })
   afterAll(async () => {
     await api?.close()

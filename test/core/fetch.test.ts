@@ -1,48 +1,15 @@
-import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { startTestAuthorizationServer, type TestAuthorizationServer } from '@ongoing/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { accessFor, consentAs } from './real-as.js'
-
-/** A resource server that rejects every token it was told to reject with 401 invalid_token. */
-function startAPI() {
-  const rejected = new Set<string>()
-  const seen: string[] = []
-  const server: Server = createServer((req, res) => {
-    const token = req.headers.authorization?.replace(/^Bearer /, '') ?? ''
-    seen.push(token)
-    if (rejected.has(token) || req.url === '/always-401') {
-      res.writeHead(401, { 'www-authenticate': 'Bearer error="invalid_token"' }).end()
-      return
-    }
-    let body = ''
-    req.on('data', (chunk) => (body += chunk))
-    req.on('end', () =>
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: true, body })),
-    )
-  })
-  return new Promise<{ url: string; rejected: Set<string>; seen: string[]; close: () => Promise<void> }>(
-    (resolve) => {
-      server.listen(0, '127.0.0.1', () => {
-        const { port } = server.address() as AddressInfo
-        resolve({
-          url: `http://127.0.0.1:${port}`,
-          rejected,
-          seen,
-          close: () => new Promise((r) => server.close(() => r())),
-        })
-      })
-    },
-  )
-}
+import { startTestAPI } from './test-api.js'
 
 describe('access.fetch', () => {
   let as: TestAuthorizationServer
-  let api: Awaited<ReturnType<typeof startAPI>>
+  let api: Awaited<ReturnType<typeof startTestAPI>>
 
   beforeAll(async () => {
     as = await startTestAuthorizationServer({ accessTokenTTLSeconds: 60 })
-    api = await startAPI()
+    api = await startTestAPI()
   })
   afterAll(async () => {
     await api?.close()
@@ -58,18 +25,18 @@ describe('access.fetch', () => {
     expect(response.status).toBe(200)
     expect(await response.json()).toEqual({ ok: true, body: 'payload' })
     expect(as.stats().tokenCalls.refresh_token).toBe(1)
-    expect(api.seen.slice(-2)[0]).toBe(token.value)
-    expect(api.seen.at(-1)).not.toBe(token.value)
+    expect(api.calls.at(-2)?.token).toBe(token.value)
+    expect(api.calls.at(-1)?.token).not.toBe(token.value)
   })
 
   it('never loops: a second 401 is returned as is', async () => {
     const access = accessFor(as)
     await consentAs(access, 'jack')
     as.resetStats()
-    const before = api.seen.length
+    const before = api.calls.length
     const response = await access.fetch('jack', `${api.url}/always-401`)
     expect(response.status).toBe(401)
-    expect(api.seen.length - before).toBe(2)
+    expect(api.calls.length - before).toBe(2)
     expect(as.stats().tokenCalls.refresh_token).toBe(1)
   })
 
