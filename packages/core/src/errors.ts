@@ -82,7 +82,11 @@ export class OngoingAccessError extends Error {
 export type ConsentRequiredReason =
   /** No grant is stored for this user (never consented, forgotten, or unreadable). */
   | 'no_grant'
-  /** The authorization server rejected the refresh token: it expired or was revoked. */
+  /**
+   * The authorization server rejected the refresh token: it expired or was revoked. The server
+   * said so with `invalid_grant`, or with an error the app listed in `deadGrantErrors` (the
+   * error's `oauthError` tells which).
+   */
   | 'invalid_grant'
   /** The access token expired and the grant holds no refresh token. */
   | 'no_refresh_token'
@@ -104,19 +108,23 @@ export class ConsentRequiredError extends OngoingAccessError {
   readonly userKey: string
 
   constructor(userKey: string, reason: ConsentRequiredReason, details: OngoingAccessErrorDetails = {}) {
-    super('ERR_CONSENT_REQUIRED', consentMessage(reason), details)
+    super('ERR_CONSENT_REQUIRED', consentMessage(reason, details.oauthError), details)
     this.name = 'ConsentRequiredError'
     this.reason = reason
     this.userKey = userKey
   }
 }
 
-function consentMessage(reason: ConsentRequiredReason): string {
+function consentMessage(reason: ConsentRequiredReason, oauthError: string | undefined): string {
   switch (reason) {
     case 'no_grant':
       return 'Consent required: no grant is stored for this user'
     case 'invalid_grant':
-      return 'Consent required: the refresh token expired or was revoked'
+      return oauthError === undefined
+        ? 'Consent required: the refresh token expired or was revoked'
+        : oauthError === 'invalid_grant'
+          ? 'Consent required: the refresh token expired or was revoked (the authorization server answered invalid_grant)'
+          : `Consent required: the refresh token expired or was revoked (the authorization server answered ${oauthError}, listed in \`deadGrantErrors\`)`
     case 'no_refresh_token':
       return 'Consent required: the access token expired and the grant has no refresh token'
   }

@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events'
 import { type AccessToken, accessTokenOf, type Grant, refreshAtOf } from './access-token.js'
 import { parseCallbackParameters } from './callback.js'
 import { type ClientAuthenticator, createClientAuthenticator } from './client-auth.js'
+import { type DeadGrantPolicy, deadGrantPolicy } from './dead-grant.js'
 import { type AuthorizationServerMetadata, discoverAuthorizationServer } from './discovery.js'
 import { type ConsentRequiredError, OngoingAccessError } from './errors.js'
 import { GrantRepository } from './grant-repository.js'
@@ -192,6 +193,7 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
   readonly #auth: ClientAuthenticator
   readonly #limits: ASRequestLimits
   readonly #retry: ResolvedRetryOptions
+  readonly #deadGrant: DeadGrantPolicy
   readonly #repository: GrantRepository
   readonly #logger: Logger
   readonly #skewMs: number
@@ -248,6 +250,7 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
       maxBodyBytes: positiveNumber(options.maxResponseBytes, 'maxResponseBytes', 1024 * 1024),
     }
     this.#retry = resolveRetryOptions(options.retry)
+    this.#deadGrant = deadGrantPolicy(options.deadGrantErrors)
     this.#idTokenAlgorithms = checkAlgorithms(options.idTokenSigningAlgorithms ?? DEFAULT_ID_TOKEN_ALGORITHMS)
     this.#skewMs =
       positiveNumber(options.refreshSkewSeconds, 'refreshSkewSeconds', 60, { allowZero: true }) * 1000
@@ -281,6 +284,7 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
       repository: this.#repository,
       tokenClient: () => this.#tokenClient(),
       retry: this.#retry,
+      deadGrant: this.#deadGrant,
       skewMs: this.#skewMs,
       // Covers every token call and its retries, then the write; extended while the work goes on.
       lockTtlMs:
@@ -696,6 +700,11 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
   /** @internal The retry policy of refreshes. */
   get retryOptions(): ResolvedRetryOptions {
     return this.#retry
+  }
+
+  /** @internal Which refresh errors mean the grant is dead (`invalid_grant`, `deadGrantErrors`). */
+  get deadGrantPolicy(): DeadGrantPolicy {
+    return this.#deadGrant
   }
 
   /** Stops listening to the store. Does not close the store (you own it). */

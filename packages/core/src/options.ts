@@ -51,6 +51,22 @@ export interface OngoingAccessOptions {
   requestTimeoutMs?: number
   /** Largest answer read from the authorization server. Default: 1 MiB. */
   maxResponseBytes?: number
+  /**
+   * OAuth error codes that, answering a refresh with a 4xx, mean that the grant is dead (the refresh
+   * token expired or was revoked), besides `invalid_grant`, which always does. For servers that
+   * answer a revoked refresh token with another error, such as `invalid_request` or
+   * `unauthorized_client`. A listed error then forgets the grant and requires consent, as
+   * `invalid_grant` does; any other 4xx is a failed refresh, retried later, and its error names
+   * the code it saw. `invalid_client`, `server_error` and `temporarily_unavailable` cannot be
+   * listed. Default: none.
+   *
+   * @example
+   * ```ts
+   * new OngoingAccess({ ...options, deadGrantErrors: ['invalid_request'] })
+   * ```
+   * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.2
+   */
+  deadGrantErrors?: readonly string[]
   /** Retries of transient refresh failures. Default: 3 attempts, 200 ms base, 2 s cap, Retry-After up to 10 s. */
   retry?: RetryOptions
   /** Bound on every token-store call; past it, `ERR_STORE`. Default: 1,000 ms. */

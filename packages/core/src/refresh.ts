@@ -6,6 +6,7 @@ import {
   refreshAtOf,
 } from './access-token.js'
 import { BackgroundSave } from './background-save.js'
+import type { DeadGrantPolicy } from './dead-grant.js'
 import { ConsentRequiredError, isOngoingAccessError, OngoingAccessError } from './errors.js'
 import type { GrantRepository, VersionedGrant } from './grant-repository.js'
 import { Lease } from './lease.js'
@@ -18,6 +19,8 @@ export interface RefreshContext {
   repository: GrantRepository
   tokenClient(): Promise<TokenEndpointClient>
   retry: ResolvedRetryOptions
+  /** Which token endpoint errors mean the grant is dead (`invalid_grant`, and `deadGrantErrors`). */
+  deadGrant: DeadGrantPolicy
   skewMs: number
   /** The refresh lock's TTL: longer than every token call and its retries together. */
   lockTtlMs: number
@@ -183,16 +186,12 @@ export async function refreshGrant(
           }),
       )
     } catch (err) {
-      if (
-        isOngoingAccessError(err) &&
-        err.code === 'ERR_TOKEN_ENDPOINT' &&
-        err.oauthError === 'invalid_grant'
-      ) {
-        return await deadOrReplaced(ctx, userKey, current, err)
-      }
+      if (ctx.deadGrant.isDead(err)) return await deadOrReplaced(ctx, userKey, current, err)
       const error = isOngoingAccessError(err)
         ? err
         : new OngoingAccessError('ERR_TOKEN_ENDPOINT', 'Token refresh failed', { cause: err })
+      const hint = ctx.deadGrant.hintFor(error)
+      if (hint !== undefined) error.message = `${error.message}. ${hint}`
       return await recordFailure(ctx, userKey, current, hold, request, error)
     }
 
@@ -356,7 +355,7 @@ async function recordFailure(
 }
 
 /**
- * 7. The server answered `invalid_grant`. If another writer replaced the grant meanwhile (a rotation
+ * 7. The server answered `invalid_grant` (or an error listed in `deadGrantErrors`). If another writer replaced the grant meanwhile (a rotation
  * race lost, a new consent), its token is ours too; otherwise the grant is dead.
  */
 async function deadOrReplaced(

@@ -69,6 +69,12 @@ export interface TestAuthorizationServerOptions {
   clientAuthSigningAlgorithms?: string[]
   /** The confidential client's secret, e.g. one with characters form-encoding changes. Default: random. */
   confidentialClientSecret?: string
+  /**
+   * The `error` the token endpoint answers (status 400) to a refresh token that is expired,
+   * revoked or reused, for a server that mislabels a dead grant. Default: `'invalid_grant'`, as
+   * RFC 6749 section 5.2 says.
+   */
+  deadRefreshTokenError?: 'invalid_grant' | 'invalid_request' | 'unauthorized_client'
 }
 
 /** The clients registered at a {@link TestAuthorizationServer}. */
@@ -134,6 +140,7 @@ interface Settings {
   refreshTokens: 'always' | 'offline_access'
   clientAuthMethods: string[] | undefined
   clientAuthSigningAlgorithms: string[]
+  deadRefreshTokenError: 'invalid_grant' | 'invalid_request' | 'unauthorized_client'
 }
 
 /**
@@ -214,6 +221,18 @@ export async function startTestAuthorizationServer(
     }
   }
 
+  if (settings.deadRefreshTokenError !== 'invalid_grant') {
+    const mislabel = settings.deadRefreshTokenError
+    // Answers a dead refresh token as some servers do: with another error than invalid_grant.
+    provider.use(async (ctx, next) => {
+      await next()
+      const body = ctx.body as { error?: unknown } | undefined
+      const grantType = ctx.oidc?.params?.grant_type
+      if (ctx.status === 400 && body?.error === 'invalid_grant' && grantType === 'refresh_token')
+        ctx.body = { ...body, error: mislabel }
+    })
+  }
+
   const handleProvider = provider.callback()
   const tokenPath = new URL(provider.urlFor('token')).pathname
   const revocationPath = new URL(provider.urlFor('revocation')).pathname
@@ -290,6 +309,11 @@ function resolveSettings(options: TestAuthorizationServerOptions): Settings {
       throw new TypeError(`${name} must be an array of strings`)
     return value
   }
+  const deadRefreshTokenError = options.deadRefreshTokenError ?? 'invalid_grant'
+  if (!['invalid_grant', 'invalid_request', 'unauthorized_client'].includes(deadRefreshTokenError))
+    throw new TypeError(
+      `deadRefreshTokenError must be 'invalid_grant', 'invalid_request' or 'unauthorized_client', got ${JSON.stringify(deadRefreshTokenError)}`,
+    )
   if (
     options.confidentialClientSecret !== undefined &&
     (typeof options.confidentialClientSecret !== 'string' || options.confidentialClientSecret === '')
@@ -308,6 +332,7 @@ function resolveSettings(options: TestAuthorizationServerOptions): Settings {
     redirectUris: [...new Set([...DEFAULT_REDIRECT_URIS, ...(options.redirectUris ?? [])])],
     scopes: [...new Set(scopes)],
     refreshTokens,
+    deadRefreshTokenError,
   }
 }
 

@@ -154,7 +154,7 @@ export class TokenSwapService {
         this.#access.retryOptions,
       )
       return this.#answer(response, refreshToken)
-    }).finally(() => this.#inflight.delete(key))
+    }, true).finally(() => this.#inflight.delete(key))
     this.#inflight.set(key, promise)
     return promise
   }
@@ -211,10 +211,13 @@ export class TokenSwapService {
     return new URLSearchParams(request.body)
   }
 
-  async #call(operation: () => Promise<SwapResponse>): Promise<SwapResponse> {
+  async #call(operation: () => Promise<SwapResponse>, refreshing = false): Promise<SwapResponse> {
     try {
       return await operation()
     } catch (err) {
+      // A server that says "dead grant" its own way: the app hears it the standard way.
+      if (refreshing && this.#access.deadGrantPolicy.isDead(err) && err.oauthError !== 'invalid_grant')
+        return oauthError(400, 'invalid_grant', 'The refresh token expired or was revoked')
       if (
         isOngoingAccessError(err) &&
         err.code === 'ERR_TOKEN_ENDPOINT' &&

@@ -59,6 +59,15 @@ declare module 'oidc-provider' {
     callback(): (req: IncomingMessage, res: ServerResponse) => Promise<void>
     on(event: string, listener: (...args: unknown[]) => void): this
     urlFor(name: string, options?: Record<string, unknown>): string
+    /** Adds a Koa middleware in front of the provider's own (oidc-provider's `provider.use`). */
+    use(middleware: (ctx: ProviderContext, next: () => Promise<void>) => Promise<void>): void
+  }
+
+  /** The little of a Koa context the test server's middleware reads and writes. */
+  export interface ProviderContext {
+    status: number
+    body: unknown
+    oidc?: { params?: Record<string, unknown> }
   }
 
   export default Provider
