@@ -33,15 +33,18 @@ const sign = (
 ) =>
   new SignJWT(payload).setProtectedHeader({ alg: 'RS256', kid: 'k1', ...header } as { alg: string }).sign(key)
 
-async function consentWithIdToken(idToken: string) {
+/** A consent whose token response carries `idToken`: as it is, or made for the nonce the consent sent. */
+async function consentWithIdToken(idToken: string | ((nonce: string) => Promise<string>)) {
   const fake = createFakeAS()
   fake.jwks = { keys: [publicJwk] }
   const access = createAccess(fake)
-  fake.answer(() => json(tokens({ id_token: idToken })))
-  const { transaction, state } = await access.startConsent({
+  const { transaction, state, url } = await access.startConsent({
     userKey: 'alice',
     scope: 'openid offline_access',
   })
+  const nonce = url.searchParams.get('nonce') as string
+  const token = typeof idToken === 'string' ? idToken : await idToken(nonce)
+  fake.answer(() => json(tokens({ id_token: token })))
   const result = access.finishConsent({
     callbackUrl: `https://app.test/cb?code=c&state=${state}&iss=${encodeURIComponent(ISSUER)}`,
     transaction,
@@ -49,20 +52,61 @@ async function consentWithIdToken(idToken: string) {
   return { fake, access, result }
 }
 
-async function expectRejected(idToken: string) {
+async function expectRejected(idToken: string | ((nonce: string) => Promise<string>)) {
   const { result, access, fake } = await consentWithIdToken(idToken)
   const err = await result.catch((e: unknown) => e)
   expect(err).toBeInstanceOf(OngoingAccessError)
   expect((err as OngoingAccessError).code).toBe('ERR_INVALID_RESPONSE')
-  expect((err as OngoingAccessError).message).not.toContain(idToken)
+  expect((err as OngoingAccessError).message).not.toMatch(/eyJ/)
+  // Refused for what the test is about, before the nonce is looked at.
+  expect((err as OngoingAccessError).message).not.toContain('nonce')
   await expect(access.getAccessToken('alice')).rejects.toMatchObject({ code: 'ERR_CONSENT_REQUIRED' })
   return fake
 }
 
 describe('ID tokens are verified with the configured JWKS and an allow-list', () => {
-  it('accepts a valid RS256 ID token', async () => {
-    const { result } = await consentWithIdToken(await sign(claims()))
-    await expect(result).resolves.toMatchObject({ userKey: 'alice' })
+  it('accepts a valid RS256 ID token, and returns its claims', async () => {
+    const { result } = await consentWithIdToken((nonce) => sign(claims({ nonce })))
+    const finished = await result
+    expect(finished.userKey).toBe('alice')
+    expect(finished.claims).toMatchObject({ sub: 'alice', iss: ISSUER, aud: 'app' })
+    expect(Object.isFrozen(finished.claims)).toBe(true)
+  })
+
+  it.each([
+    ['no nonce', (_nonce: string) => sign(claims())],
+    ["another consent's nonce", (_nonce: string) => sign(claims({ nonce: 'replayed-from-another-consent' }))],
+    [
+      'a nonce that differs in one character',
+      (nonce: string) => sign(claims({ nonce: `${nonce.slice(0, -1)}${nonce.endsWith('A') ? 'B' : 'A'}` })),
+    ],
+    ['a nonce that is not a string', (_nonce: string) => sign(claims({ nonce: 42 }))],
+  ])('regression (issue 18): an ID token with %s is refused, and nothing is stored', async (_name, make) => {
+    const { result, access } = await consentWithIdToken(make)
+    await expect(result).rejects.toMatchObject({
+      code: 'ERR_INVALID_RESPONSE',
+      message: 'Token endpoint answered with an ID token whose `nonce` is not the one this consent sent',
+    })
+    await expect(access.getAccessToken('alice')).rejects.toMatchObject({ code: 'ERR_CONSENT_REQUIRED' })
+  })
+
+  it.each([
+    ['several audiences and no azp', { aud: ['app', 'other'] }],
+    ['several audiences and another azp', { aud: ['app', 'other'], azp: 'other' }],
+    ['one audience and another azp', { azp: 'other' }],
+  ])('an ID token with %s is refused (OpenID Connect Core 3.1.3.7)', async (_name, patch) => {
+    const { result } = await consentWithIdToken((nonce) => sign(claims({ nonce, ...patch })))
+    await expect(result).rejects.toMatchObject({
+      code: 'ERR_INVALID_RESPONSE',
+      message: 'Token endpoint answered with an ID token whose `azp` is not this client',
+    })
+  })
+
+  it('an ID token with several audiences and azp naming this client is accepted', async () => {
+    const { result } = await consentWithIdToken((nonce) =>
+      sign(claims({ nonce, aud: ['app', 'other'], azp: 'app' })),
+    )
+    await expect(result).resolves.toMatchObject({ claims: { azp: 'app' } })
   })
 
   it('alg: none is refused', async () => {

@@ -1,6 +1,7 @@
 import type { createRemoteJWKSet } from 'jose'
 import { OngoingAccessError } from './errors.js'
 import { loadJose } from './jose.js'
+import { sameSecret } from './pkce.js'
 
 /** Asymmetric algorithms accepted for ID token signatures by default. Never `none`, never HMAC. */
 export const DEFAULT_ID_TOKEN_ALGORITHMS = [
@@ -45,8 +46,15 @@ export class IdTokenVerifier {
     this.#timeoutMs = timeoutMs
   }
 
-  /** @throws {OngoingAccessError} `ERR_INVALID_RESPONSE` when the ID token does not verify. */
-  async verify(idToken: string): Promise<void> {
+  /**
+   * Verifies `idToken` and returns its claims. `nonce`, when the authorization request sent one,
+   * must come back in the token unchanged; `azp`, when present or when `aud` names several
+   * audiences, must be our client id.
+   *
+   * @throws {OngoingAccessError} `ERR_INVALID_RESPONSE` when the ID token does not verify.
+   * @see https://openid.net/specs/openid-connect-core-1_0.html#IDTokenValidation (steps 4, 5, 11)
+   */
+  async verify(idToken: string, nonce: string | undefined): Promise<IdTokenClaims> {
     if (
       idToken.length > MAX_ID_TOKEN_LENGTH ||
       !/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(idToken)
@@ -63,25 +71,77 @@ export class IdTokenVerifier {
       cooldownDuration: 30_000,
       [customFetch]: (url: string, init: RequestInit) => fetchImpl(url, init),
     })
+    let payload: Record<string, unknown>
     try {
-      await jwtVerify(idToken, this.#jwks, {
+      ;({ payload } = await jwtVerify(idToken, this.#jwks, {
         algorithms: this.#algorithms,
         issuer: this.issuer,
         audience: this.clientId,
         requiredClaims: ['sub', 'iat', 'exp'],
         clockTolerance: 30,
-      })
+      }))
     } catch (err) {
       const reason = (err as { code?: string }).code ?? 'ERR_JWT_INVALID'
       throw new OngoingAccessError(
         'ERR_INVALID_RESPONSE',
         `Token endpoint answered with an ID token that does not verify (${reason})`,
-        {
-          cause: err,
-        },
+        { cause: err },
       )
     }
+    if (typeof payload.sub !== 'string' || payload.sub === '')
+      throw invalidClaims('`sub` is not a non-empty string')
+    const { aud, azp } = payload
+    if ((Array.isArray(aud) && aud.length > 1) || azp !== undefined) {
+      if (azp !== this.clientId) throw invalidClaims('`azp` is not this client')
+    }
+    if (nonce !== undefined) {
+      // A replayed or injected ID token carries another nonce, or none.
+      if (typeof payload.nonce !== 'string' || !sameSecret(payload.nonce, nonce))
+        throw invalidClaims('`nonce` is not the one this consent sent')
+    }
+    return Object.freeze({ ...payload }) as IdTokenClaims
   }
+}
+
+function invalidClaims(problem: string): OngoingAccessError {
+  return new OngoingAccessError(
+    'ERR_INVALID_RESPONSE',
+    `Token endpoint answered with an ID token whose ${problem}`,
+  )
+}
+
+/**
+ * The claims of a verified ID token: who the user is at the authorization server. `sub` (with
+ * `iss`) is the stable identifier of the user; names and e-mail addresses may change.
+ *
+ * @example
+ * ```ts
+ * const { claims } = await access.finishConsent({ callbackUrl, transaction })
+ * if (claims) console.log(`signed in as ${claims.sub} at ${claims.iss}`)
+ * ```
+ * @see https://openid.net/specs/openid-connect-core-1_0.html#IDToken
+ */
+export interface IdTokenClaims {
+  /** The issuer (checked: the configured one). */
+  readonly iss: string
+  /** The user's identifier at the issuer: stable, never reassigned. */
+  readonly sub: string
+  /** The audience (checked: holds our client id). */
+  readonly aud: string | readonly string[]
+  /** Expiry, seconds since epoch. */
+  readonly exp: number
+  /** Issue time, seconds since epoch. */
+  readonly iat: number
+  /** The nonce the consent sent (checked). */
+  readonly nonce?: string
+  /** When the user authenticated, seconds since epoch. */
+  readonly auth_time?: number
+  /** The authorized party (checked: our client id, when present). */
+  readonly azp?: string
+  readonly acr?: string
+  readonly amr?: readonly string[]
+  /** Any other claim the server put in the ID token (`email`, `name`, …). */
+  readonly [claim: string]: unknown
 }
 
 /** Validates an algorithm allow-list: asymmetric signatures only. */

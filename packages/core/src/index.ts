@@ -20,6 +20,7 @@ export {
   type OngoingAccessErrorCode,
   type OngoingAccessErrorDetails,
 } from './errors.js'
+export type { IdTokenClaims } from './id-token.js'
 export type { Logger, LoggerObject, LoggerOption, LogLevel } from './logger.js'
 export { MemoryTokenStore, type MemoryTokenStoreOptions } from './memory-token-store.js'
 export {

@@ -1,4 +1,3 @@
-import { createHash, timingSafeEqual } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { type AccessToken, accessTokenOf, type Grant, refreshAtOf } from './access-token.js'
 import { parseCallbackParameters } from './callback.js'
@@ -8,7 +7,12 @@ import { type AuthorizationServerMetadata, discoverAuthorizationServer } from '.
 import { type ConsentRequiredError, OngoingAccessError } from './errors.js'
 import { GrantRepository } from './grant-repository.js'
 import type { ASRequestLimits } from './http.js'
-import { checkAlgorithms, DEFAULT_ID_TOKEN_ALGORITHMS, IdTokenVerifier } from './id-token.js'
+import {
+  checkAlgorithms,
+  DEFAULT_ID_TOKEN_ALGORITHMS,
+  type IdTokenClaims,
+  IdTokenVerifier,
+} from './id-token.js'
 import { preloadJose } from './jose.js'
 import { type Logger, resolveLogger } from './logger.js'
 import { MemoryTokenStore } from './memory-token-store.js'
@@ -20,7 +24,7 @@ import {
   type OnRefreshTokenExpired,
   positiveNumber,
 } from './options.js'
-import { calculatePKCECodeChallenge, generateCodeVerifier, generateRandomToken } from './pkce.js'
+import { calculatePKCECodeChallenge, generateCodeVerifier, generateRandomToken, sameSecret } from './pkce.js'
 import {
   BoundedMap,
   type ChangeWatch,
@@ -38,8 +42,12 @@ import { openTransaction, sealTransaction } from './transaction.js'
 
 /** Options of {@link OngoingAccess.startConsent}. */
 export interface StartConsentOptions {
-  /** Whose grant this consent creates (your user id, or a random key the adapter keeps in a cookie). */
-  userKey: string
+  /**
+   * Whose grant this consent creates (your user id, or a random key the adapter keeps in a cookie).
+   * Required, unless the access keys grants by the ID token's claims (`userKeyFromClaims` in its
+   * options): then it must be left out, and `finishConsent` says whose grant it stored.
+   */
+  userKey?: string
   /** Where to send the user after the callback: a same-origin relative path (anything else becomes `/`). */
   returnTo?: string
   /** Scope for this consent. Default: the configured `scope`. */
@@ -70,10 +78,18 @@ export interface FinishConsentOptions {
 
 /** What {@link OngoingAccess.finishConsent} returns. */
 export interface FinishConsentResult {
+  /** Whose grant was stored: the `userKey` given to `startConsent`, or what `userKeyFromClaims` made of the claims. */
   userKey: string
   /** The sanitized `returnTo` given to `startConsent`, if any. */
   returnTo?: string | undefined
   token: AccessToken
+  /**
+   * The claims of the ID token, verified (signature with the server's keys, `iss`, `aud`, `azp`,
+   * `exp`, and the `nonce` this consent sent), when `openid` was in the scope and the server's
+   * metadata names its keys (`jwks_uri`); otherwise `undefined`. `claims.sub` is the user's
+   * stable identifier at the server.
+   */
+  claims?: IdTokenClaims | undefined
 }
 
 /** Options of {@link OngoingAccess.getAccessToken}. */
@@ -212,6 +228,7 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
   #metadata: Promise<AuthorizationServerMetadata> | undefined
   #idTokenVerifier: IdTokenVerifier | undefined
   readonly #idTokenAlgorithms: string[]
+  readonly #userKeyFromClaims: ((claims: IdTokenClaims) => string) | undefined
   #unsubscribe: (() => void) | undefined
 
   constructor(options: OngoingAccessOptions) {
@@ -252,6 +269,7 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
     this.#retry = resolveRetryOptions(options.retry)
     this.#deadGrant = deadGrantPolicy(options.deadGrantErrors)
     this.#idTokenAlgorithms = checkAlgorithms(options.idTokenSigningAlgorithms ?? DEFAULT_ID_TOKEN_ALGORITHMS)
+    this.#userKeyFromClaims = userKeyFromClaimsOf(options.userKeyFromClaims, options.scope)
     this.#skewMs =
       positiveNumber(options.refreshSkewSeconds, 'refreshSkewSeconds', 60, { allowZero: true }) * 1000
     this.#transactionTtlMs =
@@ -348,13 +366,24 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
    * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.1, https://www.rfc-editor.org/rfc/rfc7636#section-4.3
    */
   async startConsent(options: StartConsentOptions): Promise<StartConsentResult> {
-    const userKey = checkUserKey(options?.userKey)
+    const scope = options?.scope ?? this.#options.scope
+    let userKey = ''
+    if (this.#userKeyFromClaims === undefined) userKey = checkUserKey(options?.userKey)
+    else {
+      if (options?.userKey !== undefined)
+        throw new TypeError(
+          'ongoing: this OngoingAccess keys grants by the ID token (`userKeyFromClaims`): `startConsent` takes no `userKey`',
+        )
+      if (!OPENID_SCOPE.test(scope))
+        throw new TypeError("ongoing: `userKeyFromClaims` needs `openid` in the consent's `scope`")
+    }
     const metadata = await this.metadata()
     const state = generateRandomToken()
     const codeVerifier = generateCodeVerifier()
-    const scope = options.scope ?? this.#options.scope
+    const openid = OPENID_SCOPE.test(scope)
     // The callback will verify an ID token: have `jose` ready by then.
-    if (OPENID_SCOPE.test(scope)) preloadJose()
+    if (openid) preloadJose()
+    const nonce = openid ? generateRandomToken() : undefined
     const returnTo = options.returnTo === undefined ? undefined : sanitizeReturnTo(options.returnTo)
     const url = new URL(metadata.authorization)
     const params: Record<string, string> = {
@@ -368,6 +397,7 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
     url.searchParams.set('redirect_uri', this.redirectUri)
     if (scope !== '') url.searchParams.set('scope', scope)
     url.searchParams.set('state', state)
+    if (nonce !== undefined) url.searchParams.set('nonce', nonce)
     url.searchParams.set('code_challenge', calculatePKCECodeChallenge(codeVerifier))
     url.searchParams.set('code_challenge_method', 'S256')
     const transaction = sealTransaction(this.sealer, {
@@ -378,6 +408,7 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
       userKey,
       returnTo,
       scope,
+      nonce,
       expiresAt: Date.now() + this.#transactionTtlMs,
     })
     return { url, transaction, state, codeVerifier }
@@ -440,17 +471,8 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
       throw new OngoingAccessError('ERR_AUTHORIZATION', 'Authorization response has no `code`')
     const client = await this.#tokenClient()
     const response = await authorizationCodeGrant(client, params.code, tx.codeVerifier, this.redirectUri)
-    if (response.idToken !== undefined && metadata.jwks !== undefined) {
-      this.#idTokenVerifier ??= new IdTokenVerifier(
-        metadata.jwks,
-        this.#fetch,
-        this.#limits.timeoutMs,
-        this.issuer,
-        this.#auth.clientId,
-        this.#idTokenAlgorithms,
-      )
-      await this.#idTokenVerifier.verify(response.idToken)
-    }
+    const claims = await this.#verifyIdToken(response.idToken, tx.nonce, metadata)
+    const userKey = this.#userKeyFromClaims === undefined ? tx.userKey : this.#userKeyOf(claims)
     const now = Date.now()
     const grant: Grant = {
       accessToken: response.accessToken,
@@ -467,12 +489,72 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
       grantId: generateRandomToken(12),
     }
     const warning = offlineAccessWarning(tx.scope, response.scope, response.refreshToken !== undefined)
-    await this.#save(tx.userKey, grant)
+    await this.#save(userKey, grant)
     if (warning !== undefined) {
-      this.#logger('warn', `ongoing: ${warning.message}`, { userKey: tx.userKey, code: warning.code })
-      this.#emitIsolated('warning', { userKey: tx.userKey, ...warning })
+      this.#logger('warn', `ongoing: ${warning.message}`, { userKey, code: warning.code })
+      this.#emitIsolated('warning', { userKey, ...warning })
     }
-    return { userKey: tx.userKey, returnTo: tx.returnTo, token: accessTokenOf(grant, false) }
+    return { userKey, returnTo: tx.returnTo, token: accessTokenOf(grant, false), claims }
+  }
+
+  /**
+   * The verified claims of the token response's ID token; `undefined` when there is none, or no key
+   * set to verify it with, unless grants are keyed by the claims (then that is an error).
+   */
+  async #verifyIdToken(
+    idToken: string | undefined,
+    nonce: string | undefined,
+    metadata: AuthorizationServerMetadata,
+  ): Promise<IdTokenClaims | undefined> {
+    const needed = this.#userKeyFromClaims !== undefined
+    if (idToken === undefined) {
+      if (!needed) return undefined
+      throw new OngoingAccessError(
+        'ERR_INVALID_RESPONSE',
+        'Token endpoint answered without an ID token, which `userKeyFromClaims` needs: did the server grant the `openid` scope?',
+      )
+    }
+    if (metadata.jwks === undefined) {
+      if (!needed) return undefined
+      throw new OngoingAccessError(
+        'ERR_CONFIGURATION',
+        'The ID token cannot be verified: the server names no key set (`jwks_uri`); with explicit `endpoints`, give `endpoints.jwks`',
+      )
+    }
+    this.#idTokenVerifier ??= new IdTokenVerifier(
+      metadata.jwks,
+      this.#fetch,
+      this.#limits.timeoutMs,
+      this.issuer,
+      this.#auth.clientId,
+      this.#idTokenAlgorithms,
+    )
+    return this.#idTokenVerifier.verify(idToken, nonce)
+  }
+
+  /** The user key `userKeyFromClaims` makes of verified claims. */
+  #userKeyOf(claims: IdTokenClaims | undefined): string {
+    const fromClaims = this.#userKeyFromClaims
+    // #verifyIdToken returns claims whenever they are needed.
+    if (fromClaims === undefined || claims === undefined)
+      throw new Error('ongoing: internal error: no claims')
+    let userKey: unknown
+    try {
+      userKey = fromClaims(claims)
+    } catch (err) {
+      throw new OngoingAccessError('ERR_CONFIGURATION', '`userKeyFromClaims` threw', { cause: err })
+    }
+    if (typeof userKey !== 'string' || userKey.length === 0 || userKey.length > MAX_USER_KEY_LENGTH)
+      throw new OngoingAccessError(
+        'ERR_CONFIGURATION',
+        `\`userKeyFromClaims\` must return a non-empty string of at most ${MAX_USER_KEY_LENGTH} characters; it returned ${typeof userKey === 'string' ? `one of ${userKey.length}` : typeof userKey}`,
+      )
+    return userKey
+  }
+
+  /** Whether grants are keyed by the ID token's claims (`userKeyFromClaims`): adapters then pass no user key to `startConsent`. */
+  get keysGrantsByClaims(): boolean {
+    return this.#userKeyFromClaims !== undefined
   }
 
   /**
@@ -916,6 +998,20 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
   }
 }
 
+function userKeyFromClaimsOf(
+  option: OngoingAccessOptions['userKeyFromClaims'],
+  scope: string,
+): ((claims: IdTokenClaims) => string) | undefined {
+  if (option === undefined) return undefined
+  if (typeof option !== 'function')
+    throw new TypeError('ongoing: `userKeyFromClaims` must be a function (claims) => string')
+  if (!OPENID_SCOPE.test(scope))
+    throw new TypeError(
+      'ongoing: `userKeyFromClaims` needs `openid` in `scope`: the user key comes from the ID token',
+    )
+  return option
+}
+
 function checkUserKey(userKey: unknown): string {
   if (typeof userKey !== 'string' || userKey.length === 0 || userKey.length > MAX_USER_KEY_LENGTH) {
     throw new TypeError(
@@ -937,12 +1033,6 @@ function covers(running: RefreshRequest, request: RefreshRequest): boolean {
 function answers(token: AccessToken, request: RefreshRequest): boolean {
   if (request.rejectedValue !== undefined) return token.value !== request.rejectedValue
   return !request.force || token.refreshed
-}
-
-/** Compares two secrets in constant time (their SHA-256, so their lengths do not show either). */
-function sameSecret(a: string, b: string): boolean {
-  const digest = (value: string) => createHash('sha256').update(value).digest()
-  return timingSafeEqual(digest(a), digest(b))
 }
 
 function withBearer(request: Request, token: AccessToken): Request {

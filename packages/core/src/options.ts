@@ -1,5 +1,6 @@
 import type { ClientOptions } from './client-auth.js'
 import type { AuthorizationServerEndpoints } from './discovery.js'
+import type { IdTokenClaims } from './id-token.js'
 import type { LoggerObject, LoggerOption } from './logger.js'
 import type { RetryOptions } from './retry.js'
 import type { TokenStore } from './token-store.js'
@@ -90,6 +91,22 @@ export interface OngoingAccessOptions {
    * Default: RS256, PS256, PS384, PS512, ES256, ES384, EdDSA.
    */
   idTokenSigningAlgorithms?: string[]
+  /**
+   * Key each grant by who the user is at the authorization server, instead of by a key the app
+   * gives `startConsent`: this function gets the verified ID token claims at the callback and
+   * returns the user key (`claims.sub`, the user's stable identifier there, is the usual choice).
+   * The same person consenting from two browsers, or again after clearing cookies, then has one
+   * grant. Needs `openid` in `scope`; `startConsent` then takes no `userKey`, and
+   * `finishConsent` returns the key it stored the grant under. Default: the key given to
+   * `startConsent`.
+   *
+   * @example
+   * ```ts
+   * new OngoingAccess({ ...options, scope: 'openid offline_access', userKeyFromClaims: (claims) => claims.sub })
+   * ```
+   * @see https://openid.net/specs/openid-connect-core-1_0.html#ClaimStability (`sub` with `iss` is the stable identifier)
+   */
+  userKeyFromClaims?: (claims: IdTokenClaims) => string
   /**
    * Where log lines go; they never carry token material. A function `(level, message, fields)`,
    * `console`, a pino or bunyan logger as it is (see {@link LoggerObject}), or `false` for none.

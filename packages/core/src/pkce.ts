@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 
 /**
  * A random URL-safe string of `bytes` bytes of entropy (for `state`, code verifiers, ids).
@@ -38,4 +38,19 @@ export function generateCodeVerifier(): string {
  */
 export function calculatePKCECodeChallenge(codeVerifier: string): string {
   return createHash('sha256').update(codeVerifier, 'ascii').digest('base64url')
+}
+
+/**
+ * Compares two random values (`state`, `nonce`) in constant time: their SHA-256 digests, so that
+ * their lengths do not show either.
+ *
+ * @example
+ * ```ts
+ * if (!sameSecret(params.state, transaction.state)) throw new Error('state mismatch')
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.7.1 (state), https://openid.net/specs/openid-connect-core-1_0.html#NonceNotes
+ */
+export function sameSecret(a: string, b: string): boolean {
+  const digest = (value: string) => createHash('sha256').update(value).digest()
+  return timingSafeEqual(digest(a), digest(b))
 }

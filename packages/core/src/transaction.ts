@@ -8,9 +8,12 @@ export interface ConsentTransaction {
   state: string
   codeVerifier: string
   issuer: string
+  /** Whose grant the consent creates; `''` when the ID token's claims will say (`userKeyFromClaims`). */
   userKey: string
   returnTo: string | undefined
   scope: string
+  /** The OpenID Connect `nonce` sent with the request, when `openid` is in the scope. */
+  nonce?: string | undefined
   /** ms since epoch. */
   expiresAt: number
 }
@@ -24,6 +27,7 @@ interface SealedShape {
   uk: string
   rt?: string
   sc: string
+  nc?: string
   ex: number
 }
 
@@ -40,6 +44,7 @@ export function sealTransaction(sealer: Sealer, tx: ConsentTransaction): string 
     ex: tx.expiresAt,
   }
   if (tx.returnTo !== undefined) shape.rt = tx.returnTo
+  if (tx.nonce !== undefined) shape.nc = tx.nonce
   return sealer.seal('transaction', JSON.stringify(shape))
 }
 
@@ -81,6 +86,7 @@ export function openTransaction(
     userKey: s.uk,
     returnTo: s.rt,
     scope: s.sc,
+    nonce: s.nc,
     expiresAt: s.ex,
   }
 }

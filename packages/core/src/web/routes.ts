@@ -151,21 +151,20 @@ export class OngoingRoutes {
    */
   async consent(request: WebRequest, userKey: string | undefined): Promise<WebResponse> {
     const cookies: string[] = []
-    let key = userKey ?? this.userKeyFromCookie(request)
-    if (key === undefined) {
-      key = generateRandomToken(16)
-      const sealed = this.#access.sealer.seal('user-key-cookie', key)
-      cookies.push(
-        serializeCookie(this.#userCookie, sealed, {
-          path: '/',
-          maxAgeSeconds: this.#userCookieMaxAge,
-          secure: this.#secure,
-        }),
-      )
+    // Grants keyed by the ID token's claims: the callback learns whose grant it is.
+    let key: string | undefined
+    if (!this.#access.keysGrantsByClaims) {
+      key = userKey ?? this.userKeyFromCookie(request)
+      if (key === undefined) {
+        key = generateRandomToken(16)
+        cookies.push(this.#userKeyCookie(key))
+      }
     }
     const url = new URL(request.url, 'http://request.invalid')
     const returnTo = this.#returnTo(url.searchParams.get('returnTo') ?? this.#defaultReturnTo)
-    const started = await this.#access.startConsent({ userKey: key, returnTo })
+    const started = await this.#access.startConsent(
+      key === undefined ? { returnTo } : { userKey: key, returnTo },
+    )
     const name = this.#txCookieName(started.state)
     const received = findCookiesByPrefix(request.header('cookie'), this.#txCookiePrefix)
     const kept = this.#liveTransactionCookies(received)
@@ -214,6 +213,9 @@ export class OngoingRoutes {
       attachSetCookies(err, cookies)
       throw err
     }
+    // Keyed by the claims: the user-key cookie names the grant just stored, in this browser as in any other.
+    if (this.#access.keysGrantsByClaims && this.userKeyFromCookie(request) !== result.userKey)
+      cookies.push(this.#userKeyCookie(result.userKey))
     return {
       status: 303,
       headers: {
@@ -300,6 +302,16 @@ export class OngoingRoutes {
       cookies: [],
       json: { error: 'consent_required', reason: err.reason, consentUrl },
     }
+  }
+
+  /** The `Set-Cookie` value of the sealed user-key cookie. */
+  #userKeyCookie(userKey: string): string {
+    const sealed = this.#access.sealer.seal('user-key-cookie', userKey)
+    return serializeCookie(this.#userCookie, sealed, {
+      path: '/',
+      maxAgeSeconds: this.#userCookieMaxAge,
+      secure: this.#secure,
+    })
   }
 
   #txCookieName(state: string): string {
