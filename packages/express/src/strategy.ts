@@ -31,7 +31,8 @@ export interface OngoingStrategyOptions extends OngoingRoutesOptions {
   /**
    * Whose grant a login creates, when the app already knows (for example, a signed-in user
    * connecting the account). Default: none, and the random user key the routes keep in a sealed
-   * cookie. Either way `verify` receives it as `result.userKey`.
+   * cookie. Either way `verify` receives it as `result.userKey`. Not used when the access keys
+   * grants by the user at the server (`userKeyFromClaims`): the ID token says whose grant it is.
    */
   userKey?: UserKeyOf
   /** Call `verify(req, result, done)` instead of `verify(result, done)`. Default: false. */
@@ -49,7 +50,7 @@ export interface OngoingStrategyOptions extends OngoingRoutesOptions {
  * with status 400 (see `ongoingRouter` for how errors map).
  *
  * @param access - The app's `OngoingAccess`.
- * @param verify - `(result, done)`: `result` is `{ userKey, returnTo, token }`; call `done(null, user)`.
+ * @param verify - `(result, done)`: `result` is `{ userKey, returnTo, token, claims }` (`claims`: the verified ID token's, with `openid`); call `done(null, user)`.
  * @param options - `name`, `userKey(req)`, `passReqToCallback`, `cookieName`, `defaultReturnTo`.
  * @throws {TypeError} at once, for a bad argument.
  * @example

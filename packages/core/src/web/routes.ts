@@ -147,7 +147,8 @@ export class OngoingRoutes {
    * `transactionTtlSeconds`, so a few tabs can consent at once: the newest transaction cookies are
    * kept (three live at most, the new one included), older, expired or unreadable ones are cleared.
    * A `returnTo` over 1024 characters becomes `defaultReturnTo`. Without an app-given `userKey`, a
-   * random one is kept in a sealed cookie.
+   * random one is kept in a sealed cookie. When the access keys grants by the ID token's claims
+   * (`userKeyFromClaims`), no user key is given or made here: the callback learns it.
    */
   async consent(request: WebRequest, userKey: string | undefined): Promise<WebResponse> {
     const cookies: string[] = []
@@ -184,7 +185,8 @@ export class OngoingRoutes {
   /**
    * `GET callback`: finishes the consent whose transaction cookie matches `state`, clears that
    * cookie (and any expired or unreadable one; other tabs' live ones stay), and redirects (303) to
-   * `returnTo`. `result` says whose grant was stored (a login strategy hands it to the app); it
+   * `returnTo`. With `userKeyFromClaims`, the user-key cookie is set to the key the claims gave
+   * (so every browser of that user reaches the same grant). `result` says whose grant was stored (a login strategy hands it to the app); it
    * holds a token, so adapters never write it out. The transaction cookie is found even when the
    * `Cookie` header is over 8 KB.
    *
