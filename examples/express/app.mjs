@@ -3,7 +3,7 @@
 //
 //   node app.mjs     PORT=3001  ISSUER=http://127.0.0.1:4000  JOB_EVERY_SECONDS=10
 import { OngoingAccess } from '@ongoing/core'
-import { ongoingRouter, requireAccessToken } from '@ongoing/express'
+import { getOngoing, ongoingRouter, requireAccessToken } from '@ongoing/express'
 import { renderErrorPage, renderGenresPage, renderHomePage } from 'example-genrefy'
 import express from 'express'
 
@@ -41,11 +41,11 @@ app.get('/', (_req, res) => {
   res.send(renderHomePage({ framework: 'Express', connectUrl }))
 })
 
-// 3. requireAccessToken: a fresh token in req.ongoing, refreshed when needed. No grant yet (or a
-//    dead one)? The browser is sent to /auth/consent and comes back here.
+// 3. requireAccessToken: a fresh token in req.ongoing (read it with getOngoing), refreshed when
+//    needed. No grant yet (or a dead one)? The browser is sent to /auth/consent and comes back here.
 const connectedUsers = new Set()
 app.get('/genres', requireAccessToken(access, options), async (req, res) => {
-  const { accessToken, expiresAt, userKey } = req.ongoing
+  const { accessToken, expiresAt, userKey } = getOngoing(req)
   connectedUsers.add(userKey)
   const response = await fetch(historyUrl, { headers: { authorization: `Bearer ${accessToken}` } })
   if (!response.ok) throw new Error(`listening history: HTTP ${response.status}`)

@@ -4,7 +4,7 @@ import { once } from 'node:events'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { OngoingAccess } from '@ongoing/core'
-import { ongoingRouter, requireAccessToken } from '@ongoing/express'
+import { getOngoing, ongoingRouter, requireAccessToken } from '@ongoing/express'
 import { driveConsent, startTestAuthorizationServer, type TestAuthorizationServer } from '@ongoing/testing'
 import express from 'express'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -43,7 +43,8 @@ describe('adversarial: through HTTP (Express)', () => {
     app.set('trust proxy', true)
     app.use('/auth', ongoingRouter(access))
     app.get('/api/me', requireAccessToken(access), (req, res) => {
-      res.json({ userKey: req.ongoing.userKey, accessToken: req.ongoing.accessToken })
+      const { userKey, accessToken } = getOngoing(req)
+      res.json({ userKey, accessToken })
     })
     server.on('request', app)
   })

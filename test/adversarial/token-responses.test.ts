@@ -4,7 +4,7 @@ import { once } from 'node:events'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { OngoingAccess } from '@ongoing/core'
-import { ongoingRouter, requireAccessToken } from '@ongoing/express'
+import { getOngoing, ongoingRouter, requireAccessToken } from '@ongoing/express'
 import { driveConsent, startTestAuthorizationServer, type TestAuthorizationServer } from '@ongoing/testing'
 import express from 'express'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -87,7 +87,7 @@ describe('adversarial: malformed token responses through HTTP (Express)', () => 
     const app = express()
     app.use('/auth', ongoingRouter(access))
     app.get('/api/me', requireAccessToken(access), (req, res) =>
-      res.json({ ok: true, expiresAt: req.ongoing.expiresAt }),
+      res.json({ ok: true, expiresAt: getOngoing(req).expiresAt }),
     )
     server.on('request', app)
   })

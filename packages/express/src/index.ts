@@ -1,3 +1,4 @@
+export { getOngoing } from './get-ongoing.js'
 export type {
   OngoingExpressOptions,
   OngoingRequestState,

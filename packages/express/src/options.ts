@@ -23,8 +23,12 @@ export type RequireAccessTokenOptions = OngoingExpressOptions
 declare global {
   namespace Express {
     interface Request {
-      /** The caller's fresh access token. Set by `requireAccessToken` of `@ongoing/express`, only there. */
-      ongoing: OngoingRequestState
+      /**
+       * The caller's fresh access token. Set by `requireAccessToken` of `@ongoing/express`, only
+       * there: `undefined` on a request that did not pass it. In a handler behind it,
+       * `getOngoing(req)` reads it without a `!` and throws if the middleware is missing.
+       */
+      ongoing?: OngoingRequestState
     }
   }
 }

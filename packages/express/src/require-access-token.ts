@@ -17,6 +17,8 @@ import { checkAccess, checkUserKey, httpErrorOf, send, toWebRequest } from './we
  * fields (so it is not an own property of `req`, and logging `req` or `res.locals`, or rendering a
  * view, does not print the token; see `RequestProperty` in `@ongoing/core`). Replacing `res.locals`
  * after this middleware with an object that does not carry its symbol keys over loses `req.ongoing`.
+ * `req.ongoing` is typed optional (a route may lack this middleware): read it with
+ * {@link getOngoing}, which throws if the middleware did not run.
  *
  * When consent is required (no grant, or its refresh token expired or was revoked) and the
  * access's `onRefreshTokenExpired` is `'reconsent'` (the default): a browser navigation is
@@ -33,7 +35,8 @@ import { checkAccess, checkUserKey, httpErrorOf, send, toWebRequest } from './we
  * @example
  * ```ts
  * app.get('/library', requireAccessToken(access), async (req, res) => {
- *   const api = await fetch(url, { headers: { authorization: `Bearer ${req.ongoing.accessToken}` } })
+ *   const { accessToken } = getOngoing(req)
+ *   const api = await fetch(url, { headers: { authorization: `Bearer ${accessToken}` } })
  *   res.json(await api.json())
  * })
  * ```
@@ -84,7 +87,8 @@ export function requireAccessToken(
   }
 }
 
-const ongoing = new RequestProperty<OngoingRequestState>('ongoing')
+/** `req.ongoing`: this middleware sets it, {@link getOngoing} reads it. */
+export const ongoing = new RequestProperty<OngoingRequestState>('ongoing')
 
 function attach(req: Request, res: Response, next: NextFunction, state: OngoingRequestState): void {
   ongoing.set(req, state, res)

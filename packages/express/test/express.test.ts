@@ -7,7 +7,7 @@ import express, { type ErrorRequestHandler, type NextFunction, type Request, typ
 import request from 'supertest'
 import { describe, expect, it, onTestFinished, vi } from 'vitest'
 import { countPromises, offlineAccess } from '../../../test/adapters/parity.js'
-import { OngoingStrategy, ongoingRouter, requireAccessToken } from '../src/index.js'
+import { getOngoing, OngoingStrategy, ongoingRouter, requireAccessToken } from '../src/index.js'
 
 const createAccess = offlineAccess
 
@@ -49,6 +49,7 @@ describe('requireAccessToken', () => {
     })
     expect(await passed).toMatchObject({ code: 'ERR_CONSENT_REQUIRED' })
     expect(req.ongoing).toEqual({ accessToken: 'at-alice', expiresAt: expect.any(Number), userKey: 'alice' })
+    expect(getOngoing(req)).toBe(req.ongoing)
   })
 
   it('takes the user key from an async userKey(req), else from the cookie', async () => {
@@ -137,7 +138,7 @@ describe('requireAccessToken', () => {
     app.set('views', views)
     app.get('/page', requireAccessToken(access, { userKey: () => 'erin' }), (req, res, next) => {
       res.locals = { ...res.locals, title: 'Library' } // a common way to add locals
-      if (req.ongoing.accessToken !== 'at-erin') return next(new Error('req.ongoing lost'))
+      if (getOngoing(req).accessToken !== 'at-erin') return next(new Error('req.ongoing lost'))
       res.render('page.txt', { heading: 'Hi' })
     })
     const response = await request(app).get('/page')
@@ -168,6 +169,60 @@ describe('requireAccessToken', () => {
     app.use(record)
     expect((await request(app).get('/api/me')).status).toBe(500)
     expect(seen).toEqual([boom])
+  })
+})
+
+describe('getOngoing', () => {
+  const message = 'ongoing: req.ongoing is not set; add requireAccessToken(access) before this route'
+
+  it('is the state requireAccessToken set, also in a handler after a mounted sub-app', async () => {
+    const access = createAccess()
+    await access.restore('frank', { accessToken: 'at-frank', refreshToken: 'rt-frank', expiresIn: 3600 })
+    const api = express()
+    api.use(requireAccessToken(access, { userKey: () => 'frank' }))
+    const app = express()
+    app.use('/api', api)
+    app.get('/api/me', (req, res) => {
+      const state = getOngoing(req)
+      res.json({ state, same: state === req.ongoing })
+    })
+    const response = await request(app).get('/api/me')
+    expect(response.status).toBe(200)
+    expect(response.body).toEqual({
+      state: { accessToken: 'at-frank', expiresAt: expect.any(Number), userKey: 'frank' },
+      same: true,
+    })
+  })
+
+  it('throws an error naming the fix, without token material, on a route without requireAccessToken', async () => {
+    const access = createAccess()
+    await access.restore('gina', { accessToken: 'at-gina', refreshToken: 'rt-gina', expiresIn: 3600 })
+    const errors: unknown[] = []
+    const app = express()
+    app.get('/protected', requireAccessToken(access, { userKey: () => 'gina' }), (req, res) => {
+      res.send(getOngoing(req).userKey)
+    })
+    app.get('/forgot', (req, res) => {
+      res.send(getOngoing(req).accessToken)
+    })
+    app.use(((err, _req, res, _next) => {
+      errors.push(err)
+      res.status(500).send('error')
+    }) satisfies ErrorRequestHandler)
+    expect((await request(app).get('/protected')).text).toBe('gina')
+    const forgot = await request(app)
+      .get('/forgot?access_token=at-query')
+      .set('Authorization', 'Bearer at-header')
+      .set('Cookie', 'ongoing.uid=sealed-cookie')
+    expect(forgot.status).toBe(500)
+    expect(errors).toHaveLength(1)
+    expect(errors[0]).toBeInstanceOf(Error)
+    expect((errors[0] as Error).message).toBe(message)
+    const shown = inspect(errors[0], { depth: 5, showHidden: true })
+    for (const secret of ['at-gina', 'rt-gina', 'at-query', 'at-header', 'sealed-cookie'])
+      expect(shown).not.toContain(secret)
+    // Thrown synchronously, with nothing set on a plain request either.
+    expect(() => getOngoing(fakeRequest({ authorization: 'Bearer at-header' }))).toThrow(message)
   })
 })
 

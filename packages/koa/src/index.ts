@@ -1,7 +1,10 @@
+export { getOngoing } from './get-ongoing.js'
 export type {
   OngoingKoaOptions,
   OngoingRequestState,
   OngoingRouterOptions,
+  OngoingState,
+  RequireAccessTokenMiddleware,
   RequireAccessTokenOptions,
 } from './options.js'
 export { requireAccessToken } from './require-access-token.js'

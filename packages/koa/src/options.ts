@@ -1,5 +1,5 @@
 import type { OngoingRequestState, OngoingRoutesOptions } from '@ongoing/core'
-import type { Context } from 'koa'
+import type { Context, Next, ParameterizedContext } from 'koa'
 
 /**
  * Options of {@link requireAccessToken} (and, with `prefix`, of {@link ongoingRouter}). Give both
@@ -28,9 +28,51 @@ export type RequireAccessTokenOptions = OngoingKoaOptions
 
 declare module 'koa' {
   interface DefaultState {
-    /** The caller's fresh access token. Set by `requireAccessToken` of `@ongoing/koa`, only there. */
-    ongoing: OngoingRequestState
+    /**
+     * The caller's fresh access token. Set by `requireAccessToken` of `@ongoing/koa`, only there:
+     * `undefined` on a request that did not pass it. Where the middleware's type flows into the
+     * handler (`router.get(path, requireAccessToken(access), handler)`), the handler sees it set;
+     * elsewhere `getOngoing(ctx)` reads it without a `!` and throws if the middleware is missing.
+     */
+    ongoing?: OngoingRequestState
   }
+}
+
+/**
+ * The state {@link requireAccessToken} leaves for the middleware after it: `ctx.state.ongoing` set.
+ *
+ * @example
+ * ```ts
+ * // A handler written apart from its route; it trusts the route to have the middleware.
+ * const library: Middleware<OngoingState> = async (ctx) => {
+ *   ctx.body = await listLibrary(ctx.state.ongoing.accessToken)
+ * }
+ * router.get('/library', requireAccessToken(access), library)
+ * ```
+ */
+export interface OngoingState {
+  /** The caller's fresh access token: `{ accessToken, expiresAt, userKey }`. */
+  ongoing: OngoingRequestState
+}
+
+/**
+ * What {@link requireAccessToken} returns: a Koa middleware, callable with any context, that
+ * declares {@link OngoingState} for what runs after it. So where Koa's and `@koa/router`'s types
+ * carry a middleware's state on (`router.get(path, requireAccessToken(access), handler)`,
+ * `app.use(requireAccessToken(access)).use(handler)`), the handler reads `ctx.state.ongoing`
+ * without a `!`, and a route without the middleware does not compile when it does the same.
+ *
+ * @example
+ * ```ts
+ * router.get('/library', requireAccessToken(access), async (ctx) => {
+ *   ctx.body = await listLibrary(ctx.state.ongoing.accessToken) // typed as set: no `!`
+ * })
+ * ```
+ */
+export interface RequireAccessTokenMiddleware {
+  (ctx: Context, next: Next): Promise<void>
+  // Last, so that type inference (app.use, @koa/router's methods) reads the state from this one.
+  (ctx: ParameterizedContext<OngoingState>, next: Next): Promise<void>
 }
 
 /** What the adapter puts on a protected request (shared with the other adapters). */

@@ -1,6 +1,6 @@
 import { isPromiseLike, type OngoingAccess, type OngoingRequestState, OngoingRoutes } from '@ongoing/core'
-import type { Context, Middleware, Next } from 'koa'
-import type { RequireAccessTokenOptions } from './options.js'
+import type { Context, Next } from 'koa'
+import type { RequireAccessTokenMiddleware, RequireAccessTokenOptions } from './options.js'
 import { checkAccess, checkUserKey, httpErrorOf, send, toWebRequest } from './web.js'
 
 /**
@@ -19,12 +19,15 @@ import { checkAccess, checkUserKey, httpErrorOf, send, toWebRequest } from './we
  * @param access - The app's `OngoingAccess`.
  * @param options - `userKey(ctx)`, `consentPath` (default: the sibling of `redirectUri`'s path,
  *   `/auth/callback` → `/auth/consent`), `cookieName`. The same as {@link ongoingRouter}'s.
- * @returns A named middleware (`requireAccessTokenMiddleware`).
+ * @returns A named middleware (`requireAccessTokenMiddleware`), typed so that the handlers after it
+ *   on a route see `ctx.state.ongoing` set (see {@link RequireAccessTokenMiddleware}); elsewhere
+ *   `ctx.state.ongoing` is optional, and {@link getOngoing} reads it.
  * @throws {TypeError} at once, for a bad option.
  * @example
  * ```ts
  * router.get('/library', requireAccessToken(access), async (ctx) => {
- *   const api = await fetch(url, { headers: { authorization: `Bearer ${ctx.state.ongoing.accessToken}` } })
+ *   const { accessToken } = ctx.state.ongoing // typed as set after requireAccessToken
+ *   const api = await fetch(url, { headers: { authorization: `Bearer ${accessToken}` } })
  *   ctx.body = await api.json()
  * })
  * ```
@@ -33,7 +36,7 @@ import { checkAccess, checkUserKey, httpErrorOf, send, toWebRequest } from './we
 export function requireAccessToken(
   access: OngoingAccess,
   options: RequireAccessTokenOptions = {},
-): Middleware {
+): RequireAccessTokenMiddleware {
   checkAccess(access)
   const userKeyOf = checkUserKey(options.userKey)
   const routes = new OngoingRoutes(access, options)

@@ -1,9 +1,10 @@
+import { inspect } from 'node:util'
 import { ConsentRequiredError, type OngoingAccess } from '@ongoing/core'
 import Koa, { type Context, type Next } from 'koa'
 import request from 'supertest'
 import { describe, expect, it, vi } from 'vitest'
 import { countPromises, offlineAccess } from '../../../test/adapters/parity.js'
-import { ongoingRouter, requireAccessToken } from '../src/index.js'
+import { getOngoing, ongoingRouter, requireAccessToken } from '../src/index.js'
 
 const createAccess = offlineAccess
 
@@ -61,6 +62,7 @@ describe('requireAccessToken', () => {
     expect(countPromises(() => middleware(ctx, next))).toBe(0)
     expect(next).toHaveBeenCalledOnce()
     expect(ctx.state.ongoing).toMatchObject({ accessToken: 'at-alice', userKey: 'alice' })
+    expect(getOngoing(ctx)).toBe(ctx.state.ongoing)
   })
 
   it('takes the user key from an async userKey(ctx), else from the cookie', async () => {
@@ -93,5 +95,55 @@ describe('requireAccessToken', () => {
       expose: true,
       userKey: 'carol',
     })
+  })
+})
+
+describe('getOngoing', () => {
+  const message = 'ongoing: ctx.state.ongoing is not set; add requireAccessToken(access) before this route'
+
+  it('is the state requireAccessToken set, in a later middleware', async () => {
+    const access = createAccess()
+    await access.restore('frank', { accessToken: 'at-frank', refreshToken: 'rt-frank', expiresIn: 3600 })
+    const server = appWith(requireAccessToken(access, { userKey: () => 'frank' }), (ctx) => {
+      const state = getOngoing(ctx)
+      ctx.body = { state, same: state === ctx.state.ongoing }
+    })
+    const response = await request(server).get('/api/me')
+    expect(response.status).toBe(200)
+    expect(response.body).toEqual({
+      state: { accessToken: 'at-frank', expiresAt: expect.any(Number), userKey: 'frank' },
+      same: true,
+    })
+  })
+
+  it('throws an error naming the fix, without token material, where requireAccessToken did not run', async () => {
+    const access = createAccess()
+    await access.restore('gina', { accessToken: 'at-gina', refreshToken: 'rt-gina', expiresIn: 3600 })
+    const protect = requireAccessToken(access, { userKey: () => 'gina' })
+    const errors: unknown[] = []
+    const app = new Koa()
+    app.silent = true
+    app.on('error', (err) => errors.push(err))
+    app.use(async (ctx, next) => {
+      if (ctx.path === '/protected') return protect(ctx, next)
+      return next()
+    })
+    app.use((ctx) => {
+      ctx.body = getOngoing(ctx).userKey
+    })
+    expect((await request(app.callback()).get('/protected')).text).toBe('gina')
+    const forgot = await request(app.callback())
+      .get('/forgot?access_token=at-query')
+      .set('Authorization', 'Bearer at-header')
+      .set('Cookie', 'ongoing.uid=sealed-cookie')
+    expect(forgot.status).toBe(500)
+    expect(forgot.text).not.toContain('ongoing') // a 500's message is not exposed
+    expect(errors).toHaveLength(1)
+    expect(errors[0]).toBeInstanceOf(Error)
+    expect((errors[0] as Error).message).toBe(message)
+    const shown = inspect(errors[0], { depth: 5, showHidden: true })
+    for (const secret of ['at-gina', 'rt-gina', 'at-query', 'at-header', 'sealed-cookie'])
+      expect(shown).not.toContain(secret)
+    expect(() => getOngoing({ state: {} })).toThrow(message)
   })
 })

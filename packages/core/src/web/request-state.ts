@@ -1,14 +1,15 @@
 import type { AccessToken } from '../access-token.js'
 
 /**
- * What the adapters put on a protected request: Express's `req.ongoing` (`requireAccessToken`),
- * Koa's `ctx.state.ongoing`, NestJS's request for `@AccessToken(field)` (`AccessTokenGuard`).
+ * What the adapters put on a protected request: Express's `req.ongoing` (`requireAccessToken`;
+ * `getOngoing(req)` reads it), Koa's `ctx.state.ongoing` (`getOngoing(ctx)`), NestJS's request
+ * for `@AccessToken(field)` (`AccessTokenGuard`).
  *
  * Not from an RFC: the adapters' shape for the token of RFC 6750 §2.1 requests.
  *
  * @example
  * ```ts
- * const { accessToken, expiresAt, userKey }: OngoingRequestState = req.ongoing
+ * const { accessToken, expiresAt, userKey }: OngoingRequestState = getOngoing(req) // @ongoing/express
  * await fetch(url, { headers: { authorization: `Bearer ${accessToken}` } })
  * ```
  */
