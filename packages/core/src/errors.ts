@@ -80,16 +80,25 @@ export class OngoingAccessError extends Error {
 
 /** Why consent is required again. */
 export type ConsentRequiredReason =
-  /** No grant is stored for this user (never consented, forgotten, or unreadable). */
+  /** No grant is stored for this user (never consented, forgotten, or dead and removed). */
   | 'no_grant'
+  /**
+   * A grant is stored for this user but does not open here: it was sealed under another `secret`
+   * (or one this process no longer lists), written with `encryptTokens` set differently, stored
+   * under another spelling of the issuer (a trailing slash), or tampered with. The record is left
+   * as it is, and a `warning` event says which (see `OngoingAccessWarning`): usually a process
+   * configured unlike the others that share the store, not a user who must consent again.
+   */
+  | 'unreadable'
   /** The authorization server rejected the refresh token: it expired or was revoked. */
   | 'invalid_grant'
   /** The access token expired and the grant holds no refresh token. */
   | 'no_refresh_token'
 
 /**
- * Thrown (code `ERR_CONSENT_REQUIRED`) when the user must consent again: there is no grant, or its
- * refresh token expired or was revoked. Adapters turn it into a redirect to consent or a 401.
+ * Thrown (code `ERR_CONSENT_REQUIRED`) when the user must consent again: there is no grant, the
+ * stored one does not open with this configuration, or its refresh token expired or was revoked
+ * (see {@link ConsentRequiredReason}). Adapters turn it into a redirect to consent or a 401.
  *
  * @example
  * ```ts
@@ -115,6 +124,8 @@ function consentMessage(reason: ConsentRequiredReason): string {
   switch (reason) {
     case 'no_grant':
       return 'Consent required: no grant is stored for this user'
+    case 'unreadable':
+      return 'Consent required: a grant is stored for this user but does not open here (written with another `secret`, `encryptTokens` setting or issuer spelling, or altered)'
     case 'invalid_grant':
       return 'Consent required: the refresh token expired or was revoked'
     case 'no_refresh_token':
