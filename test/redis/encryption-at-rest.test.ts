@@ -1,7 +1,7 @@
 // Tokens at rest in Redis: sealed by OngoingAccess (AES-256-GCM, HKDF-derived key, key id, bound
 // to the record's key) before the store sees them. A record that does not open where it is found
-// (moved under another user's key, or sealed under a retired secret) is no grant: it never yields
-// another user's token, and it is never used to refresh.
+// (moved under another user's key, or sealed under a retired secret) is `unreadable`: consent is
+// required, it never yields another user's token, it is never used to refresh, and it is left as it is.
 import { randomUUID } from 'node:crypto'
 import { OngoingAccess, type OngoingAccessOptions } from '@ongoing/core'
 import { RedisTokenStore } from '@ongoing/redis'
@@ -102,7 +102,7 @@ describeWithRedis('tokens at rest in Redis', () => {
     expect(value).toContain(clear.tokens.get('bob')!.refreshToken)
   })
 
-  it("a record moved under another user's key is no grant: bob never gets alice's token, and her refresh token is never used", async () => {
+  it("a record moved under another user's key is unreadable: bob never gets alice's token, and her refresh token is never used", async () => {
     keyPrefix = `at-rest:${randomUUID()}:`
     const store = newStore()
     const access = newAccess(store)
@@ -124,11 +124,11 @@ describeWithRedis('tokens at rest in Redis', () => {
       for (const reader of [access, newAccess(newStore())]) {
         await expect(reader.getAccessToken(user)).rejects.toMatchObject({
           code: 'ERR_CONSENT_REQUIRED',
-          reason: 'no_grant',
+          reason: 'unreadable',
         })
       }
     }
-    expect(consentRequired).toEqual(['bob/no_grant', 'carol/no_grant'])
+    expect(consentRequired).toEqual(['bob/unreadable', 'carol/unreadable'])
     expect(as.stats().tokenCalls.total).toBe(0)
 
     // Alice's own grant still opens where it belongs, and refreshes as hers.
@@ -139,7 +139,7 @@ describeWithRedis('tokens at rest in Redis', () => {
     expect(as.stats().tokenCalls.refresh_token).toBe(1)
   })
 
-  it('key rotation: records sealed under a retired secret are no grant; while it is still listed they open, and a refresh re-seals under the new one', async () => {
+  it('key rotation: records sealed under a retired secret are unreadable; while it is still listed they open, and a refresh re-seals under the new one', async () => {
     keyPrefix = `at-rest:${randomUUID()}:`
     const store = newStore()
     const keyIdOf = async (key: string) =>
@@ -162,12 +162,12 @@ describeWithRedis('tokens at rest in Redis', () => {
     expect(keyIdB).not.toBe(keyIdA)
     expect(await keyIdOf(keys.get('erin')!)).toBe(keyIdA)
 
-    // A is retired: dave's re-sealed record opens; erin's, still under A, is no grant.
+    // A is retired: dave's re-sealed record opens; erin's, still under A, is unreadable.
     const rotated = newAccess(newStore(), { secret: [SECRET_B] })
     expect((await rotated.getAccessToken('dave')).value).toBe(dave.value)
     await expect(rotated.getAccessToken('erin')).rejects.toMatchObject({
       code: 'ERR_CONSENT_REQUIRED',
-      reason: 'no_grant',
+      reason: 'unreadable',
     })
     expect(as.stats().tokenCalls.refresh_token).toBe(1)
   })

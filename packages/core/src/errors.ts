@@ -80,8 +80,16 @@ export class OngoingAccessError extends Error {
 
 /** Why consent is required again. */
 export type ConsentRequiredReason =
-  /** No grant is stored for this user (never consented, forgotten, or unreadable). */
+  /** No grant is stored for this user (never consented, forgotten, or dead and removed). */
   | 'no_grant'
+  /**
+   * A grant is stored for this user but does not open here: it was sealed under another `secret`
+   * (or one this process no longer lists), written with `encryptTokens` set differently, stored
+   * under another spelling of the issuer (a trailing slash), or tampered with. The record is left
+   * as it is, and a `warning` event says which (see `OngoingAccessWarning`): usually a process
+   * configured unlike the others that share the store, not a user who must consent again.
+   */
+  | 'unreadable'
   /**
    * The authorization server rejected the refresh token: it expired or was revoked. The server
    * said so with `invalid_grant`, or with an error the app listed in `deadGrantErrors` (the
@@ -92,8 +100,9 @@ export type ConsentRequiredReason =
   | 'no_refresh_token'
 
 /**
- * Thrown (code `ERR_CONSENT_REQUIRED`) when the user must consent again: there is no grant, or its
- * refresh token expired or was revoked. Adapters turn it into a redirect to consent or a 401.
+ * Thrown (code `ERR_CONSENT_REQUIRED`) when the user must consent again: there is no grant, the
+ * stored one does not open with this configuration, or its refresh token expired or was revoked
+ * (see {@link ConsentRequiredReason}). Adapters turn it into a redirect to consent or a 401.
  *
  * @example
  * ```ts
@@ -119,6 +128,8 @@ function consentMessage(reason: ConsentRequiredReason, oauthError: string | unde
   switch (reason) {
     case 'no_grant':
       return 'Consent required: no grant is stored for this user'
+    case 'unreadable':
+      return 'Consent required: a grant is stored for this user but does not open here (written with another `secret`, `encryptTokens` setting or issuer spelling, or altered)'
     case 'invalid_grant':
       return oauthError === undefined
         ? 'Consent required: the refresh token expired or was revoked'

@@ -38,6 +38,7 @@ interface RecordShape {
  */
 export class GrantRepository {
   readonly #prefix: string
+  readonly #otherSpellingPrefix: string
 
   /** This process's writes under way, and the change notifications each heard (see {@link OwnWrites}). */
   readonly ownWrites = new OwnWrites()
@@ -49,14 +50,19 @@ export class GrantRepository {
   constructor(
     readonly store: TokenStore,
     private readonly sealer: Sealer | undefined,
-    issuer: string,
+    /** The configured issuer, exactly as given: part of every key. */
+    readonly issuer: string,
     clientId: string,
     private readonly timeoutMs: number,
     private readonly onWritten: (userKey: string, grant: Grant, alone: boolean) => void = () => {},
   ) {
-    const grantId = createHash('sha256').update(`${issuer}\n${clientId}`).digest('base64url').slice(0, 16)
-    this.#prefix = `grant:${grantId}:`
+    this.#prefix = keyPrefixOf(issuer, clientId)
+    this.otherIssuerSpelling = otherIssuerSpelling(issuer)
+    this.#otherSpellingPrefix = keyPrefixOf(this.otherIssuerSpelling, clientId)
   }
+
+  /** The configured issuer spelled the other way: without its trailing slash(es), or with one. */
+  readonly otherIssuerSpelling: string
 
   keyOf(userKey: string): string {
     return this.#prefix + userKey
@@ -72,6 +78,15 @@ export class GrantRepository {
     const entry = await this.#bounded(this.store.get(key), 'read')
     if (entry === undefined) return undefined
     return { grant: this.#decode(key, entry.value), version: entry.version }
+  }
+
+  /**
+   * Whether a record of `userKey` is stored under {@link GrantRepository.otherIssuerSpelling}'s key
+   * (the same client): one store read, for explaining a missing grant. The record is not opened.
+   */
+  async storedUnderOtherIssuerSpelling(userKey: string): Promise<boolean> {
+    const entry = await this.#bounded(this.store.get(this.#otherSpellingPrefix + userKey), 'read')
+    return entry !== undefined
   }
 
   /** Compare-and-set write. Returns the new version, or `undefined` when the write lost. */
@@ -169,6 +184,21 @@ export class GrantRepository {
   #bounded<T>(operation: Promise<T>, what: string): Promise<T> {
     return boundStoreCall(operation, this.timeoutMs, what)
   }
+}
+
+/**
+ * The store key prefix of one grant family (issuer + client). Stored grants keep their keys: this
+ * derivation never changes, and the issuer is taken exactly as configured (RFC 8414 §3.3).
+ */
+function keyPrefixOf(issuer: string, clientId: string): string {
+  const family = createHash('sha256').update(`${issuer}\n${clientId}`).digest('base64url').slice(0, 16)
+  return `grant:${family}:`
+}
+
+/** `issuer` without its trailing slash(es), or with one when it has none. */
+function otherIssuerSpelling(issuer: string): string {
+  const bare = issuer.replace(/\/+$/, '')
+  return bare === issuer ? `${issuer}/` : bare
 }
 
 /** Bounds a store call in time; a failure or a timeout becomes `ERR_STORE`. */

@@ -14,6 +14,7 @@ import {
   IdTokenVerifier,
 } from './id-token.js'
 import { preloadJose } from './jose.js'
+import { LogThrottle } from './log-throttle.js'
 import { type Logger, resolveLogger } from './logger.js'
 import { MemoryTokenStore } from './memory-token-store.js'
 import { offlineAccessWarning } from './offline-access.js'
@@ -39,6 +40,7 @@ import { checkServerSupport } from './server-support.js'
 import { authorizationCodeGrant, revokeToken, type TokenEndpointClient } from './token-endpoint.js'
 import type { TokenStore } from './token-store.js'
 import { openTransaction, sealTransaction } from './transaction.js'
+import type { UnreadableGrantWarning } from './unreadable-grant.js'
 
 /** Options of {@link OngoingAccess.startConsent}. */
 export interface StartConsentOptions {
@@ -125,11 +127,14 @@ export interface OngoingAccessEvents {
    * valid access token, or this error once it has expired.
    */
   refreshError: [{ userKey: string; error: OngoingAccessError; nextAttemptAt: number | undefined }]
-  /** A grant is missing or dead: the user must consent again. */
+  /** A grant is missing, dead, or does not open here (`reason`): the user must consent again. */
   consentRequired: [{ userKey: string; reason: ConsentRequiredError['reason'] }]
   /**
-   * A consent finished, and its grant is stored, but it may not be ongoing. Emitted at most once
-   * per `finishConsent`, and logged at `warn` as well. See {@link OngoingAccessWarning}.
+   * Something an operator should fix (see {@link OngoingAccessWarning}): a consent finished and its
+   * grant is stored, but it may not be ongoing (at most once per `finishConsent`); or a stored
+   * grant does not open in this process (every time it is read, just before `consentRequired`
+   * with reason `unreadable`). Each is logged at `warn` as well; the second kind at most once a
+   * minute per code, the line saying how many it held back.
    */
   warning: [OngoingAccessWarning]
 }
@@ -143,10 +148,25 @@ export interface OngoingAccessEvents {
  *   logout). Usually a `prompt` without `consent` set by the app, or a server policy.
  * - `no_refresh_token`: the code exchange returned no refresh token (and `offline_access` was not
  *   dropped): the grant ends when its access token expires.
+ * - `grant_unreadable`: a grant is stored for the user but does not open here: sealed under a
+ *   `secret` this process does not list, written with `encryptTokens` set otherwise, or altered in
+ *   the store. Give every process that shares the store the same `secret` (while rotating,
+ *   `secret: [new, old]`) and the same `encryptTokens`.
+ * - `grant_under_other_issuer`: no grant is stored under this process's issuer, but one is under
+ *   the other spelling of it (with or without a trailing slash); the message names both. Configure
+ *   the same issuer string everywhere, exactly the `issuer` of the server's metadata.
+ *
+ * The last two leave the stored record as it is; `getAccessToken` throws `ConsentRequiredError`
+ * with reason `unreadable`.
+ *
+ * @example
+ * ```ts
+ * access.on('warning', ({ userKey, code, message }) => log.warn({ userKey, code }, message))
+ * ```
  */
 export interface OngoingAccessWarning {
   userKey: string
-  code: 'offline_access_not_granted' | 'no_refresh_token'
+  code: 'offline_access_not_granted' | 'no_refresh_token' | 'grant_unreadable' | 'grant_under_other_issuer'
   /** A sentence for people; never token material. */
   message: string
 }
@@ -230,6 +250,8 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
   readonly #idTokenAlgorithms: string[]
   readonly #userKeyFromClaims: ((claims: IdTokenClaims) => string) | undefined
   #unsubscribe: (() => void) | undefined
+  /** Log lines about stored grants this process cannot use: at most one a minute per code. */
+  readonly #storedGrantWarnings = new LogThrottle(60_000)
 
   constructor(options: OngoingAccessOptions) {
     super()
@@ -331,6 +353,7 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
         })
         this.#emitIsolated('refreshError', { userKey, error, nextAttemptAt })
       },
+      onWarning: (userKey, warning) => this.#warnAboutStoredGrant(userKey, warning),
       onConsentRequired: (error) => {
         this.#forget(error.userKey)
         this.#logger('info', 'ongoing: consent required', { userKey: error.userKey, reason: error.reason })
@@ -562,7 +585,9 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
    * Concurrent callers share one refresh per grant (in this process, and across processes when
    * the store has a lock).
    *
-   * @throws {ConsentRequiredError} `ERR_CONSENT_REQUIRED` when there is no grant or it is dead.
+   * @throws {ConsentRequiredError} `ERR_CONSENT_REQUIRED` when there is no grant or it is dead
+   *   (`reason`), or when the stored grant does not open in this process (reason `unreadable`,
+   *   after a `warning` event that says why: another `secret`, `encryptTokens` or issuer spelling).
    * @throws {OngoingAccessError} `ERR_TOKEN_ENDPOINT`, `ERR_NETWORK`, `ERR_INVALID_RESPONSE` (after the retries that are
    *   safe; when the current token is still valid it is returned instead, and `refreshError` is emitted), `ERR_STORE`.
    * @example
@@ -947,6 +972,27 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
         this.#listenerFailed(event, err)
       }
     }
+  }
+
+  /**
+   * A stored grant this process cannot use: the `warning` event every time; the log line at most
+   * once a minute per code, saying how many were held back (a job looping over thousands of users
+   * would print thousands of them).
+   */
+  #warnAboutStoredGrant(userKey: string, warning: UnreadableGrantWarning): void {
+    const suppressed = this.#storedGrantWarnings.admit(warning.code)
+    if (suppressed !== undefined) {
+      const more =
+        suppressed === 0
+          ? ''
+          : ` (${suppressed} more like it since the last such line were not logged; the \`warning\` event has each)`
+      this.#logger('warn', `ongoing: ${warning.message}${more}`, {
+        userKey,
+        code: warning.code,
+        ...(suppressed === 0 ? {} : { suppressed }),
+      })
+    }
+    this.#emitIsolated('warning', { userKey, ...warning })
   }
 
   #listenerFailed(event: string, err: unknown): void {

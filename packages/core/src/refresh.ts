@@ -13,6 +13,11 @@ import { Lease } from './lease.js'
 import type { Logger } from './logger.js'
 import { type ResolvedRetryOptions, withRetries } from './retry.js'
 import { refreshTokenGrant, type TokenEndpointClient, type TokenEndpointResponse } from './token-endpoint.js'
+import {
+  otherIssuerWarning,
+  type UnreadableGrantWarning,
+  unreadableGrantWarning,
+} from './unreadable-grant.js'
 
 /** What the refresh algorithm needs from its owner. */
 export interface RefreshContext {
@@ -35,6 +40,8 @@ export interface RefreshContext {
   onRefresh(userKey: string, token: AccessToken, rotated: boolean): void
   onRefreshError(userKey: string, error: OngoingAccessError, nextAttemptAt: number | undefined): void
   onConsentRequired(error: ConsentRequiredError): void
+  /** A stored grant this process cannot use: emitted every time, logged at most once a minute per code. */
+  onWarning(userKey: string, warning: UnreadableGrantWarning): void
   /** Grants refreshed at the server whose write to the store failed, by user key. */
   unsaved: BoundedMap<UnsavedGrant>
   /** Failed refreshes the store could not record, by user key (so this process still waits). */
@@ -523,20 +530,34 @@ function isSuccessor(stored: Grant, entry: UnsavedGrant): boolean {
   return stored.grantId === entry.grant.grantId && stored.refreshToken === entry.spentRefreshToken
 }
 
-/** Reads the grant; a missing or unreadable grant means consent is required. */
+/**
+ * Reads the grant; a missing or unreadable grant means consent is required. An unreadable record
+ * is left as it is, and the warning says why it does not open here.
+ */
 async function readGrant(ctx: RefreshContext, userKey: string): Promise<ReadGrant> {
   const seq = ctx.changeSeq()
   const read = await ctx.repository.read(userKey)
-  if (read === undefined) throw consentRequired(ctx, userKey, 'no_grant')
-  if (read.grant === undefined) {
-    ctx.logger(
-      'warn',
-      'ongoing: stored grant does not open (moved, tampered, or under a retired key); treated as no grant',
-      { userKey },
-    )
+  if (read === undefined) {
+    if (await storedUnderOtherIssuerSpelling(ctx, userKey)) {
+      ctx.onWarning(userKey, otherIssuerWarning(ctx.repository.otherIssuerSpelling, ctx.repository.issuer))
+      throw consentRequired(ctx, userKey, 'unreadable')
+    }
     throw consentRequired(ctx, userKey, 'no_grant')
   }
+  if (read.grant === undefined) {
+    ctx.onWarning(userKey, unreadableGrantWarning())
+    throw consentRequired(ctx, userKey, 'unreadable')
+  }
   return { grant: withLocalFailure(ctx, userKey, read.grant), version: read.version, seq }
+}
+
+/** Only explains a missing grant: a store failure here leaves it a missing grant. */
+async function storedUnderOtherIssuerSpelling(ctx: RefreshContext, userKey: string): Promise<boolean> {
+  try {
+    return await ctx.repository.storedUnderOtherIssuerSpelling(userKey)
+  } catch {
+    return false
+  }
 }
 
 /** The grant as read, with a failure this process saw but the store did not record. */

@@ -132,7 +132,7 @@ describe('token encryption at rest', () => {
     const fresh = new OngoingAccess({ ...base, store, fetch: fake.fetch })
     await expect(fresh.getAccessToken('bob')).rejects.toMatchObject({
       code: 'ERR_CONSENT_REQUIRED',
-      reason: 'no_grant',
+      reason: 'unreadable',
     })
     expect((await fresh.getAccessToken('alice')).value).toBe('at-alice-secret')
     expect(fake.calls.refresh_token).toBe(0)
@@ -155,7 +155,7 @@ describe('token encryption at rest', () => {
       new OngoingAccess({ ...base, secret: NEW, store, fetch: fake.fetch }).getAccessToken('u'),
     ).rejects.toMatchObject({
       code: 'ERR_CONSENT_REQUIRED',
-      reason: 'no_grant',
+      reason: 'unreadable',
     })
   })
 
