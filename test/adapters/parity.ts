@@ -7,6 +7,7 @@ import { OngoingAccess, type OngoingAccessOptions } from '@ongoing/core'
 import { driveConsent, startTestAuthorizationServer, type TestAuthorizationServer } from '@ongoing/testing'
 import request from 'supertest'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { startTestAPI } from '../core/test-api.js'
 
 /** An app under test, listening on the port of its `redirectUri`. */
 export interface RunningApp {
@@ -23,6 +24,8 @@ export interface RunningApp {
  *   a `userKey` option (the sealed cookie);
  * - `GET /api/me` behind the adapter's per-request middleware or guard, answering
  *   `{ accessToken, expiresAt, userKey }` from the per-request value;
+ * - `GET /api/call?url=…` behind the same, calling `url` with the per-request value's `fetch` and
+ *   answering `{ status, body }` of the API's answer;
  * - a hook that records the errors reaching the framework's error handling, then lets the
  *   framework answer by default; proxies trusted where the framework can (`X-Forwarded-*`).
  */
@@ -295,6 +298,40 @@ export function runParitySuite(harness: AdapterHarness): void {
       })
       expect(await me(s)).toEqual(first)
       expect(as.stats().tokenCalls.total).toBe(0)
+    })
+
+    it("regression (issue 19): the per-request value's fetch calls the API as its user; a 401 refreshes once and retries once", async () => {
+      const api = await startTestAPI()
+      try {
+        const s = await start()
+        await connect(s, { login: 'dana' })
+        const first = await me(s)
+        // The per-request value serializes to its three fields: fetch is not data.
+        expect(Object.keys(first).sort()).toEqual(['accessToken', 'expiresAt', 'userKey'])
+        as.resetStats()
+        const call = (path: string) =>
+          get(s, `/api/call?url=${encodeURIComponent(`${api.url}${path}`)}`, 'application/json')
+        const ok = await call('/history')
+        expect(ok.status).toBe(200)
+        expect(ok.body).toEqual({ status: 200, body: JSON.stringify({ ok: true, body: '' }) })
+        expect(api.calls).toEqual([{ path: '/history', token: first.accessToken }])
+        expect(as.stats().tokenCalls.total).toBe(0)
+        // The API stops taking the token (revoked at its side): one refresh, one retry.
+        api.rejected.add(first.accessToken)
+        const retried = await call('/history')
+        expect(retried.body).toMatchObject({ status: 200 })
+        expect(as.stats().tokenCalls).toMatchObject({ refresh_token: 1, total: 1 })
+        expect(api.calls.map((c) => c.token)).toEqual([
+          first.accessToken,
+          first.accessToken,
+          expect.any(String),
+        ])
+        const renewed = api.calls[2]?.token
+        expect(renewed).not.toBe(first.accessToken)
+        expect((await me(s)).accessToken).toBe(renewed)
+      } finally {
+        await api.close()
+      }
     })
 
     it('an expired token is refreshed transparently, once for concurrent requests', async () => {

@@ -71,7 +71,7 @@ export {
 } from './web/http-status.js'
 export { isPromiseLike } from './web/promise-like.js'
 export { RequestProperty } from './web/request-property.js'
-export type { OngoingRequestState } from './web/request-state.js'
+export type { OngoingFetch, OngoingRequestState } from './web/request-state.js'
 export {
   isBrowserNavigation,
   isSameOriginRequest,

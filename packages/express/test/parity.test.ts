@@ -7,7 +7,7 @@ import {
   type RunningApp,
   runParitySuite,
 } from '../../../test/adapters/parity.js'
-import { ongoingRouter, requireAccessToken } from '../src/index.js'
+import { getOngoing, ongoingRouter, requireAccessToken } from '../src/index.js'
 
 function expressHarness(name: string, express: typeof express5): AdapterHarness {
   return {
@@ -20,6 +20,10 @@ function expressHarness(name: string, express: typeof express5): AdapterHarness 
       app.use('/auth', ongoingRouter(access))
       app.get('/api/me', requireAccessToken(access), (req, res) => {
         res.json(req.ongoing)
+      })
+      app.get('/api/call', requireAccessToken(access), async (req, res) => {
+        const response = await getOngoing(req).fetch(String(req.query.url))
+        res.json({ status: response.status, body: await response.text() })
       })
       const record: ErrorRequestHandler = (err, _req, _res, next) => {
         errors.push(err)

@@ -6,7 +6,7 @@ import {
   type RunningApp,
   runParitySuite,
 } from '../../../test/adapters/parity.js'
-import { ongoingRouter, requireAccessToken } from '../src/index.js'
+import { getOngoing, ongoingRouter, requireAccessToken } from '../src/index.js'
 
 const koa: AdapterHarness = {
   name: 'Koa',
@@ -19,10 +19,16 @@ const koa: AdapterHarness = {
     app.use(ongoingRouter(access))
     const protect = requireAccessToken(access)
     app.use((ctx, next) => {
-      if (ctx.path !== '/api/me') return next()
-      return protect(ctx, async () => {
-        ctx.body = ctx.state.ongoing
-      })
+      if (ctx.path === '/api/me')
+        return protect(ctx, async () => {
+          ctx.body = ctx.state.ongoing
+        })
+      if (ctx.path === '/api/call')
+        return protect(ctx, async () => {
+          const response = await getOngoing(ctx).fetch(String(ctx.query.url))
+          ctx.body = { status: response.status, body: await response.text() }
+        })
+      return next()
     })
     return { access, errors, ...(await listen(app.callback(), options.redirectUri)) }
   },

@@ -6,12 +6,13 @@ import {
   Get,
   type HttpServer,
   Module,
+  Query,
   UseGuards,
 } from '@nestjs/common'
 import { BaseExceptionFilter } from '@nestjs/core'
 import type { NestExpressApplication } from '@nestjs/platform-express'
 import { Test } from '@nestjs/testing'
-import type { OngoingAccessOptions } from '@ongoing/core'
+import type { OngoingAccessOptions, OngoingFetch } from '@ongoing/core'
 import { type AdapterHarness, type RunningApp, runParitySuite } from '../../../test/adapters/parity.js'
 import { AccessToken, AccessTokenGuard, OngoingAccess, OngoingAccessModule } from '../src/index.js'
 
@@ -25,6 +26,13 @@ class ApiController {
     @AccessToken('userKey') userKey: string,
   ) {
     return { accessToken, expiresAt, userKey }
+  }
+
+  @Get('call')
+  @UseGuards(AccessTokenGuard)
+  async call(@AccessToken('fetch') fetch: OngoingFetch, @Query('url') url: string) {
+    const response = await fetch(url)
+    return { status: response.status, body: await response.text() }
   }
 }
 

@@ -20,9 +20,52 @@ export interface OngoingRequestState {
   expiresAt: number
   /** Whose grant it is. */
   userKey: string
+  /**
+   * `access.fetch` for this request's user: the token goes on the request the way the server
+   * wants it, and a `401` refreshes once and retries once. Route code calls the API the same way
+   * whatever the framework. (A getter: it may be destructured; spreading the state drops it.)
+   *
+   * @example
+   * ```ts
+   * const history = await (await getOngoing(req).fetch('https://api.example.com/me/history')).json()
+   * ```
+   */
+  readonly fetch: OngoingFetch
 }
 
-/** The state for `token` of `userKey`'s grant. */
-export function requestStateOf(token: AccessToken, userKey: string): OngoingRequestState {
-  return { accessToken: token.value, expiresAt: token.expiresAt, userKey }
+/** `fetch` for one user's grant: see {@link OngoingRequestState.fetch}. */
+export type OngoingFetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>
+
+/** What {@link OngoingRequestState.fetch} calls: `OngoingAccess.fetch`. */
+interface UserFetcher {
+  fetch(userKey: string, input: string | URL | Request, init?: RequestInit): Promise<Response>
+}
+
+/**
+ * The adapters' request state: three fields, and `fetch` on the prototype, so the hot path
+ * allocates one object and no closure (the closure is made when `fetch` is read).
+ */
+class RequestState implements OngoingRequestState {
+  readonly #access: UserFetcher
+  accessToken: string
+  expiresAt: number
+  userKey: string
+
+  constructor(access: UserFetcher, accessToken: string, expiresAt: number, userKey: string) {
+    this.#access = access
+    this.accessToken = accessToken
+    this.expiresAt = expiresAt
+    this.userKey = userKey
+  }
+
+  get fetch(): OngoingFetch {
+    const access = this.#access
+    const { userKey } = this
+    return (input, init) => access.fetch(userKey, input, init)
+  }
+}
+
+/** The state for `token` of `userKey`'s grant; its `fetch` goes through `access`. */
+export function requestStateOf(access: UserFetcher, token: AccessToken, userKey: string): OngoingRequestState {
+  return new RequestState(access, token.value, token.expiresAt, userKey)
 }

@@ -267,8 +267,8 @@ export class OngoingRoutes {
   requestState(userKey: string | undefined): OngoingRequestState | Promise<OngoingRequestState> {
     if (userKey === undefined) return Promise.reject(new ConsentRequiredError('', 'no_grant'))
     const cached = this.#access.getCachedAccessToken(userKey)
-    if (cached !== undefined) return requestStateOf(cached, userKey)
-    return this.#access.getAccessToken(userKey).then((token) => requestStateOf(token, userKey))
+    if (cached !== undefined) return requestStateOf(this.#access, cached, userKey)
+    return this.#access.getAccessToken(userKey).then((token) => requestStateOf(this.#access, token, userKey))
   }
 
   /**
