@@ -66,6 +66,10 @@ class RequestState implements OngoingRequestState {
 }
 
 /** The state for `token` of `userKey`'s grant; its `fetch` goes through `access`. */
-export function requestStateOf(access: UserFetcher, token: AccessToken, userKey: string): OngoingRequestState {
+export function requestStateOf(
+  access: UserFetcher,
+  token: AccessToken,
+  userKey: string,
+): OngoingRequestState {
   return new RequestState(access, token.value, token.expiresAt, userKey)
 }
