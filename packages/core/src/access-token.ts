@@ -1,4 +1,5 @@
 import type { OngoingAccessErrorCode } from './errors.js'
+import type { TokenSet } from './profile.js'
 
 /**
  * An access token ready to use, as `getAccessToken` hands it out.
@@ -79,4 +80,24 @@ export function accessTokenOf(grant: Grant, refreshed: boolean): AccessToken {
     scope: grant.scope,
     refreshed,
   }
+}
+
+/**
+ * When a token set's access token and refresh token expire, in ms since epoch: the absolute time
+ * the server gave, else `now` plus the lifetime it gave, else (access token only) `now` plus
+ * `defaultExpiresInMs`. A refresh token without a known lifetime has no `refreshExpiresAt`.
+ */
+export function lifetimesOf(
+  tokens: Pick<TokenSet, 'expiresAt' | 'expiresIn' | 'refreshExpiresAt' | 'refreshExpiresIn'>,
+  now: number,
+  defaultExpiresInMs: number,
+): { expiresAt: number; refreshExpiresAt: number | undefined } {
+  const expiresAt =
+    tokens.expiresAt ?? now + (tokens.expiresIn === undefined ? defaultExpiresInMs : tokens.expiresIn * 1000)
+  const refreshExpiresAt =
+    tokens.refreshExpiresAt ??
+    (tokens.refreshExpiresIn !== undefined && tokens.refreshExpiresIn > 0
+      ? now + tokens.refreshExpiresIn * 1000
+      : undefined)
+  return { expiresAt, refreshExpiresAt }
 }

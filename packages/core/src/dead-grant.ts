@@ -11,8 +11,18 @@ const ERROR_CODE = /^[\x20\x21\x23-\x5b\x5d-\x7e]{1,100}$/
 
 /**
  * Tells whether a token endpoint error answering a refresh means the grant is dead (the user must
- * consent again), by its RFC 6749 §5.2 `error` code: `invalid_grant` always, and the codes a server
- * is known to use instead (`deadGrantErrors`), from a 4xx answer only.
+ * consent again). A profile's own (`ProfileClient.deadGrant`); the standard profile's goes by the
+ * RFC 6749 §5.2 `error` code: `invalid_grant` always, and the codes a server is known to use
+ * instead (`deadGrantErrors`), from a 4xx answer only.
+ *
+ * @example
+ * ```ts
+ * const deadGrant: DeadGrantPolicy = {
+ *   isDead: (err): err is OngoingAccessError => isOngoingAccessError(err) && err.status === 401,
+ *   hintFor: () => undefined,
+ * }
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.2
  */
 export interface DeadGrantPolicy {
   /** Whether `err` says the grant is dead. */
@@ -25,8 +35,14 @@ export interface DeadGrantPolicy {
 }
 
 /**
- * The policy for `invalid_grant` and `extra` (validated here).
+ * The policy for `invalid_grant` and `extra` (validated here): what the standard profile uses, and
+ * what a profile whose server says "dead grant" with RFC 6749 error codes can use too.
  *
+ * @example
+ * ```ts
+ * const deadGrant = deadGrantPolicy(['invalid_request']) // a server that says invalid_request
+ * if (deadGrant.isDead(err)) askForConsent()
+ * ```
  * @throws {TypeError} when `extra` is not an array of RFC 6749 error codes, or names one that can
  *   never mean a dead grant (`invalid_client`, `server_error`, `temporarily_unavailable`).
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.2

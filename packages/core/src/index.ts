@@ -20,6 +20,7 @@ export {
   type OngoingAccessErrorCode,
   type OngoingAccessErrorDetails,
 } from './errors.js'
+export { type DeadGrantPolicy, deadGrantPolicy } from './dead-grant.js'
 export type { IdTokenClaims } from './id-token.js'
 export type { Logger, LoggerObject, LoggerOption, LogLevel } from './logger.js'
 export { MemoryTokenStore, type MemoryTokenStoreOptions } from './memory-token-store.js'
@@ -36,6 +37,19 @@ export {
   type StartConsentResult,
 } from './ongoing-access.js'
 export type { OngoingAccessOptions, OnRefreshTokenExpired } from './options.js'
+export type {
+  AuthorizationCode,
+  AuthorizationDenied,
+  AuthorizationFailed,
+  AuthorizationRequest,
+  AuthorizationResponse,
+  AuthorizationStart,
+  CodeExchange,
+  Profile,
+  ProfileClient,
+  ProfileContext,
+  TokenSet,
+} from './profile.js'
 export { calculatePKCECodeChallenge, generateCodeVerifier, generateRandomToken } from './pkce.js'
 export { parseRetryAfter, type RetryOptions } from './retry.js'
 export { sanitizeReturnTo } from './return-to.js'

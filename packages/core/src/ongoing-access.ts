@@ -1,31 +1,22 @@
 import { EventEmitter } from 'node:events'
-import { type AccessToken, accessTokenOf, type Grant, refreshAtOf } from './access-token.js'
-import { parseCallbackParameters } from './callback.js'
-import { type ClientAuthenticator, createClientAuthenticator } from './client-auth.js'
-import { type DeadGrantPolicy, deadGrantPolicy } from './dead-grant.js'
-import { type AuthorizationServerMetadata, discoverAuthorizationServer } from './discovery.js'
+import { type AccessToken, accessTokenOf, type Grant, lifetimesOf, refreshAtOf } from './access-token.js'
+import type { DeadGrantPolicy } from './dead-grant.js'
+import type { AuthorizationServerMetadata } from './discovery.js'
 import { type ConsentRequiredError, OngoingAccessError } from './errors.js'
 import { GrantRepository } from './grant-repository.js'
-import type { ASRequestLimits } from './http.js'
-import {
-  checkAlgorithms,
-  DEFAULT_ID_TOKEN_ALGORITHMS,
-  type IdTokenClaims,
-  IdTokenVerifier,
-} from './id-token.js'
-import { preloadJose } from './jose.js'
+import type { IdTokenClaims } from './id-token.js'
 import { LogThrottle } from './log-throttle.js'
 import { type Logger, resolveLogger } from './logger.js'
 import { MemoryTokenStore } from './memory-token-store.js'
 import { offlineAccessWarning } from './offline-access.js'
 import {
   absoluteHttpURL,
-  checkSecureTransport,
   type OngoingAccessOptions,
   type OnRefreshTokenExpired,
   positiveNumber,
 } from './options.js'
 import { calculatePKCECodeChallenge, generateCodeVerifier, generateRandomToken, sameSecret } from './pkce.js'
+import type { AuthorizationResponse, ProfileClient } from './profile.js'
 import {
   BoundedMap,
   type ChangeWatch,
@@ -36,8 +27,7 @@ import {
 import { maxTotalBackoffMs, type ResolvedRetryOptions, resolveRetryOptions } from './retry.js'
 import { sanitizeReturnTo } from './return-to.js'
 import { Sealer, secretsFrom } from './sealing.js'
-import { checkServerSupport } from './server-support.js'
-import { authorizationCodeGrant, revokeToken, type TokenEndpointClient } from './token-endpoint.js'
+import { OPENID_SCOPE, standardProfile } from './standard-profile.js'
 import type { TokenStore } from './token-store.js'
 import { openTransaction, sealTransaction } from './transaction.js'
 import type { UnreadableGrantWarning } from './unreadable-grant.js'
@@ -188,8 +178,6 @@ interface InFlight {
 const CHANGES_REMEMBERED = 10_000
 
 const MAX_USER_KEY_LENGTH = 512
-const OPENID_SCOPE = /(?:^|\s)openid(?:\s|$)/
-const OFFLINE_ACCESS_SCOPE = /(?:^|\s)offline_access(?:\s|$)/
 
 /**
  * Ongoing access to a user's data at an OAuth 2.0 authorization server: the user consents once,
@@ -224,12 +212,14 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
   /** @internal Seals with keys derived from `secret`; adapters use it for their cookies. */
   readonly sealer: Sealer
 
-  readonly #options: OngoingAccessOptions
   readonly #fetch: typeof fetch
-  readonly #auth: ClientAuthenticator
-  readonly #limits: ASRequestLimits
+  /** How the server is spoken to: the `profile` option, or the standard one. */
+  readonly #profile: ProfileClient
+  /** Whether `#profile` is the standard OAuth 2.0 / OpenID Connect one. */
+  readonly #standard: boolean
+  readonly #scope: string
+  readonly #requestTimeoutMs: number
   readonly #retry: ResolvedRetryOptions
-  readonly #deadGrant: DeadGrantPolicy
   readonly #repository: GrantRepository
   readonly #logger: Logger
   readonly #skewMs: number
@@ -245,9 +235,6 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
   readonly #usedTransactions = new Map<string, number>()
   readonly #changeWaiters = new Map<string, Set<() => void>>()
   readonly #refreshContext: RefreshContext
-  #metadata: Promise<AuthorizationServerMetadata> | undefined
-  #idTokenVerifier: IdTokenVerifier | undefined
-  readonly #idTokenAlgorithms: string[]
   readonly #userKeyFromClaims: ((claims: IdTokenClaims) => string) | undefined
   #unsubscribe: (() => void) | undefined
   /** Log lines about stored grants this process cannot use: at most one a minute per code. */
@@ -256,42 +243,35 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
   constructor(options: OngoingAccessOptions) {
     super()
     if (typeof options !== 'object' || options === null) throw new TypeError('ongoing: options are required')
-    this.#options = options
     if (options.allowInsecureRequests !== undefined && typeof options.allowInsecureRequests !== 'boolean')
       throw new TypeError('ongoing: `allowInsecureRequests` must be a boolean')
-    const allowInsecure = options.allowInsecureRequests === true
-    checkSecureTransport(absoluteHttpURL(options.issuer, 'issuer'), 'issuer', allowInsecure)
-    // Compared as a string, exactly (RFC 8414 §3.3, RFC 9207 §2.4): no normalization.
-    this.issuer = options.issuer
+    this.#standard = options.profile === undefined
+    const profile = options.profile ?? standardProfile(options)
+    if (!this.#standard) checkProfile(options)
     this.redirectUri = absoluteHttpURL(options.redirectUri, 'redirectUri').href
-    if (typeof options.scope !== 'string')
+    if (typeof options.scope !== 'string' && (this.#standard || options.scope !== undefined))
       throw new TypeError('ongoing: `scope` must be a string (space-separated scopes)')
+    this.#scope = options.scope ?? ''
     const onExpired = options.onRefreshTokenExpired ?? 'reconsent'
     if (onExpired !== 'reconsent' && onExpired !== 'error') {
       throw new TypeError("ongoing: `onRefreshTokenExpired` must be 'reconsent' or 'error'")
     }
     this.onRefreshTokenExpired = onExpired
-    if (options.endpoints !== undefined) {
-      for (const name of ['authorization', 'token', 'revocation', 'jwks'] as const) {
-        const value = options.endpoints[name]
-        if (value === undefined && (name === 'revocation' || name === 'jwks')) continue
-        checkSecureTransport(absoluteHttpURL(value, `endpoints.${name}`), `endpoints.${name}`, allowInsecure)
-      }
-    }
     if (options.fetch !== undefined && typeof options.fetch !== 'function')
       throw new TypeError('ongoing: `fetch` must be a function')
     this.#fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init))
     this.#logger = resolveLogger(options.logger)
-    this.#auth = createClientAuthenticator(options.client, () => this.issuer)
     this.sealer = new Sealer(secretsFrom(options.secret))
-    this.#limits = {
-      timeoutMs: positiveNumber(options.requestTimeoutMs, 'requestTimeoutMs', 10_000),
-      maxBodyBytes: positiveNumber(options.maxResponseBytes, 'maxResponseBytes', 1024 * 1024),
-    }
+    this.#requestTimeoutMs = positiveNumber(options.requestTimeoutMs, 'requestTimeoutMs', 10_000)
+    this.#profile = profile.create({
+      fetch: this.#fetch,
+      requestTimeoutMs: this.#requestTimeoutMs,
+      maxResponseBytes: positiveNumber(options.maxResponseBytes, 'maxResponseBytes', 1024 * 1024),
+      logger: this.#logger,
+    })
+    this.issuer = this.#profile.issuer
     this.#retry = resolveRetryOptions(options.retry)
-    this.#deadGrant = deadGrantPolicy(options.deadGrantErrors)
-    this.#idTokenAlgorithms = checkAlgorithms(options.idTokenSigningAlgorithms ?? DEFAULT_ID_TOKEN_ALGORITHMS)
-    this.#userKeyFromClaims = userKeyFromClaimsOf(options.userKeyFromClaims, options.scope)
+    this.#userKeyFromClaims = userKeyFromClaimsOf(options.userKeyFromClaims, this.#standard, this.#scope)
     this.#skewMs =
       positiveNumber(options.refreshSkewSeconds, 'refreshSkewSeconds', 60, { allowZero: true }) * 1000
     this.#transactionTtlMs =
@@ -314,7 +294,7 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
       store,
       options.encryptTokens === false ? undefined : this.sealer,
       this.issuer,
-      this.#auth.clientId,
+      this.#profile.clientId,
       storeTimeoutMs,
       (userKey, grant, alone) => this.#written(userKey, grant, alone),
     )
@@ -322,17 +302,16 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
       positiveNumber(options.defaultExpiresInSeconds, 'defaultExpiresInSeconds', 3_600) * 1000
     this.#refreshContext = {
       repository: this.#repository,
-      tokenClient: () => this.#tokenClient(),
+      profile: this.#profile,
       retry: this.#retry,
-      deadGrant: this.#deadGrant,
       skewMs: this.#skewMs,
       // Covers every token call and its retries, then the write; extended while the work goes on.
       lockTtlMs:
-        this.#retry.attempts * this.#limits.timeoutMs +
+        this.#retry.attempts * this.#requestTimeoutMs +
         maxTotalBackoffMs(this.#retry) +
         Math.max(2_000, 2 * storeTimeoutMs),
       // A token call starts only on a lease that outlasts it and the write after it.
-      tokenCallBudgetMs: this.#limits.timeoutMs + storeTimeoutMs,
+      tokenCallBudgetMs: this.#requestTimeoutMs + storeTimeoutMs,
       watchChanges: (userKey) => this.#watchChanges(userKey),
       changeSeq: () => this.#changeSeq,
       closed: () => this.#closed,
@@ -389,7 +368,7 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
    * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.1, https://www.rfc-editor.org/rfc/rfc7636#section-4.3
    */
   async startConsent(options: StartConsentOptions): Promise<StartConsentResult> {
-    const scope = options?.scope ?? this.#options.scope
+    const scope = options?.scope ?? this.#scope
     let userKey = ''
     if (this.#userKeyFromClaims === undefined) userKey = checkUserKey(options?.userKey)
     else {
@@ -397,32 +376,20 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
         throw new TypeError(
           'ongoing: this OngoingAccess keys grants by the ID token (`userKeyFromClaims`): `startConsent` takes no `userKey`',
         )
-      if (!OPENID_SCOPE.test(scope))
+      if (this.#standard && !OPENID_SCOPE.test(scope))
         throw new TypeError("ongoing: `userKeyFromClaims` needs `openid` in the consent's `scope`")
     }
-    const metadata = await this.metadata()
     const state = generateRandomToken()
     const codeVerifier = generateCodeVerifier()
-    const openid = OPENID_SCOPE.test(scope)
-    // The callback will verify an ID token: have `jose` ready by then.
-    if (openid) preloadJose()
-    const nonce = openid ? generateRandomToken() : undefined
     const returnTo = options.returnTo === undefined ? undefined : sanitizeReturnTo(options.returnTo)
-    const url = new URL(metadata.authorization)
-    const params: Record<string, string> = {
-      ...(OFFLINE_ACCESS_SCOPE.test(scope) ? { prompt: 'consent' } : {}),
-      ...this.#options.authorizationParams,
-      ...options.params,
-    }
-    for (const [name, value] of Object.entries(params)) url.searchParams.set(name, value)
-    url.searchParams.set('response_type', 'code')
-    url.searchParams.set('client_id', this.#auth.clientId)
-    url.searchParams.set('redirect_uri', this.redirectUri)
-    if (scope !== '') url.searchParams.set('scope', scope)
-    url.searchParams.set('state', state)
-    if (nonce !== undefined) url.searchParams.set('nonce', nonce)
-    url.searchParams.set('code_challenge', calculatePKCECodeChallenge(codeVerifier))
-    url.searchParams.set('code_challenge_method', 'S256')
+    const { url, nonce } = await this.#profile.startAuthorization({
+      state,
+      codeChallenge: calculatePKCECodeChallenge(codeVerifier),
+      codeChallengeMethod: 'S256',
+      redirectUri: this.redirectUri,
+      scope,
+      params: options.params ?? {},
+    })
     const transaction = sealTransaction(this.sealer, {
       id: generateRandomToken(16),
       state,
@@ -456,62 +423,39 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
    */
   async finishConsent(options: FinishConsentOptions): Promise<FinishConsentResult> {
     const tx = openTransaction(this.sealer, options?.transaction, this.issuer)
-    const params = parseCallbackParameters(options.callbackUrl)
-    if (params.state === undefined)
+    const response = this.#profile.readCallback(callbackURL(options.callbackUrl))
+    if (response.state === undefined)
       throw new OngoingAccessError('ERR_TRANSACTION', 'Authorization response has no `state`')
-    if (!sameSecret(params.state, tx.state))
+    if (!sameSecret(response.state, tx.state))
       throw new OngoingAccessError(
         'ERR_TRANSACTION',
         'Authorization response `state` does not match the transaction',
       )
-    const metadata = await this.metadata()
-    if (params.iss !== undefined) {
-      if (params.iss !== this.issuer)
-        throw new OngoingAccessError(
-          'ERR_ISSUER_MISMATCH',
-          'Authorization response `iss` is not the expected issuer',
-        )
-    } else if (metadata.issParameterSupported) {
-      throw new OngoingAccessError(
-        'ERR_ISSUER_MISMATCH',
-        'Authorization response has no `iss`, which this server always sends (RFC 9207)',
-      )
-    }
+    await this.#profile.checkIssuer(response)
     await this.#claimTransaction(tx.id, tx.expiresAt)
-    if (params.error === 'access_denied' || params.result === 'CANCEL') {
-      throw new OngoingAccessError('ERR_CONSENT_DENIED', 'The user declined consent', {
-        ...(params.error === undefined ? {} : { oauthError: params.error }),
-      })
-    }
-    if (params.error !== undefined || params.result === 'ERROR') {
-      const oauthError = params.error ?? 'error'
-      throw new OngoingAccessError('ERR_AUTHORIZATION', `Authorization failed: ${oauthError.slice(0, 100)}`, {
-        oauthError,
-        ...(params.errorDescription === undefined ? {} : { oauthErrorDescription: params.errorDescription }),
-      })
-    }
-    if (params.code === undefined || params.code === '')
-      throw new OngoingAccessError('ERR_AUTHORIZATION', 'Authorization response has no `code`')
-    const client = await this.#tokenClient()
-    const response = await authorizationCodeGrant(client, params.code, tx.codeVerifier, this.redirectUri)
-    const claims = await this.#verifyIdToken(response.idToken, tx.nonce, metadata)
+    const code = codeOf(response)
+    const tokens = await this.#profile.exchangeCode({
+      code,
+      codeVerifier: tx.codeVerifier,
+      redirectUri: this.redirectUri,
+      nonce: tx.nonce,
+      claimsRequired: this.#userKeyFromClaims !== undefined,
+    })
+    const { claims } = tokens
     const userKey = this.#userKeyFromClaims === undefined ? tx.userKey : this.#userKeyOf(claims)
     const now = Date.now()
+    const { expiresAt, refreshExpiresAt } = lifetimesOf(tokens, now, this.#refreshContext.defaultExpiresInMs)
     const grant: Grant = {
-      accessToken: response.accessToken,
-      tokenType: response.tokenType,
-      expiresAt:
-        now +
-        (response.expiresIn === undefined
-          ? this.#refreshContext.defaultExpiresInMs
-          : response.expiresIn * 1000),
+      accessToken: tokens.accessToken,
+      tokenType: tokens.tokenType,
+      expiresAt,
       obtainedAt: now,
-      refreshToken: response.refreshToken,
-      refreshExpiresAt: response.refreshExpiresIn ? now + response.refreshExpiresIn * 1000 : undefined,
-      scope: response.scope ?? (tx.scope === '' ? undefined : tx.scope),
+      refreshToken: tokens.refreshToken,
+      refreshExpiresAt,
+      scope: tokens.scope ?? (tx.scope === '' ? undefined : tx.scope),
       grantId: generateRandomToken(12),
     }
-    const warning = offlineAccessWarning(tx.scope, response.scope, response.refreshToken !== undefined)
+    const warning = offlineAccessWarning(tx.scope, tokens.scope, tokens.refreshToken !== undefined)
     await this.#save(userKey, grant)
     if (warning !== undefined) {
       this.#logger('warn', `ongoing: ${warning.message}`, { userKey, code: warning.code })
@@ -520,47 +464,16 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
     return { userKey, returnTo: tx.returnTo, token: accessTokenOf(grant, false), claims }
   }
 
-  /**
-   * The verified claims of the token response's ID token; `undefined` when there is none, or no key
-   * set to verify it with, unless grants are keyed by the claims (then that is an error).
-   */
-  async #verifyIdToken(
-    idToken: string | undefined,
-    nonce: string | undefined,
-    metadata: AuthorizationServerMetadata,
-  ): Promise<IdTokenClaims | undefined> {
-    const needed = this.#userKeyFromClaims !== undefined
-    if (idToken === undefined) {
-      if (!needed) return undefined
-      throw new OngoingAccessError(
-        'ERR_INVALID_RESPONSE',
-        'Token endpoint answered without an ID token, which `userKeyFromClaims` needs: did the server grant the `openid` scope?',
-      )
-    }
-    if (metadata.jwks === undefined) {
-      if (!needed) return undefined
-      throw new OngoingAccessError(
-        'ERR_CONFIGURATION',
-        'The ID token cannot be verified: the server names no key set (`jwks_uri`); with explicit `endpoints`, give `endpoints.jwks`',
-      )
-    }
-    this.#idTokenVerifier ??= new IdTokenVerifier(
-      metadata.jwks,
-      this.#fetch,
-      this.#limits.timeoutMs,
-      this.issuer,
-      this.#auth.clientId,
-      this.#idTokenAlgorithms,
-    )
-    return this.#idTokenVerifier.verify(idToken, nonce)
-  }
-
   /** The user key `userKeyFromClaims` makes of verified claims. */
   #userKeyOf(claims: IdTokenClaims | undefined): string {
     const fromClaims = this.#userKeyFromClaims
-    // #verifyIdToken returns claims whenever they are needed.
-    if (fromClaims === undefined || claims === undefined)
-      throw new Error('ongoing: internal error: no claims')
+    if (fromClaims === undefined) throw new Error('ongoing: internal error: no userKeyFromClaims')
+    // The standard profile refuses an answer without verified claims itself, when they are needed.
+    if (claims === undefined)
+      throw new OngoingAccessError(
+        'ERR_INVALID_RESPONSE',
+        'The server answered without verified identity claims, which `userKeyFromClaims` needs',
+      )
     let userKey: unknown
     try {
       userKey = fromClaims(claims)
@@ -673,12 +586,11 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
     const request = new Request(input, init)
     const retry = request.clone()
     const token = await this.getAccessToken(userKey)
-    const response = await this.#fetch(withBearer(request, token))
-    if (response.status !== 401 || namesAnotherError(response.headers.get('www-authenticate')))
-      return response
+    const response = await this.#fetch(await this.#profile.authorize(request, token))
+    if (!this.#profile.rejectsToken(response)) return response
     await response.body?.cancel().catch(() => {})
     const fresh = await this.#refresh(userKey, { force: false, rejectedValue: token.value })
-    return this.#fetch(withBearer(retry, fresh))
+    return this.#fetch(await this.#profile.authorize(retry, fresh))
   }
 
   /**
@@ -705,15 +617,10 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
       // A refreshed grant that could not be saved holds the newest refresh token.
       const grant = this.#refreshContext.unsaved.get(userKey)?.grant ?? read?.grant
       const token = grant?.refreshToken ?? grant?.accessToken
-      const metadata = grant === undefined ? undefined : await this.metadata()
-      if (metadata?.revocation !== undefined && token !== undefined && grant !== undefined) {
+      if (grant !== undefined) await this.#profile.ready()
+      if (this.#profile.revoke !== undefined && token !== undefined && grant !== undefined) {
         const hint = grant.refreshToken === undefined ? 'access_token' : 'refresh_token'
-        revokedAtServer = await revokeToken(
-          { fetch: this.#fetch, auth: this.#auth, limits: this.#limits },
-          metadata.revocation,
-          token,
-          hint,
-        ).catch((err: unknown) => {
+        revokedAtServer = await this.#profile.revoke(token, hint).catch((err: unknown) => {
           this.#logger('warn', 'ongoing: revocation at the server failed; forgetting locally', {
             userKey,
             reason: (err as Error).message,
@@ -765,38 +672,17 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
    * the client as {@link OngoingAccess.ready} describes.
    */
   metadata(): Promise<AuthorizationServerMetadata> {
-    if (this.#metadata === undefined) {
-      const { endpoints } = this.#options
-      this.#metadata =
-        endpoints === undefined
-          ? discoverAuthorizationServer(
-              this.issuer,
-              this.#fetch,
-              this.#limits,
-              this.#options.allowInsecureRequests === true,
-            )
-          : Promise.resolve({ ...endpoints, issuer: this.issuer, issParameterSupported: false })
-      this.#metadata = this.#metadata.then(async (metadata) => {
-        await checkServerSupport(metadata, this.#auth)
-        const supported = this.#options.issParameterSupported
-        return supported === undefined ? metadata : { ...metadata, issParameterSupported: supported }
-      })
-      // A failed discovery is tried again on the next call.
-      this.#metadata.catch(() => {
-        this.#metadata = undefined
-      })
-    }
-    return this.#metadata
+    return this.#profile.ready()
   }
 
-  /** @internal The token endpoint client (for the token swap service). */
-  tokenEndpointClient(): Promise<TokenEndpointClient> {
-    return this.#tokenClient()
+  /** @internal The profile's client (for the token swap service). */
+  get profileClient(): ProfileClient {
+    return this.#profile
   }
 
   /** The client id of the configured client. */
   get clientId(): string {
-    return this.#auth.clientId
+    return this.#profile.clientId
   }
 
   /** How long a consent transaction lives (`transactionTtlSeconds`); the routes' cookies live as long. */
@@ -811,7 +697,7 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
 
   /** @internal Which refresh errors mean the grant is dead (`invalid_grant`, `deadGrantErrors`). */
   get deadGrantPolicy(): DeadGrantPolicy {
-    return this.#deadGrant
+    return this.#profile.deadGrant
   }
 
   /** Stops listening to the store. Does not close the store (you own it). */
@@ -857,11 +743,6 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
     }
     this.#inflight.set(userKey, entry)
     return entry.promise
-  }
-
-  async #tokenClient(): Promise<TokenEndpointClient> {
-    const metadata = await this.metadata()
-    return { fetch: this.#fetch, tokenEndpoint: metadata.token, auth: this.#auth, limits: this.#limits }
   }
 
   async #save(userKey: string, grant: Grant): Promise<void> {
@@ -1046,12 +927,14 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
 
 function userKeyFromClaimsOf(
   option: OngoingAccessOptions['userKeyFromClaims'],
+  standard: boolean,
   scope: string,
 ): ((claims: IdTokenClaims) => string) | undefined {
   if (option === undefined) return undefined
   if (typeof option !== 'function')
     throw new TypeError('ongoing: `userKeyFromClaims` must be a function (claims) => string')
-  if (!OPENID_SCOPE.test(scope))
+  // The standard profile's claims are the ID token's; another profile says what its claims are.
+  if (standard && !OPENID_SCOPE.test(scope))
     throw new TypeError(
       'ongoing: `userKeyFromClaims` needs `openid` in `scope`: the user key comes from the ID token',
     )
@@ -1081,25 +964,57 @@ function answers(token: AccessToken, request: RefreshRequest): boolean {
   return !request.force || token.refreshed
 }
 
-function withBearer(request: Request, token: AccessToken): Request {
-  const headers = new Headers(request.headers)
-  headers.set('authorization', `Bearer ${token.value}`)
-  return new Request(request, { headers })
+/** The callback URL as a URL. */
+function callbackURL(callbackUrl: URL | string): URL {
+  if (typeof callbackUrl !== 'string') return callbackUrl
+  try {
+    return new URL(callbackUrl)
+  } catch {
+    throw new OngoingAccessError('ERR_AUTHORIZATION', 'Callback URL is not a valid URL')
+  }
 }
 
-/**
- * Whether a 401's `WWW-Authenticate` names an error other than `invalid_token` (RFC 6750 §3.1), e.g.
- * `insufficient_scope`: a fresh token would not help. Quoted values are read whole, so an `error=`
- * inside an `error_description` is not taken for the error.
- */
-function namesAnotherError(header: string | null): boolean {
-  if (header === null) return false
-  for (const [, name, raw] of header.matchAll(
-    /([!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^\s,]*)/g,
-  )) {
-    if (name?.toLowerCase() !== 'error' || raw === undefined) continue
-    const value = raw.startsWith('"') ? raw.slice(1, -1).replace(/\\(.)/g, '$1') : raw
-    if (value !== 'invalid_token') return true
+/** The code of an authorization response, or the error its refusal or failure is. */
+function codeOf(response: AuthorizationResponse): string {
+  switch (response.outcome) {
+    case 'denied':
+      throw new OngoingAccessError('ERR_CONSENT_DENIED', 'The user declined consent', {
+        ...(response.error === undefined ? {} : { oauthError: response.error }),
+      })
+    case 'error':
+      throw new OngoingAccessError(
+        'ERR_AUTHORIZATION',
+        `Authorization failed: ${response.error.slice(0, 100)}`,
+        {
+          oauthError: response.error,
+          ...(response.errorDescription === undefined
+            ? {}
+            : { oauthErrorDescription: response.errorDescription }),
+        },
+      )
+    case 'code':
+      if (response.code === undefined || response.code === '')
+        throw new OngoingAccessError('ERR_AUTHORIZATION', 'Authorization response has no `code`')
+      return response.code
   }
-  return false
+}
+
+/** With a `profile`, the options that describe the standard profile's server and client have no place. */
+function checkProfile(options: OngoingAccessOptions): void {
+  if (typeof options.profile?.create !== 'function')
+    throw new TypeError('ongoing: `profile` must be a profile (an object with `name` and `create`)')
+  for (const name of [
+    'issuer',
+    'client',
+    'endpoints',
+    'issParameterSupported',
+    'authorizationParams',
+    'idTokenSigningAlgorithms',
+    'deadGrantErrors',
+  ] as const) {
+    if (options[name] !== undefined)
+      throw new TypeError(
+        `ongoing: \`${name}\` does not go with \`profile\`: the profile describes the server and the client`,
+      )
+  }
 }

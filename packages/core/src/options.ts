@@ -2,6 +2,7 @@ import type { ClientOptions } from './client-auth.js'
 import type { AuthorizationServerEndpoints } from './discovery.js'
 import type { IdTokenClaims } from './id-token.js'
 import type { LoggerObject, LoggerOption } from './logger.js'
+import type { Profile } from './profile.js'
 import type { RetryOptions } from './retry.js'
 import type { TokenStore } from './token-store.js'
 
@@ -12,8 +13,18 @@ export type OnRefreshTokenExpired = 'reconsent' | 'error'
  * Options of `OngoingAccess`. Validated once, at construction (a bad one throws `TypeError`).
  */
 export interface OngoingAccessOptions {
-  /** The authorization server's issuer identifier; its metadata is discovered (RFC 8414, then OpenID Discovery). */
-  issuer: string
+  /**
+   * How the authorization server is spoken to, when it does not speak standard OAuth 2.0 (for
+   * example `digiMe({ … })` from `@ongoing/digime`). The profile then describes the server and the
+   * client: `issuer`, `client`, `endpoints` and the other options of the standard profile are left
+   * out. Default: the standard OAuth 2.0 / OpenID Connect profile, built from those options.
+   */
+  profile?: Profile
+  /**
+   * The authorization server's issuer identifier; its metadata is discovered (RFC 8414, then
+   * OpenID Discovery). Required without a `profile`.
+   */
+  issuer?: string
   /** Endpoints, instead of discovery. */
   endpoints?: AuthorizationServerEndpoints
   /**
@@ -22,12 +33,18 @@ export interface OngoingAccessOptions {
    * When true, a callback without `iss` is refused; a present `iss` is always checked.
    */
   issParameterSupported?: boolean
-  /** The client's registration: `{ id, secret }`, `{ id, privateKey }`, or `{ id }` (public). */
-  client: ClientOptions
+  /**
+   * The client's registration: `{ id, secret }`, `{ id, privateKey }`, or `{ id, authMethod:
+   * 'none' }` (public). Required without a `profile`.
+   */
+  client?: ClientOptions
   /** The redirect URI registered for the client: an absolute http(s) URL. */
   redirectUri: string
-  /** The scope to request. Include what makes your server issue refresh tokens (often `offline_access`). */
-  scope: string
+  /**
+   * The scope to request. Include what makes your server issue refresh tokens (often
+   * `offline_access`). Required without a `profile`; a profile may do without.
+   */
+  scope?: string
   /** Extra parameters for every authorization request (e.g. `{ prompt: 'consent' }`). Default: none. */
   authorizationParams?: Record<string, string>
   /**

@@ -2,17 +2,17 @@ import {
   type AccessToken,
   accessTokenOf,
   type Grant,
+  lifetimesOf,
   type RefreshFailure,
   refreshAtOf,
 } from './access-token.js'
 import { BackgroundSave } from './background-save.js'
-import type { DeadGrantPolicy } from './dead-grant.js'
 import { ConsentRequiredError, isOngoingAccessError, OngoingAccessError } from './errors.js'
 import type { GrantRepository, VersionedGrant } from './grant-repository.js'
 import { Lease } from './lease.js'
 import type { Logger } from './logger.js'
+import type { ProfileClient, TokenSet } from './profile.js'
 import { type ResolvedRetryOptions, withRetries } from './retry.js'
-import { refreshTokenGrant, type TokenEndpointClient, type TokenEndpointResponse } from './token-endpoint.js'
 import {
   otherIssuerWarning,
   type UnreadableGrantWarning,
@@ -22,10 +22,9 @@ import {
 /** What the refresh algorithm needs from its owner. */
 export interface RefreshContext {
   repository: GrantRepository
-  tokenClient(): Promise<TokenEndpointClient>
+  /** How the server is spoken to: its refresh call, and which errors mean a dead grant. */
+  profile: ProfileClient
   retry: ResolvedRetryOptions
-  /** Which token endpoint errors mean the grant is dead (`invalid_grant`, and `deadGrantErrors`). */
-  deadGrant: DeadGrantPolicy
   skewMs: number
   /** The refresh lock's TTL: longer than every token call and its retries together. */
   lockTtlMs: number
@@ -150,7 +149,7 @@ export async function refreshGrant(
   const early = settle(ctx, userKey, first, first, request)
   if (early !== undefined) return early
   // Discovery (on a cold process) before the lock: nothing slow runs under it.
-  const client = await ctx.tokenClient()
+  await ctx.profile.ready()
 
   // 3. Take the store's lock; when another process holds it, wait for its outcome.
   const taken = await takeLease(ctx, userKey, first, request)
@@ -179,10 +178,10 @@ export async function refreshGrant(
 
     // 5. Call the token endpoint. Only a request that certainly did not reach the server is sent
     // again; invalid_grant never is.
-    let response: TokenEndpointResponse
+    let response: TokenSet
     try {
       response = await withRetries(
-        () => refreshTokenGrant(client, refreshToken),
+        () => ctx.profile.refresh(refreshToken),
         ctx.retry,
         ({ attempt, delayMs, error }) =>
           ctx.logger('warn', 'ongoing: token refresh failed, retrying', {
@@ -193,11 +192,11 @@ export async function refreshGrant(
           }),
       )
     } catch (err) {
-      if (ctx.deadGrant.isDead(err)) return await deadOrReplaced(ctx, userKey, current, err)
+      if (ctx.profile.deadGrant.isDead(err)) return await deadOrReplaced(ctx, userKey, current, err)
       const error = isOngoingAccessError(err)
         ? err
         : new OngoingAccessError('ERR_TOKEN_ENDPOINT', 'Token refresh failed', { cause: err })
-      const hint = ctx.deadGrant.hintFor(error)
+      const hint = ctx.profile.deadGrant.hintFor(error)
       if (hint !== undefined) error.message = `${error.message}. ${hint}`
       return await recordFailure(ctx, userKey, current, hold, request, error)
     }
@@ -383,23 +382,20 @@ async function deadOrReplaced(
 
 function refreshedGrant(
   ctx: RefreshContext,
-  response: TokenEndpointResponse,
+  response: TokenSet,
   previous: Grant,
   refreshToken: string,
 ): Grant {
   const now = Date.now()
+  const { expiresAt, refreshExpiresAt } = lifetimesOf(response, now, ctx.defaultExpiresInMs)
   return {
     accessToken: response.accessToken,
     tokenType: response.tokenType,
-    expiresAt: now + (response.expiresIn === undefined ? ctx.defaultExpiresInMs : response.expiresIn * 1000),
+    expiresAt,
     obtainedAt: now,
     refreshToken: response.refreshToken ?? refreshToken,
     refreshExpiresAt:
-      response.refreshExpiresIn !== undefined && response.refreshExpiresIn > 0
-        ? now + response.refreshExpiresIn * 1000
-        : response.refreshToken === undefined
-          ? previous.refreshExpiresAt
-          : undefined,
+      refreshExpiresAt ?? (response.refreshToken === undefined ? previous.refreshExpiresAt : undefined),
     scope: response.scope ?? previous.scope,
     grantId: previous.grantId,
   }

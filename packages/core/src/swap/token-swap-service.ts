@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto'
 import { isOngoingAccessError } from '../errors.js'
 import type { OngoingAccess } from '../ongoing-access.js'
+import type { TokenSet } from '../profile.js'
 import { withRetries } from '../retry.js'
-import { authorizationCodeGrant, refreshTokenGrant, type TokenEndpointResponse } from '../token-endpoint.js'
 import { createMemoryRateLimiter } from './memory-rate-limiter.js'
 
 /**
@@ -124,8 +124,13 @@ export class TokenSwapService {
       return invalidRequest('`redirect_uri` is not registered')
     const redirectUri = requested ?? this.#redirectUris[0]!
     return this.#call(async () => {
-      const client = await this.#access.tokenEndpointClient()
-      const response = await authorizationCodeGrant(client, code, verifier, redirectUri)
+      const response = await this.#access.profileClient.exchangeCode({
+        code,
+        codeVerifier: verifier,
+        redirectUri,
+        nonce: undefined,
+        claimsRequired: false,
+      })
       return this.#answer(response, undefined)
     })
   }
@@ -148,11 +153,8 @@ export class TokenSwapService {
     const running = this.#inflight.get(key)
     if (running !== undefined) return running
     const promise = this.#call(async () => {
-      const client = await this.#access.tokenEndpointClient()
-      const response = await withRetries(
-        () => refreshTokenGrant(client, refreshToken),
-        this.#access.retryOptions,
-      )
+      const profile = this.#access.profileClient
+      const response = await withRetries(() => profile.refresh(refreshToken), this.#access.retryOptions)
       return this.#answer(response, refreshToken)
     }, true).finally(() => this.#inflight.delete(key))
     this.#inflight.set(key, promise)
@@ -182,11 +184,14 @@ export class TokenSwapService {
     return JSON.stringify([this.#access.issuer, this.#access.clientId])
   }
 
-  #answer(response: TokenEndpointResponse, previousRefreshToken: string | undefined): SwapResponse {
+  #answer(response: TokenSet, previousRefreshToken: string | undefined): SwapResponse {
     const json: Record<string, unknown> = {
       access_token: response.accessToken,
       token_type: response.tokenType,
-      expires_in: response.expiresIn ?? 3600,
+      expires_in:
+        response.expiresAt !== undefined
+          ? Math.max(0, Math.floor((response.expiresAt - Date.now()) / 1000))
+          : (response.expiresIn ?? 3600),
     }
     if (response.scope !== undefined) json.scope = response.scope
     if (response.refreshToken !== undefined && response.refreshToken !== previousRefreshToken) {

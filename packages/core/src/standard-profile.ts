@@ -1,0 +1,301 @@
+import type { AccessToken } from './access-token.js'
+import { parseCallbackParameters } from './callback.js'
+import { type ClientAuthenticator, type ClientOptions, createClientAuthenticator } from './client-auth.js'
+import { type DeadGrantPolicy, deadGrantPolicy } from './dead-grant.js'
+import {
+  type AuthorizationServerEndpoints,
+  type AuthorizationServerMetadata,
+  discoverAuthorizationServer,
+} from './discovery.js'
+import { OngoingAccessError } from './errors.js'
+import type { ASRequestLimits } from './http.js'
+import {
+  checkAlgorithms,
+  DEFAULT_ID_TOKEN_ALGORITHMS,
+  type IdTokenClaims,
+  IdTokenVerifier,
+} from './id-token.js'
+import { preloadJose } from './jose.js'
+import { absoluteHttpURL, checkSecureTransport } from './options.js'
+import { generateRandomToken } from './pkce.js'
+import type {
+  AuthorizationRequest,
+  AuthorizationResponse,
+  AuthorizationStart,
+  CodeExchange,
+  Profile,
+  ProfileClient,
+  ProfileContext,
+  TokenSet,
+} from './profile.js'
+import { checkServerSupport } from './server-support.js'
+import {
+  authorizationCodeGrant,
+  refreshTokenGrant,
+  revokeToken,
+  type TokenEndpointClient,
+  type TokenEndpointResponse,
+} from './token-endpoint.js'
+
+/** The options of the standard profile: those of `OngoingAccess` that describe the server and the client. */
+export interface StandardProfileOptions {
+  issuer?: string | undefined
+  endpoints?: AuthorizationServerEndpoints | undefined
+  issParameterSupported?: boolean | undefined
+  client?: ClientOptions | undefined
+  authorizationParams?: Record<string, string> | undefined
+  idTokenSigningAlgorithms?: string[] | undefined
+  deadGrantErrors?: readonly string[] | undefined
+  allowInsecureRequests?: boolean | undefined
+}
+
+export const OPENID_SCOPE = /(?:^|\s)openid(?:\s|$)/
+const OFFLINE_ACCESS_SCOPE = /(?:^|\s)offline_access(?:\s|$)/
+
+/**
+ * The standard profile: OAuth 2.0 (RFC 6749) with PKCE, RFC 8414 / OpenID Connect discovery,
+ * RFC 9207 `iss`, RFC 7009 revocation, Bearer tokens (RFC 6750), and OpenID Connect ID tokens.
+ * `OngoingAccess` builds it from its own options when no `profile` is given. Options are checked
+ * here, at once.
+ *
+ * @throws {TypeError} for a bad option.
+ * @see https://www.rfc-editor.org/rfc/rfc6749, https://openid.net/specs/openid-connect-core-1_0.html
+ */
+export function standardProfile(options: StandardProfileOptions): Profile {
+  const allowInsecure = options.allowInsecureRequests === true
+  checkSecureTransport(absoluteHttpURL(options.issuer, 'issuer'), 'issuer', allowInsecure)
+  if (options.endpoints !== undefined) {
+    for (const name of ['authorization', 'token', 'revocation', 'jwks'] as const) {
+      const value = options.endpoints[name]
+      if (value === undefined && (name === 'revocation' || name === 'jwks')) continue
+      checkSecureTransport(absoluteHttpURL(value, `endpoints.${name}`), `endpoints.${name}`, allowInsecure)
+    }
+  }
+  // Compared as a string, exactly (RFC 8414 §3.3, RFC 9207 §2.4): no normalization.
+  const issuer = options.issuer as string // checked above
+  const auth = createClientAuthenticator(options.client as ClientOptions, () => issuer)
+  const deadGrant = deadGrantPolicy(options.deadGrantErrors)
+  const algorithms = checkAlgorithms(options.idTokenSigningAlgorithms ?? DEFAULT_ID_TOKEN_ALGORITHMS)
+  return {
+    name: 'oauth2',
+    create: (context) => new StandardClient(options, issuer, auth, deadGrant, algorithms, context),
+  }
+}
+
+class StandardClient implements ProfileClient {
+  readonly issuer: string
+  readonly clientId: string
+  readonly deadGrant: DeadGrantPolicy
+  readonly #options: StandardProfileOptions
+  readonly #auth: ClientAuthenticator
+  readonly #algorithms: string[]
+  readonly #fetch: typeof fetch
+  readonly #limits: ASRequestLimits
+  #metadata: Promise<AuthorizationServerMetadata> | undefined
+  #idTokenVerifier: IdTokenVerifier | undefined
+
+  constructor(
+    options: StandardProfileOptions,
+    issuer: string,
+    auth: ClientAuthenticator,
+    deadGrant: DeadGrantPolicy,
+    algorithms: string[],
+    context: ProfileContext,
+  ) {
+    this.#options = options
+    this.issuer = issuer
+    this.#auth = auth
+    this.clientId = auth.clientId
+    this.deadGrant = deadGrant
+    this.#algorithms = algorithms
+    this.#fetch = context.fetch
+    this.#limits = { timeoutMs: context.requestTimeoutMs, maxBodyBytes: context.maxResponseBytes }
+  }
+
+  ready(): Promise<AuthorizationServerMetadata> {
+    if (this.#metadata === undefined) {
+      const { endpoints } = this.#options
+      this.#metadata =
+        endpoints === undefined
+          ? discoverAuthorizationServer(
+              this.issuer,
+              this.#fetch,
+              this.#limits,
+              this.#options.allowInsecureRequests === true,
+            )
+          : Promise.resolve({ ...endpoints, issuer: this.issuer, issParameterSupported: false })
+      this.#metadata = this.#metadata.then(async (metadata) => {
+        await checkServerSupport(metadata, this.#auth)
+        const supported = this.#options.issParameterSupported
+        return supported === undefined ? metadata : { ...metadata, issParameterSupported: supported }
+      })
+      // A failed discovery is tried again on the next call.
+      this.#metadata.catch(() => {
+        this.#metadata = undefined
+      })
+    }
+    return this.#metadata
+  }
+
+  async startAuthorization(request: AuthorizationRequest): Promise<AuthorizationStart> {
+    const metadata = await this.ready()
+    const { scope } = request
+    const openid = OPENID_SCOPE.test(scope)
+    // The callback will verify an ID token: have `jose` ready by then.
+    if (openid) preloadJose()
+    const nonce = openid ? generateRandomToken() : undefined
+    const url = new URL(metadata.authorization)
+    const params: Record<string, string> = {
+      // OpenID Connect Core §11: a request for offline_access carries prompt=consent.
+      ...(OFFLINE_ACCESS_SCOPE.test(scope) ? { prompt: 'consent' } : {}),
+      ...this.#options.authorizationParams,
+      ...request.params,
+    }
+    for (const [name, value] of Object.entries(params)) url.searchParams.set(name, value)
+    url.searchParams.set('response_type', 'code')
+    url.searchParams.set('client_id', this.clientId)
+    url.searchParams.set('redirect_uri', request.redirectUri)
+    if (scope !== '') url.searchParams.set('scope', scope)
+    url.searchParams.set('state', request.state)
+    if (nonce !== undefined) url.searchParams.set('nonce', nonce)
+    url.searchParams.set('code_challenge', request.codeChallenge)
+    url.searchParams.set('code_challenge_method', request.codeChallengeMethod)
+    return { url, nonce }
+  }
+
+  readCallback(callbackUrl: URL): AuthorizationResponse {
+    const params = parseCallbackParameters(callbackUrl)
+    const common = { state: params.state, iss: params.iss }
+    if (params.error === 'access_denied' || params.result === 'CANCEL')
+      return { ...common, outcome: 'denied', error: params.error }
+    if (params.error !== undefined || params.result === 'ERROR')
+      return {
+        ...common,
+        outcome: 'error',
+        error: params.error ?? 'error',
+        errorDescription: params.errorDescription,
+      }
+    return { ...common, outcome: 'code', code: params.code }
+  }
+
+  async checkIssuer(response: AuthorizationResponse): Promise<void> {
+    const metadata = await this.ready()
+    if (response.iss !== undefined) {
+      if (response.iss !== this.issuer)
+        throw new OngoingAccessError(
+          'ERR_ISSUER_MISMATCH',
+          'Authorization response `iss` is not the expected issuer',
+        )
+    } else if (metadata.issParameterSupported) {
+      throw new OngoingAccessError(
+        'ERR_ISSUER_MISMATCH',
+        'Authorization response has no `iss`, which this server always sends (RFC 9207)',
+      )
+    }
+  }
+
+  async exchangeCode(exchange: CodeExchange): Promise<TokenSet> {
+    const client = await this.tokenEndpointClient()
+    const response = await authorizationCodeGrant(
+      client,
+      exchange.code,
+      exchange.codeVerifier,
+      exchange.redirectUri,
+    )
+    const claims = await this.#verifyIdToken(response.idToken, exchange)
+    return { ...tokenSetOf(response), claims }
+  }
+
+  async refresh(refreshToken: string): Promise<TokenSet> {
+    return tokenSetOf(await refreshTokenGrant(await this.tokenEndpointClient(), refreshToken))
+  }
+
+  authorize(request: Request, token: AccessToken): Request {
+    const headers = new Headers(request.headers)
+    headers.set('authorization', `Bearer ${token.value}`)
+    return new Request(request, { headers })
+  }
+
+  rejectsToken(response: Response): boolean {
+    return response.status === 401 && !namesAnotherError(response.headers.get('www-authenticate'))
+  }
+
+  async revoke(token: string, hint: 'refresh_token' | 'access_token'): Promise<boolean> {
+    const metadata = await this.ready()
+    if (metadata.revocation === undefined) return false
+    return revokeToken(
+      { fetch: this.#fetch, auth: this.#auth, limits: this.#limits },
+      metadata.revocation,
+      token,
+      hint,
+    )
+  }
+
+  /** The token endpoint, its client authentication and limits. */
+  async tokenEndpointClient(): Promise<TokenEndpointClient> {
+    const metadata = await this.ready()
+    return { fetch: this.#fetch, tokenEndpoint: metadata.token, auth: this.#auth, limits: this.#limits }
+  }
+
+  /**
+   * The verified claims of the token response's ID token; `undefined` when there is none, or no key
+   * set to verify it with, unless the claims are required (then that is an error).
+   */
+  async #verifyIdToken(
+    idToken: string | undefined,
+    exchange: CodeExchange,
+  ): Promise<IdTokenClaims | undefined> {
+    if (idToken === undefined) {
+      if (!exchange.claimsRequired) return undefined
+      throw new OngoingAccessError(
+        'ERR_INVALID_RESPONSE',
+        'Token endpoint answered without an ID token, which `userKeyFromClaims` needs: did the server grant the `openid` scope?',
+      )
+    }
+    const metadata = await this.ready()
+    if (metadata.jwks === undefined) {
+      if (!exchange.claimsRequired) return undefined
+      throw new OngoingAccessError(
+        'ERR_CONFIGURATION',
+        'The ID token cannot be verified: the server names no key set (`jwks_uri`); with explicit `endpoints`, give `endpoints.jwks`',
+      )
+    }
+    this.#idTokenVerifier ??= new IdTokenVerifier(
+      metadata.jwks,
+      this.#fetch,
+      this.#limits.timeoutMs,
+      this.issuer,
+      this.clientId,
+      this.#algorithms,
+    )
+    return this.#idTokenVerifier.verify(idToken, exchange.nonce)
+  }
+}
+
+function tokenSetOf(response: TokenEndpointResponse): TokenSet {
+  return {
+    accessToken: response.accessToken,
+    tokenType: response.tokenType,
+    expiresIn: response.expiresIn,
+    refreshToken: response.refreshToken,
+    refreshExpiresIn: response.refreshExpiresIn,
+    scope: response.scope,
+  }
+}
+
+/**
+ * Whether a 401's `WWW-Authenticate` names an error other than `invalid_token` (RFC 6750 §3.1), e.g.
+ * `insufficient_scope`: a fresh token would not help. Quoted values are read whole, so an `error=`
+ * inside an `error_description` is not taken for the error.
+ */
+function namesAnotherError(header: string | null): boolean {
+  if (header === null) return false
+  for (const [, name, raw] of header.matchAll(
+    /([!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^\s,]*)/g,
+  )) {
+    if (name?.toLowerCase() !== 'error' || raw === undefined) continue
+    const value = raw.startsWith('"') ? raw.slice(1, -1).replace(/\\(.)/g, '$1') : raw
+    if (value !== 'invalid_token') return true
+  }
+  return false
+}
