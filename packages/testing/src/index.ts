@@ -8,6 +8,29 @@ export {
   type TestAuthorizationServerStats,
 } from './authorization-server.js'
 export { type DriveConsentOptions, driveConsent } from './consent-driver.js'
+export { type DriveDigiMeConsentOptions, driveDigiMeConsent } from './digime-consent.js'
+export { generateDigiMeContractKey } from './digime-jwt.js'
+export {
+  type DigiMeConsentErrorCode,
+  type DigiMeConsentOutcome,
+  type DigiMeContract,
+  type DigiMeContractKey,
+  type DigiMeFileListEntry,
+  type DigiMeKeyInput,
+  type DigiMeKeySetEntry,
+  type DigiMeListeningHistoryFile,
+  type DigiMePlay,
+  type DigiMeReceivedRequest,
+  type DigiMeRefusal,
+  type DigiMeRefusalReason,
+  type DigiMeServer,
+  type DigiMeServerOptions,
+  type DigiMeServerStats,
+  type DigiMeTokenPayload,
+  type ForgeNextTokenResponseOptions,
+  type ForgeNextTokenResponseResult,
+  startDigiMeServer,
+} from './digime-server.js'
 export { type AuthorizeAsNativeAppOptions, authorizeAsNativeApp } from './native-app.js'
 export {
   type RedisAvailability,
