@@ -7,6 +7,7 @@ export type {
   PublicClientOptions,
   SecretClientOptions,
 } from './client-auth.js'
+export { type DeadGrantPolicy, deadGrantPolicy } from './dead-grant.js'
 export {
   type AuthorizationServerEndpoints,
   type AuthorizationServerMetadata,
@@ -20,7 +21,6 @@ export {
   type OngoingAccessErrorCode,
   type OngoingAccessErrorDetails,
 } from './errors.js'
-export { type DeadGrantPolicy, deadGrantPolicy } from './dead-grant.js'
 export type { IdTokenClaims } from './id-token.js'
 export type { Logger, LoggerObject, LoggerOption, LogLevel } from './logger.js'
 export { MemoryTokenStore, type MemoryTokenStoreOptions } from './memory-token-store.js'
@@ -37,6 +37,7 @@ export {
   type StartConsentResult,
 } from './ongoing-access.js'
 export type { OngoingAccessOptions, OnRefreshTokenExpired } from './options.js'
+export { calculatePKCECodeChallenge, generateCodeVerifier, generateRandomToken } from './pkce.js'
 export type {
   AuthorizationCode,
   AuthorizationDenied,
@@ -50,7 +51,6 @@ export type {
   ProfileContext,
   TokenSet,
 } from './profile.js'
-export { calculatePKCECodeChallenge, generateCodeVerifier, generateRandomToken } from './pkce.js'
 export { parseRetryAfter, type RetryOptions } from './retry.js'
 export { sanitizeReturnTo } from './return-to.js'
 export { Sealer, type SealPurpose } from './sealing.js'
