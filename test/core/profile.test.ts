@@ -212,6 +212,27 @@ describe('a profile owns the wire; everything else is the same (issue 19)', () =
     expect(server.calls.exchange).toBe(0)
   })
 
+  it("restore takes the refresh token's own expiry: past it the grant is gone, with no token call", async () => {
+    const { access, server } = setUp()
+    const now = Date.now()
+    await access.restore('u5', {
+      accessToken: 'at-imported',
+      refreshToken: 'rt-imported',
+      expiresAt: now + 500,
+      refreshExpiresAt: now + 1_000,
+    })
+    expect((await access.getAccessToken('u5')).value).toBe('at-imported')
+    await new Promise((resolve) => setTimeout(resolve, 1_200))
+    await expect(access.getAccessToken('u5')).rejects.toMatchObject({
+      code: 'ERR_CONSENT_REQUIRED',
+      reason: 'no_grant',
+    })
+    expect(server.calls.refresh).toBe(0)
+    await expect(
+      access.restore('u5', { accessToken: 'a', expiresIn: 60, refreshExpiresAt: -1 }),
+    ).rejects.toThrow(new TypeError('ongoing: `refreshExpiresAt` must be a positive number'))
+  })
+
   it('userKeyFromClaims takes the claims the profile verified', async () => {
     const { access, consent } = setUp({ userKeyFromClaims: (claims) => `toy:${claims.sub}` })
     const started = await access.startConsent({})

@@ -49,6 +49,7 @@ export type {
   Profile,
   ProfileClient,
   ProfileContext,
+  ProfileResponse,
   TokenSet,
 } from './profile.js'
 export { parseRetryAfter, type RetryOptions } from './retry.js'

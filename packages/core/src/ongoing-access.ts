@@ -4,6 +4,7 @@ import type { DeadGrantPolicy } from './dead-grant.js'
 import type { AuthorizationServerMetadata } from './discovery.js'
 import { type ConsentRequiredError, OngoingAccessError } from './errors.js'
 import { GrantRepository } from './grant-repository.js'
+import { requestAS } from './http.js'
 import type { IdTokenClaims } from './id-token.js'
 import { LogThrottle } from './log-throttle.js'
 import { type Logger, resolveLogger } from './logger.js'
@@ -98,6 +99,8 @@ export interface RestoreTokens {
   expiresAt?: number
   /** Seconds from now; or give `expiresAt`. */
   expiresIn?: number
+  /** When the refresh token expires, in ms since epoch, when known (the grant is then dead past it). */
+  refreshExpiresAt?: number
   scope?: string
 }
 
@@ -263,11 +266,17 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
     this.#logger = resolveLogger(options.logger)
     this.sealer = new Sealer(secretsFrom(options.secret))
     this.#requestTimeoutMs = positiveNumber(options.requestTimeoutMs, 'requestTimeoutMs', 10_000)
+    const limits = {
+      timeoutMs: this.#requestTimeoutMs,
+      maxBodyBytes: positiveNumber(options.maxResponseBytes, 'maxResponseBytes', 1024 * 1024),
+    }
+    const fetchImpl = this.#fetch
     this.#profile = profile.create({
-      fetch: this.#fetch,
-      requestTimeoutMs: this.#requestTimeoutMs,
-      maxResponseBytes: positiveNumber(options.maxResponseBytes, 'maxResponseBytes', 1024 * 1024),
+      fetch: fetchImpl,
+      requestTimeoutMs: limits.timeoutMs,
+      maxResponseBytes: limits.maxBodyBytes,
       logger: this.#logger,
+      request: (url, init, what) => requestAS(fetchImpl, url, init, limits, what),
     })
     this.issuer = this.#profile.issuer
     this.#retry = resolveRetryOptions(options.retry)
@@ -557,13 +566,17 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
     else if (tokens.expiresIn !== undefined)
       expiresAt = now + positiveNumber(tokens.expiresIn, 'expiresIn', 0, { allowZero: true }) * 1000
     else throw new TypeError('ongoing: give `expiresAt` or `expiresIn`')
+    const refreshExpiresAt =
+      tokens.refreshExpiresAt === undefined
+        ? undefined
+        : positiveNumber(tokens.refreshExpiresAt, 'refreshExpiresAt', 0)
     await this.#save(userKey, {
       accessToken: tokens.accessToken,
       tokenType: 'Bearer',
       expiresAt,
       obtainedAt: now,
       refreshToken: tokens.refreshToken,
-      refreshExpiresAt: undefined,
+      refreshExpiresAt,
       scope: tokens.scope,
       grantId: generateRandomToken(12),
     })

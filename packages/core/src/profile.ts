@@ -37,6 +37,22 @@ export interface ProfileContext {
   readonly maxResponseBytes: number
   /** The access's logger; never give it token material. */
   readonly logger: Logger
+  /**
+   * Calls the server with the access's `fetch` and limits: never follows a redirect, aborts after
+   * `requestTimeoutMs`, stops reading past `maxResponseBytes`. A call that got no answer is
+   * `ERR_NETWORK`, with `outcomeUnknown` unless the request certainly was not sent (core does not
+   * retry a refresh whose outcome is unknown). `what` names the endpoint in error messages.
+   *
+   * @throws {OngoingAccessError} `ERR_NETWORK`; `ERR_INVALID_RESPONSE` for a redirect or an oversized body.
+   */
+  request(url: string, init: RequestInit, what: string): Promise<ProfileResponse>
+}
+
+/** A server's answer, read in full (bounded). */
+export interface ProfileResponse {
+  readonly status: number
+  readonly headers: Headers
+  readonly body: string
 }
 
 /** What a consent asks of the profile: the parameters core made for it. */
