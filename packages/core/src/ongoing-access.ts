@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events'
-import { type AccessToken, accessTokenOf, type Grant, lifetimesOf, refreshAtOf } from './access-token.js'
+import { type AccessToken, accessTokenOf, type Grant, lifetimesOf } from './access-token.js'
+import { ChangeFeed } from './change-feed.js'
 import type { DeadGrantPolicy } from './dead-grant.js'
 import type { AuthorizationServerMetadata } from './discovery.js'
 import { type ConsentRequiredError, OngoingAccessError } from './errors.js'
@@ -18,17 +19,12 @@ import {
 } from './options.js'
 import { calculatePKCECodeChallenge, generateCodeVerifier, generateRandomToken, sameSecret } from './pkce.js'
 import type { AuthorizationResponse, ProfileClient } from './profile.js'
-import {
-  BoundedMap,
-  type ChangeWatch,
-  type RefreshContext,
-  type RefreshRequest,
-  refreshGrant,
-} from './refresh.js'
+import { BoundedMap, type RefreshContext, type RefreshRequest, refreshGrant } from './refresh.js'
 import { maxTotalBackoffMs, type ResolvedRetryOptions, resolveRetryOptions } from './retry.js'
 import { sanitizeReturnTo } from './return-to.js'
 import { Sealer, secretsFrom } from './sealing.js'
 import { OPENID_SCOPE, standardProfile } from './standard-profile.js'
+import { TokenCache } from './token-cache.js'
 import type { TokenStore } from './token-store.js'
 import { openTransaction, sealTransaction } from './transaction.js'
 import type { UnreadableGrantWarning } from './unreadable-grant.js'
@@ -164,11 +160,6 @@ export interface OngoingAccessWarning {
   message: string
 }
 
-interface CacheEntry {
-  token: AccessToken
-  refreshAt: number
-}
-
 /** A refresh under way for one grant in this process, and what it was asked. */
 interface InFlight {
   request: RefreshRequest
@@ -176,9 +167,6 @@ interface InFlight {
   /** The change sequence number when it started: a change of the grant heard since makes it stale. */
   seq: number
 }
-
-/** How many users' last change the process remembers exactly (see `#noteChange`). */
-const CHANGES_REMEMBERED = 10_000
 
 const MAX_USER_KEY_LENGTH = 512
 
@@ -227,16 +215,13 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
   readonly #logger: Logger
   readonly #skewMs: number
   readonly #transactionTtlMs: number
-  readonly #cacheMax: number
-  readonly #cache = new Map<string, CacheEntry>()
+  /** Changes of grants seen in this process, and who waits for them. */
+  readonly #changes = new ChangeFeed()
+  /** Fresh tokens, for the hot path. */
+  readonly #cache: TokenCache
   readonly #inflight = new Map<string, InFlight>()
-  /** Change sequence numbers: see {@link OngoingAccess.#noteChange}. */
-  #changeSeq = 0
-  readonly #changedAt = new Map<string, number>()
-  #changedFloor = 0
   #closed = false
   readonly #usedTransactions = new Map<string, number>()
-  readonly #changeWaiters = new Map<string, Set<() => void>>()
   readonly #refreshContext: RefreshContext
   readonly #userKeyFromClaims: ((claims: IdTokenClaims) => string) | undefined
   #unsubscribe: (() => void) | undefined
@@ -285,7 +270,11 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
       positiveNumber(options.refreshSkewSeconds, 'refreshSkewSeconds', 60, { allowZero: true }) * 1000
     this.#transactionTtlMs =
       positiveNumber(options.transactionTtlSeconds, 'transactionTtlSeconds', 600) * 1000
-    this.#cacheMax = positiveNumber(options.cacheMaxEntries, 'cacheMaxEntries', 100_000, { allowZero: true })
+    this.#cache = new TokenCache(
+      positiveNumber(options.cacheMaxEntries, 'cacheMaxEntries', 100_000, { allowZero: true }),
+      this.#skewMs,
+      this.#changes,
+    )
     const store = options.store ?? new MemoryTokenStore()
     if (
       typeof store?.get !== 'function' ||
@@ -321,8 +310,8 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
         Math.max(2_000, 2 * storeTimeoutMs),
       // A token call starts only on a lease that outlasts it and the write after it.
       tokenCallBudgetMs: this.#requestTimeoutMs + storeTimeoutMs,
-      watchChanges: (userKey) => this.#watchChanges(userKey),
-      changeSeq: () => this.#changeSeq,
+      watchChanges: (userKey) => this.#changes.watch(userKey),
+      changeSeq: () => this.#changes.seq,
       closed: () => this.#closed,
       defaultExpiresInMs,
       logger: this.#logger,
@@ -343,11 +332,11 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
       },
       onWarning: (userKey, warning) => this.#warnAboutStoredGrant(userKey, warning),
       onConsentRequired: (error) => {
-        this.#forget(error.userKey)
+        this.#cache.forget(error.userKey)
         this.#logger('info', 'ongoing: consent required', { userKey: error.userKey, reason: error.reason })
         this.#emitIsolated('consentRequired', { userKey: error.userKey, reason: error.reason })
       },
-      remember: (userKey, grant, since) => this.#remember(userKey, grant, since),
+      remember: (userKey, grant, since) => this.#cache.remember(userKey, grant, since),
       unsaved: new BoundedMap(10_000),
       failures: new BoundedMap(10_000),
     }
@@ -521,8 +510,8 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
   getAccessToken(userKey: string, options?: GetAccessTokenOptions): Promise<AccessToken> {
     const force = options?.forceRefresh === true
     if (!force) {
-      const entry = this.#cache.get(userKey)
-      if (entry !== undefined && Date.now() < entry.refreshAt) return Promise.resolve(entry.token)
+      const token = this.#cache.fresh(userKey)
+      if (token !== undefined) return Promise.resolve(token)
     }
     return this.#refresh(userKey, { force, rejectedValue: undefined })
   }
@@ -537,8 +526,7 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
    * ```
    */
   getCachedAccessToken(userKey: string): AccessToken | undefined {
-    const entry = this.#cache.get(userKey)
-    return entry !== undefined && Date.now() < entry.refreshAt ? entry.token : undefined
+    return this.#cache.fresh(userKey)
   }
 
   /**
@@ -644,14 +632,14 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
     } finally {
       this.#refreshContext.unsaved.delete(userKey)
       this.#refreshContext.failures.delete(userKey)
-      this.#noteChange(userKey)
-      this.#forget(userKey)
+      this.#changes.note(userKey)
+      this.#cache.forget(userKey)
       try {
         await this.#repository.remove(userKey)
       } finally {
         // Again once the delete is done: a grant this process wrote meanwhile is gone with it.
-        this.#noteChange(userKey)
-        this.#forget(userKey)
+        this.#changes.note(userKey)
+        this.#cache.forget(userKey)
         if (lock !== undefined) await this.#repository.release(lock).catch(() => {})
       }
     }
@@ -729,7 +717,7 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
   #refresh(userKey: string, request: RefreshRequest): Promise<AccessToken> {
     const running = this.#inflight.get(userKey)
     // A flight that started before a change of this grant was heard may answer with the old grant.
-    if (running !== undefined && !this.#changedSince(userKey, running.seq)) {
+    if (running !== undefined && !this.#changes.changedSince(userKey, running.seq)) {
       if (covers(running.request, request)) return running.promise
       const again = () => refreshGrant(this.#refreshContext, userKey, request)
       return this.#track(
@@ -749,7 +737,7 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
   #track(userKey: string, request: RefreshRequest, promise: Promise<AccessToken>): Promise<AccessToken> {
     const entry: InFlight = {
       request,
-      seq: this.#changeSeq,
+      seq: this.#changes.seq,
       promise: promise.finally(() => {
         if (this.#inflight.get(userKey) === entry) this.#inflight.delete(userKey)
       }),
@@ -789,44 +777,14 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
     if (!first) throw new OngoingAccessError('ERR_TRANSACTION', 'Consent transaction was already used')
   }
 
-  #remember(userKey: string, grant: Grant, since: number): void {
-    if (this.#cacheMax === 0) return
-    // Read (or written) before a change of this grant was seen: it may be the superseded grant.
-    if (this.#changedSince(userKey, since)) return
-    const refreshAt = refreshAtOf(grant, this.#skewMs)
-    if (refreshAt <= Date.now()) return
-    this.#cache.delete(userKey)
-    if (this.#cache.size >= this.#cacheMax) this.#cache.delete(this.#cache.keys().next().value as string)
-    this.#cache.set(userKey, { token: accessTokenOf(grant, false), refreshAt })
-  }
-
-  #forget(userKey: string): void {
-    this.#cache.delete(userKey)
-  }
-
   #onStoreChange(storeKey: string): void {
     const userKey = this.#repository.userKeyOf(storeKey)
     if (userKey === undefined) return
     this.#repository.ownWrites.heard(userKey)
-    this.#heardChange(userKey)
-    const listeners = this.#changeWaiters.get(userKey)
-    if (listeners !== undefined) for (const listener of [...listeners]) listener()
-  }
-
-  /**
-   * Records that `userKey`'s grant changed (a store notification, a revoke): a read that started
-   * before must not fill the cache. Exact for the last {@link CHANGES_REMEMBERED} users; older
-   * changes count as happening at the floor, so a read older than that floor is not cached.
-   */
-  #noteChange(userKey: string): void {
-    const seq = ++this.#changeSeq
-    this.#changedAt.delete(userKey)
-    this.#changedAt.set(userKey, seq)
-    if (this.#changedAt.size > CHANGES_REMEMBERED) {
-      const [oldest, at] = this.#changedAt.entries().next().value as [string, number]
-      this.#changedAt.delete(oldest)
-      this.#changedFloor = at
-    }
+    // What this process cached or is reading may be old.
+    this.#changes.note(userKey)
+    this.#cache.forget(userKey)
+    this.#changes.wake(userKey)
   }
 
   /**
@@ -834,19 +792,8 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
    * replaced), and the newest grant when no other writer's change was heard meanwhile.
    */
   #written(userKey: string, grant: Grant, alone: boolean): void {
-    this.#noteChange(userKey)
-    if (alone) this.#remember(userKey, grant, this.#changeSeq)
-  }
-
-  /** `userKey`'s grant changed in the store: what this process cached or is reading may be old. */
-  #heardChange(userKey: string): void {
-    this.#noteChange(userKey)
-    this.#cache.delete(userKey)
-  }
-
-  /** Whether a change of `userKey`'s grant was heard after `seq` was taken. */
-  #changedSince(userKey: string, seq: number): boolean {
-    return (this.#changedAt.get(userKey) ?? this.#changedFloor) > seq
+    this.#changes.note(userKey)
+    if (alone) this.#cache.remember(userKey, grant, this.#changes.seq)
   }
 
   /**
@@ -893,48 +840,6 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
     this.#logger('error', `ongoing: a '${event}' listener failed`, {
       reason: err instanceof Error ? err.name : typeof err,
     })
-  }
-
-  /**
-   * Starts listening for changes of `userKey`'s grant before the caller asks for the lock, so a
-   * change that lands between a refused lock and the wait is not missed.
-   */
-  #watchChanges(userKey: string): ChangeWatch {
-    let changed = false
-    let wake: (() => void) | undefined
-    const listener = () => {
-      changed = true
-      wake?.()
-    }
-    let listeners = this.#changeWaiters.get(userKey)
-    if (listeners === undefined) {
-      listeners = new Set()
-      this.#changeWaiters.set(userKey, listeners)
-    }
-    const own = listeners
-    own.add(listener)
-    return {
-      wait: (ms) => {
-        if (changed) {
-          changed = false
-          return Promise.resolve()
-        }
-        return new Promise<void>((resolve) => {
-          const done = () => {
-            clearTimeout(timer)
-            wake = undefined
-            changed = false
-            resolve()
-          }
-          const timer = setTimeout(done, ms)
-          wake = done
-        })
-      },
-      cancel: () => {
-        own.delete(listener)
-        if (own.size === 0 && this.#changeWaiters.get(userKey) === own) this.#changeWaiters.delete(userKey)
-      },
-    }
   }
 }
 
