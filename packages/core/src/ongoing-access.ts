@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events'
-import { type AccessToken, accessTokenOf, type Grant, lifetimesOf } from './access-token.js'
+import type { AccessToken, Grant } from './access-token.js'
 import { ChangeFeed } from './change-feed.js'
+import { ConsentFlow, userKeyFromClaimsOf } from './consent.js'
 import type { DeadGrantPolicy } from './dead-grant.js'
 import type { AuthorizationServerMetadata } from './discovery.js'
 import { type ConsentRequiredError, OngoingAccessError } from './errors.js'
@@ -10,24 +11,22 @@ import type { IdTokenClaims } from './id-token.js'
 import { LogThrottle } from './log-throttle.js'
 import { type Logger, resolveLogger } from './logger.js'
 import { MemoryTokenStore } from './memory-token-store.js'
-import { offlineAccessWarning } from './offline-access.js'
 import {
   absoluteHttpURL,
   type OngoingAccessOptions,
   type OnRefreshTokenExpired,
   positiveNumber,
 } from './options.js'
-import { calculatePKCECodeChallenge, generateCodeVerifier, generateRandomToken, sameSecret } from './pkce.js'
-import type { AuthorizationResponse, ProfileClient } from './profile.js'
+import { generateRandomToken } from './pkce.js'
+import type { ProfileClient } from './profile.js'
 import { BoundedMap, type RefreshContext, type RefreshRequest, refreshGrant } from './refresh.js'
 import { maxTotalBackoffMs, type ResolvedRetryOptions, resolveRetryOptions } from './retry.js'
-import { sanitizeReturnTo } from './return-to.js'
 import { Sealer, secretsFrom } from './sealing.js'
-import { OPENID_SCOPE, standardProfile } from './standard-profile.js'
+import { standardProfile } from './standard-profile.js'
 import { TokenCache } from './token-cache.js'
 import type { TokenStore } from './token-store.js'
-import { openTransaction, sealTransaction } from './transaction.js'
 import type { UnreadableGrantWarning } from './unreadable-grant.js'
+import { checkUserKey } from './user-key.js'
 
 /** Options of {@link OngoingAccess.startConsent}. */
 export interface StartConsentOptions {
@@ -168,8 +167,6 @@ interface InFlight {
   seq: number
 }
 
-const MAX_USER_KEY_LENGTH = 512
-
 /**
  * Ongoing access to a user's data at an OAuth 2.0 authorization server: the user consents once,
  * then `getAccessToken` returns a fresh access token for that user, in requests and in background
@@ -206,9 +203,6 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
   readonly #fetch: typeof fetch
   /** How the server is spoken to: the `profile` option, or the standard one. */
   readonly #profile: ProfileClient
-  /** Whether `#profile` is the standard OAuth 2.0 / OpenID Connect one. */
-  readonly #standard: boolean
-  readonly #scope: string
   readonly #requestTimeoutMs: number
   readonly #retry: ResolvedRetryOptions
   readonly #repository: GrantRepository
@@ -221,9 +215,8 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
   readonly #cache: TokenCache
   readonly #inflight = new Map<string, InFlight>()
   #closed = false
-  readonly #usedTransactions = new Map<string, number>()
+  readonly #consent: ConsentFlow
   readonly #refreshContext: RefreshContext
-  readonly #userKeyFromClaims: ((claims: IdTokenClaims) => string) | undefined
   #unsubscribe: (() => void) | undefined
   /** Log lines about stored grants this process cannot use: at most one a minute per code. */
   readonly #storedGrantWarnings = new LogThrottle(60_000)
@@ -233,13 +226,13 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
     if (typeof options !== 'object' || options === null) throw new TypeError('ongoing: options are required')
     if (options.allowInsecureRequests !== undefined && typeof options.allowInsecureRequests !== 'boolean')
       throw new TypeError('ongoing: `allowInsecureRequests` must be a boolean')
-    this.#standard = options.profile === undefined
+    const standard = options.profile === undefined
     const profile = options.profile ?? standardProfile(options)
-    if (!this.#standard) checkProfile(options)
+    if (!standard) checkProfile(options)
     this.redirectUri = absoluteHttpURL(options.redirectUri, 'redirectUri').href
-    if (typeof options.scope !== 'string' && (this.#standard || options.scope !== undefined))
+    if (typeof options.scope !== 'string' && (standard || options.scope !== undefined))
       throw new TypeError('ongoing: `scope` must be a string (space-separated scopes)')
-    this.#scope = options.scope ?? ''
+    const scope = options.scope ?? ''
     const onExpired = options.onRefreshTokenExpired ?? 'reconsent'
     if (onExpired !== 'reconsent' && onExpired !== 'error') {
       throw new TypeError("ongoing: `onRefreshTokenExpired` must be 'reconsent' or 'error'")
@@ -265,7 +258,7 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
     })
     this.issuer = this.#profile.issuer
     this.#retry = resolveRetryOptions(options.retry)
-    this.#userKeyFromClaims = userKeyFromClaimsOf(options.userKeyFromClaims, this.#standard, this.#scope)
+    const userKeyFromClaims = userKeyFromClaimsOf(options.userKeyFromClaims, standard, scope)
     this.#skewMs =
       positiveNumber(options.refreshSkewSeconds, 'refreshSkewSeconds', 60, { allowZero: true }) * 1000
     this.#transactionTtlMs =
@@ -340,6 +333,23 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
       unsaved: new BoundedMap(10_000),
       failures: new BoundedMap(10_000),
     }
+    this.#consent = new ConsentFlow({
+      profile: this.#profile,
+      standard,
+      sealer: this.sealer,
+      issuer: this.issuer,
+      redirectUri: this.redirectUri,
+      scope,
+      transactionTtlMs: this.#transactionTtlMs,
+      defaultExpiresInMs,
+      userKeyFromClaims,
+      repository: this.#repository,
+      save: (userKey, grant) => this.#save(userKey, grant),
+      warn: (userKey, warning) => {
+        this.#logger('warn', `ongoing: ${warning.message}`, { userKey, code: warning.code })
+        this.#emitIsolated('warning', { userKey, ...warning })
+      },
+    })
     if (store.subscribe !== undefined) {
       this.#unsubscribe = store.subscribe((storeKey) => this.#onStoreChange(storeKey))
     }
@@ -365,41 +375,8 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
    * ```
    * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.1, https://www.rfc-editor.org/rfc/rfc7636#section-4.3
    */
-  async startConsent(options: StartConsentOptions): Promise<StartConsentResult> {
-    const scope = options?.scope ?? this.#scope
-    let userKey = ''
-    if (this.#userKeyFromClaims === undefined) userKey = checkUserKey(options?.userKey)
-    else {
-      if (options?.userKey !== undefined)
-        throw new TypeError(
-          'ongoing: this OngoingAccess keys grants by the ID token (`userKeyFromClaims`): `startConsent` takes no `userKey`',
-        )
-      if (this.#standard && !OPENID_SCOPE.test(scope))
-        throw new TypeError("ongoing: `userKeyFromClaims` needs `openid` in the consent's `scope`")
-    }
-    const state = generateRandomToken()
-    const codeVerifier = generateCodeVerifier()
-    const returnTo = options.returnTo === undefined ? undefined : sanitizeReturnTo(options.returnTo)
-    const { url, nonce } = await this.#profile.startAuthorization({
-      state,
-      codeChallenge: calculatePKCECodeChallenge(codeVerifier),
-      codeChallengeMethod: 'S256',
-      redirectUri: this.redirectUri,
-      scope,
-      params: options.params ?? {},
-    })
-    const transaction = sealTransaction(this.sealer, {
-      id: generateRandomToken(16),
-      state,
-      codeVerifier,
-      issuer: this.issuer,
-      userKey,
-      returnTo,
-      scope,
-      nonce,
-      expiresAt: Date.now() + this.#transactionTtlMs,
-    })
-    return { url, transaction, state, codeVerifier }
+  startConsent(options: StartConsentOptions): Promise<StartConsentResult> {
+    return this.#consent.start(options)
   }
 
   /**
@@ -419,76 +396,13 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
    * ```
    * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2, https://www.rfc-editor.org/rfc/rfc9207#section-2.4
    */
-  async finishConsent(options: FinishConsentOptions): Promise<FinishConsentResult> {
-    const tx = openTransaction(this.sealer, options?.transaction, this.issuer)
-    const response = this.#profile.readCallback(callbackURL(options.callbackUrl))
-    if (response.state === undefined)
-      throw new OngoingAccessError('ERR_TRANSACTION', 'Authorization response has no `state`')
-    if (!sameSecret(response.state, tx.state))
-      throw new OngoingAccessError(
-        'ERR_TRANSACTION',
-        'Authorization response `state` does not match the transaction',
-      )
-    await this.#profile.checkIssuer(response)
-    await this.#claimTransaction(tx.id, tx.expiresAt)
-    const code = codeOf(response)
-    const tokens = await this.#profile.exchangeCode({
-      code,
-      codeVerifier: tx.codeVerifier,
-      redirectUri: this.redirectUri,
-      nonce: tx.nonce,
-      claimsRequired: this.#userKeyFromClaims !== undefined,
-    })
-    const { claims } = tokens
-    const userKey = this.#userKeyFromClaims === undefined ? tx.userKey : this.#userKeyOf(claims)
-    const now = Date.now()
-    const { expiresAt, refreshExpiresAt } = lifetimesOf(tokens, now, this.#refreshContext.defaultExpiresInMs)
-    const grant: Grant = {
-      accessToken: tokens.accessToken,
-      tokenType: tokens.tokenType,
-      expiresAt,
-      obtainedAt: now,
-      refreshToken: tokens.refreshToken,
-      refreshExpiresAt,
-      scope: tokens.scope ?? (tx.scope === '' ? undefined : tx.scope),
-      grantId: generateRandomToken(12),
-    }
-    const warning = offlineAccessWarning(tx.scope, tokens.scope, tokens.refreshToken !== undefined)
-    await this.#save(userKey, grant)
-    if (warning !== undefined) {
-      this.#logger('warn', `ongoing: ${warning.message}`, { userKey, code: warning.code })
-      this.#emitIsolated('warning', { userKey, ...warning })
-    }
-    return { userKey, returnTo: tx.returnTo, token: accessTokenOf(grant, false), claims }
-  }
-
-  /** The user key `userKeyFromClaims` makes of verified claims. */
-  #userKeyOf(claims: IdTokenClaims | undefined): string {
-    const fromClaims = this.#userKeyFromClaims
-    if (fromClaims === undefined) throw new Error('ongoing: internal error: no userKeyFromClaims')
-    // The standard profile refuses an answer without verified claims itself, when they are needed.
-    if (claims === undefined)
-      throw new OngoingAccessError(
-        'ERR_INVALID_RESPONSE',
-        'The server answered without verified identity claims, which `userKeyFromClaims` needs',
-      )
-    let userKey: unknown
-    try {
-      userKey = fromClaims(claims)
-    } catch (err) {
-      throw new OngoingAccessError('ERR_CONFIGURATION', '`userKeyFromClaims` threw', { cause: err })
-    }
-    if (typeof userKey !== 'string' || userKey.length === 0 || userKey.length > MAX_USER_KEY_LENGTH)
-      throw new OngoingAccessError(
-        'ERR_CONFIGURATION',
-        `\`userKeyFromClaims\` must return a non-empty string of at most ${MAX_USER_KEY_LENGTH} characters; it returned ${typeof userKey === 'string' ? `one of ${userKey.length}` : typeof userKey}`,
-      )
-    return userKey
+  finishConsent(options: FinishConsentOptions): Promise<FinishConsentResult> {
+    return this.#consent.finish(options)
   }
 
   /** Whether grants are keyed by the ID token's claims (`userKeyFromClaims`): adapters then pass no user key to `startConsent`. */
   get keysGrantsByClaims(): boolean {
-    return this.#userKeyFromClaims !== undefined
+    return this.#consent.keysGrantsByClaims
   }
 
   /**
@@ -762,21 +676,6 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
     )
   }
 
-  async #claimTransaction(id: string, expiresAt: number): Promise<void> {
-    const ttlMs = Math.max(1_000, expiresAt - Date.now())
-    let first = await this.#repository.claimOnce(id, ttlMs)
-    if (first === undefined) {
-      const now = Date.now()
-      for (const [used, until] of this.#usedTransactions) {
-        if (until > now && this.#usedTransactions.size < 100_000) break
-        this.#usedTransactions.delete(used)
-      }
-      first = !this.#usedTransactions.has(id)
-      this.#usedTransactions.set(id, expiresAt)
-    }
-    if (!first) throw new OngoingAccessError('ERR_TRANSACTION', 'Consent transaction was already used')
-  }
-
   #onStoreChange(storeKey: string): void {
     const userKey = this.#repository.userKeyOf(storeKey)
     if (userKey === undefined) return
@@ -843,31 +742,6 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
   }
 }
 
-function userKeyFromClaimsOf(
-  option: OngoingAccessOptions['userKeyFromClaims'],
-  standard: boolean,
-  scope: string,
-): ((claims: IdTokenClaims) => string) | undefined {
-  if (option === undefined) return undefined
-  if (typeof option !== 'function')
-    throw new TypeError('ongoing: `userKeyFromClaims` must be a function (claims) => string')
-  // The standard profile's claims are the ID token's; another profile says what its claims are.
-  if (standard && !OPENID_SCOPE.test(scope))
-    throw new TypeError(
-      'ongoing: `userKeyFromClaims` needs `openid` in `scope`: the user key comes from the ID token',
-    )
-  return option
-}
-
-function checkUserKey(userKey: unknown): string {
-  if (typeof userKey !== 'string' || userKey.length === 0 || userKey.length > MAX_USER_KEY_LENGTH) {
-    throw new TypeError(
-      `ongoing: \`userKey\` must be a non-empty string of at most ${MAX_USER_KEY_LENGTH} characters`,
-    )
-  }
-  return userKey
-}
-
 /** Whether a refresh already under way answers `request` as well. */
 function covers(running: RefreshRequest, request: RefreshRequest): boolean {
   if (request.force) return running.force
@@ -880,41 +754,6 @@ function covers(running: RefreshRequest, request: RefreshRequest): boolean {
 function answers(token: AccessToken, request: RefreshRequest): boolean {
   if (request.rejectedValue !== undefined) return token.value !== request.rejectedValue
   return !request.force || token.refreshed
-}
-
-/** The callback URL as a URL. */
-function callbackURL(callbackUrl: URL | string): URL {
-  if (typeof callbackUrl !== 'string') return callbackUrl
-  try {
-    return new URL(callbackUrl)
-  } catch {
-    throw new OngoingAccessError('ERR_AUTHORIZATION', 'Callback URL is not a valid URL')
-  }
-}
-
-/** The code of an authorization response, or the error its refusal or failure is. */
-function codeOf(response: AuthorizationResponse): string {
-  switch (response.outcome) {
-    case 'denied':
-      throw new OngoingAccessError('ERR_CONSENT_DENIED', 'The user declined consent', {
-        ...(response.error === undefined ? {} : { oauthError: response.error }),
-      })
-    case 'error':
-      throw new OngoingAccessError(
-        'ERR_AUTHORIZATION',
-        `Authorization failed: ${response.error.slice(0, 100)}`,
-        {
-          oauthError: response.error,
-          ...(response.errorDescription === undefined
-            ? {}
-            : { oauthErrorDescription: response.errorDescription }),
-        },
-      )
-    case 'code':
-      if (response.code === undefined || response.code === '')
-        throw new OngoingAccessError('ERR_AUTHORIZATION', 'Authorization response has no `code`')
-      return response.code
-  }
 }
 
 /** With a `profile`, the options that describe the standard profile's server and client have no place. */
