@@ -1,6 +1,16 @@
 import { createPrivateKey, type JsonWebKey, KeyObject } from 'node:crypto'
 
-/** The contract's private key as `digiMe` takes it. */
+/**
+ * The contract's RSA private key as `digiMe` takes it: a PEM string (PKCS#1 or PKCS#8), a private
+ * JWK, or a private `KeyObject`. A `CryptoKey` is refused: give `KeyObject.from(cryptoKey)`.
+ *
+ * @example
+ * ```ts
+ * const privateKey: DigiMePrivateKey = createPrivateKey(readFileSync('contract.key'))
+ * digiMe({ applicationId, contractId, privateKey })
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc7518#section-3.5 (PS512, which it signs with)
+ */
 export type DigiMePrivateKey = string | JsonWebKey | KeyObject
 
 const MIN_MODULUS_BITS = 2048

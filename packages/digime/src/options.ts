@@ -1,7 +1,21 @@
 import type { KeyObject } from 'node:crypto'
 import { type DigiMePrivateKey, toContractKey } from './contract-key.js'
 
-/** Options of {@link digiMe}. */
+/**
+ * Options of {@link digiMe}: the contract, and where digi.me is (the defaults are digi.me's
+ * production API v1.7). Checked once, when `digiMe` is called.
+ *
+ * @example
+ * ```ts
+ * const options: DigiMeOptions = {
+ *   applicationId: process.env.DIGIME_APPLICATION_ID!,
+ *   contractId: process.env.DIGIME_CONTRACT_ID!,
+ *   privateKey: readFileSync('contract.key', 'utf8'), // PKCS#1 or PKCS#8 PEM
+ * }
+ * const access = new OngoingAccess({ profile: digiMe(options), redirectUri, secret })
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc7523#section-2.2 (a JWT as client authentication)
+ */
 export interface DigiMeOptions {
   /** Your application id at digi.me (the developer console's "application ID"). */
   applicationId: string
