@@ -32,7 +32,12 @@ const client = digiMe(profileOptions).create({
   logger: () => {},
   request: noNetwork,
 })
-const token = { value: 'bench-access-token', tokenType: 'Bearer', expiresAt: Date.now() + 3_600_000, refreshed: false }
+const token = {
+  value: 'bench-access-token',
+  tokenType: 'Bearer',
+  expiresAt: Date.now() + 3_600_000,
+  refreshed: false,
+}
 const url = 'https://api.digi.me/v1.7/permission-access/query/session-key'
 
 /** µs per authorize(), one after the other: the latency a data call adds. */
@@ -136,13 +141,19 @@ const result = {
   node: process.version,
   cores: availableParallelism(),
   rounds: ROUNDS,
-  'signed data-call JWT, authorize() one at a time (µs, median)': Number(pick(signRows, 'sequentialUs').toFixed(1)),
+  'signed data-call JWT, authorize() one at a time (µs, median)': Number(
+    pick(signRows, 'sequentialUs').toFixed(1),
+  ),
   [`signed data-call JWT, authorize() ${IN_FLIGHT} in flight (µs of wall time per call, median)`]: Number(
     pick(signRows, 'concurrentUs').toFixed(1),
   ),
   'bare PS512 signature on the event loop (µs, median)': Number(pick(signRows, 'bareUs').toFixed(1)),
-  'await getAccessToken, cached, digi.me profile (ns/call, median)': Math.round(pick(hotRows, 'digimeAwaitedNs')),
-  'await getAccessToken, cached, standard profile (ns/call, median)': Math.round(pick(hotRows, 'standardAwaitedNs')),
+  'await getAccessToken, cached, digi.me profile (ns/call, median)': Math.round(
+    pick(hotRows, 'digimeAwaitedNs'),
+  ),
+  'await getAccessToken, cached, standard profile (ns/call, median)': Math.round(
+    pick(hotRows, 'standardAwaitedNs'),
+  ),
   'getCachedAccessToken, digi.me profile (ns/call, median)': Math.round(pick(hotRows, 'digimeSyncNs')),
   'getCachedAccessToken, standard profile (ns/call, median)': Math.round(pick(hotRows, 'standardSyncNs')),
 }
