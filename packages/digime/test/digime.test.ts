@@ -10,6 +10,7 @@ import {
 import {
   type DigiMeListeningHistoryFile,
   type DigiMeServer,
+  driveDigiMeConsent,
   generateDigiMeContractKey,
   startDigiMeServer,
 } from '@ongoing/testing'
@@ -622,6 +623,46 @@ describe('digi.me profile against the local digi.me server', () => {
       })
       expect(statsDelta(before, server.stats()).tokenCalls.total).toBe(0)
     })
+  })
+
+  it('userKeyFromClaims: the user key comes from the verified payload (sub), the same on every consent', async () => {
+    const access = open({ access: { userKeyFromClaims: (claims) => `digime:${claims.sub}` } })
+    const first = await access.startConsent({})
+    const one = await access.finishConsent({
+      callbackUrl: await driveDigiMeConsent(first.url, { userId: 'wanda' }),
+      transaction: first.transaction,
+    })
+    const second = await access.startConsent({})
+    const two = await access.finishConsent({
+      callbackUrl: await driveDigiMeConsent(second.url, { userId: 'wanda' }),
+      transaction: second.transaction,
+    })
+    expect(one.userKey).toMatch(/^digime:.+/)
+    expect(two.userKey).toBe(one.userKey)
+    expect((await access.getAccessToken(one.userKey)).value).toBe(two.token.value)
+  })
+
+  it('grants of two digi.me environments never mix: the base URL is the issuer', async () => {
+    const store = new MemoryTokenStore()
+    const access = open({ access: { store } })
+    await consent(access, recorder, 'xena', { userId: 'xena' })
+    const sandbox = await startDigiMeServer({
+      applicationId: server.contract.applicationId,
+      contractId: server.contract.contractId,
+      contractPublicKey: server.contract.publicKey,
+    })
+    try {
+      const other = createAccess(sandbox, {
+        access: { store },
+        profile: { privateKey: server.contract.privateKeyPem! },
+      }).access
+      expect(other.clientId).toBe(access.clientId)
+      expect(other.issuer).not.toBe(access.issuer)
+      expect(await caught(() => other.getAccessToken('xena'))).toMatchObject({ reason: 'no_grant' })
+      expect(sandbox.stats().tokenCalls.total).toBe(0)
+    } finally {
+      await sandbox.close()
+    }
   })
 
   it('revoke forgets the grant locally (digi.me has no revocation endpoint), with no call', async () => {
