@@ -7,6 +7,7 @@ export default defineConfig({
   resolve: {
     alias: {
       '@ongoing/core': src('core'),
+      '@ongoing/digime': src('digime'),
       '@ongoing/testing': src('testing'),
       '@ongoing/express': src('express'),
       '@ongoing/koa': src('koa'),

@@ -1,0 +1,2 @@
+/** This package's version, sent to digi.me as `agent.sdk.version` (a test keeps it equal to package.json's). */
+export const VERSION = '0.1.0'
