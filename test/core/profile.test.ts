@@ -233,6 +233,28 @@ describe('a profile owns the wire; everything else is the same (issue 19)', () =
     ).rejects.toThrow(new TypeError('ongoing: `refreshExpiresAt` must be a positive number'))
   })
 
+  it('regression (issue 19): a refresh token past its own expiry is not presented: consent required, no token call, the grant forgotten', async () => {
+    const { access, server, store } = setUp()
+    const now = Date.now()
+    // The store keeps the record a second at least; the refresh token's expiry passes before that.
+    await access.restore('u6', {
+      accessToken: 'at-old',
+      refreshToken: 'rt-old',
+      expiresAt: now,
+      refreshExpiresAt: now + 20,
+    })
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(store.size).toBe(1)
+    const error = await access.getAccessToken('u6').catch((err: unknown) => err)
+    expect(error).toBeInstanceOf(ConsentRequiredError)
+    expect(error).toMatchObject({
+      reason: 'invalid_grant',
+      message: 'Consent required: the refresh token expired or was revoked',
+    })
+    expect(server.calls.refresh).toBe(0)
+    expect(store.size).toBe(0)
+  })
+
   it('userKeyFromClaims takes the claims the profile verified', async () => {
     const { access, consent } = setUp({ userKeyFromClaims: (claims) => `toy:${claims.sub}` })
     const started = await access.startConsent({})

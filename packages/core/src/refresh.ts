@@ -167,8 +167,13 @@ export async function refreshGrant(
     const saved = await saveUnsaved(ctx, userKey, current, hold.lease)
     if ('value' in saved) return saved
     current = saved
-    const { refreshToken } = current.grant
+    const { refreshToken, refreshExpiresAt } = current.grant
     if (refreshToken === undefined) throw consentRequired(ctx, userKey, 'no_refresh_token')
+    if (refreshExpiresAt !== undefined && Date.now() >= refreshExpiresAt) {
+      // The server said when the refresh token ends: past it, a token call can only fail.
+      await ctx.repository.remove(userKey, current.version)
+      throw consentRequired(ctx, userKey, 'invalid_grant')
+    }
     if (hold.lease !== undefined && !(await hold.lease.outlasts(ctx.tokenCallBudgetMs))) {
       throw new OngoingAccessError(
         'ERR_STORE',
