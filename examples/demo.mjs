@@ -1,6 +1,7 @@
 // `pnpm demo`: the local authorization server, the three Genrefy apps and the mobile app's token
-// swap server, on fixed ports, with their output interleaved. Ctrl-C stops them all. Expects the
-// packages (and the NestJS example) built: the root `demo` script does that first.
+// swap server; the local digi.me stand-in and Genrefy on digi.me; on fixed ports, with their output
+// interleaved. Ctrl-C stops them all. Expects the packages (and the NestJS example) built: the root
+// `demo` script does that first.
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 
@@ -10,19 +11,31 @@ const services = [
   { name: 'koa', port: 3002, script: 'koa/app.mjs', ready: /^koa example: / },
   { name: 'nestjs', port: 3003, script: 'nestjs/dist/main.js', ready: /^nestjs example: / },
   { name: 'mobile', port: 3004, script: 'mobile-swap/server.mjs', ready: /^mobile-swap example: / },
+  // The stand-in serves its pages on 4001 and the digi.me API on 4002 (API_PORT).
+  { name: 'digi.me', port: 4001, script: 'digime-service/server.mjs', ready: /^digime service: / },
+  // Reads the contract file the stand-in writes: starts once the stand-in is ready.
+  { name: 'digime', port: 3005, script: 'digime/app.mjs', ready: /^digime example: /, after: 'digi.me' },
 ]
-const colors = { provider: 35, express: 32, koa: 36, nestjs: 31, mobile: 33 }
+const colors = { provider: 35, express: 32, koa: 36, nestjs: 31, mobile: 33, 'digi.me': 34, digime: 94 }
 const width = Math.max(...services.map((s) => s.name.length))
 const tag = (name) => `\x1b[${colors[name]}m${name.padEnd(width)}\x1b[0m │`
 
 let stopping = false
-const children = services.map(({ name, port, script, ready }) => {
+const children = []
+const started = new Map()
+for (const service of services) {
+  const after = started.get(service.after)?.ready ?? Promise.resolve()
+  started.set(service.name, { ready: after.then(() => (stopping ? undefined : startService(service).ready)) })
+}
+
+function startService({ name, port, script, ready }) {
   const path = fileURLToPath(new URL(script, import.meta.url))
   const child = spawn(process.execPath, [path], {
     cwd: fileURLToPath(new URL(script.slice(0, script.indexOf('/') + 1), import.meta.url)),
     env: { ...process.env, PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
+  children.push(child)
   child.ready = new Promise((resolve) => {
     for (const stream of [child.stdout, child.stderr]) {
       let rest = ''
@@ -42,7 +55,7 @@ const children = services.map(({ name, port, script, ready }) => {
     stop(1)
   })
   return child
-})
+}
 
 function stop(exitCode = 0) {
   if (stopping) return
@@ -58,7 +71,7 @@ function stop(exitCode = 0) {
 process.on('SIGINT', () => stop(0))
 process.on('SIGTERM', () => stop(0))
 
-await Promise.all(children.map((child) => child.ready))
+await Promise.all([...started.values()].map((service) => service.ready))
 const ttl = process.env.ACCESS_TOKEN_TTL ?? 30
 const every = process.env.JOB_EVERY_SECONDS ?? 10
 console.log(`
@@ -72,6 +85,12 @@ console.log(`
     with curl as examples/mobile-swap/README.md shows
 
     Authorization server  http://127.0.0.1:4000   log in as any name, with any password
+
+  Genrefy on digi.me, connected to a local stand-in for digi.me (not digi.me itself):
+
+    Express   http://localhost:3005
+
+    digi.me stand-in  http://127.0.0.1:4001   consent as any name; its API listens on :4002
 
   Click "Connect", sign in, approve. Access tokens live ${ttl} s, so watch "Refreshes so far"
   grow as you reload, press "Refresh now", or let the background jobs (every ${every} s) read on.

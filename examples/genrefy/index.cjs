@@ -1,6 +1,6 @@
-// The pages of "Genrefy", shared by the Express, Koa and NestJS examples so that each of them is
-// only the wiring of @ongoing. CommonJS, so that the NestJS example (CommonJS, like `nest new`)
-// and the ES module examples can all load it.
+// The pages of "Genrefy", shared by the Express, Koa, NestJS and digi.me examples so that each of
+// them is only the wiring of @ongoing. CommonJS, so that the NestJS example (CommonJS, like
+// `nest new`) and the ES module examples can all load it.
 'use strict'
 
 /**
@@ -27,8 +27,11 @@ function renderHomePage({ framework, connectUrl }) {
   )
 }
 
-/** The genres page, with the status of the user's access and a "Refresh now" button. */
-function renderGenresPage({ framework, history, status, refreshUrl }) {
+/**
+ * The genres page, with the status of the user's access and a "Refresh now" button. `heading`
+ * defaults to "Top genres of <history.userId>".
+ */
+function renderGenresPage({ framework, history, status, refreshUrl, heading }) {
   const genres = topGenres(history)
   const most = genres[0]?.plays ?? 1
   const bars = genres
@@ -41,7 +44,7 @@ function renderGenresPage({ framework, history, status, refreshUrl }) {
   const time = (ms) => (ms ? new Date(ms).toLocaleTimeString('en-GB') : 'never')
   return layout(
     framework,
-    `<h2>Top genres of ${escapeHTML(history.userId)}</h2>
+    `<h2>${escapeHTML(heading ?? `Top genres of ${history.userId}`)}</h2>
     <p class="muted">from the last ${history.tracks.length} tracks you played</p>
     <ol id="genres">${bars}</ol>
     <section id="status">

@@ -19,6 +19,8 @@ export function renderGenresPage(options: {
   history: ListeningHistory
   status: AccessStatus
   refreshUrl: string
+  /** Default: `Top genres of ${history.userId}`. */
+  heading?: string
 }): string
 export function renderErrorPage(options: {
   framework: string

@@ -1,7 +1,8 @@
 // The Genrefy scenario in a real Chromium: connect through the example provider's login and
 // consent pages, see the genres, outlive the access token, reload, and still see them after
 // exactly one refresh (counted by the app and by the provider); then "Refresh now". Runs the
-// example as a user would (`node app.mjs` on the built packages), on free ports.
+// example as a user would (`node app.mjs` on the built packages), on free ports. The helpers below
+// (starting a script, Chromium, screenshots) serve the digi.me example's test too.
 //
 // Needs Debian's `chromium` (or CHROMIUM_PATH). Under CI=true a missing browser fails the test;
 // elsewhere the test is skipped with a warning.
@@ -44,12 +45,7 @@ export function testGenrefyExample(example: GenrefyExample): void {
 
   /** Starts the provider, the app and a browser page; skips (or, under CI, fails) without Chromium. */
   async function setUp(ctx: TestContext) {
-    requireOrSkip(
-      ctx,
-      existsSync(CHROMIUM)
-        ? undefined
-        : `Chromium not found at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`,
-    )
+    requireChromium(ctx)
     const appPort = await freePort()
     const appUrl = `http://localhost:${appPort}`
     const provider = start(children, 'examples/provider/server.mjs', {
@@ -65,49 +61,14 @@ export function testGenrefyExample(example: GenrefyExample): void {
     })
     await app.line(example.ready)
 
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-        '--disable-quic',
-      ],
-    })
-    const page = await browser.newPage() // in a fresh, temporary profile
-    page.setDefaultTimeout(10_000)
-    // Loopback only: the provider's dev pages link a web font, which must not leave the machine.
-    await page.route(
-      (url) => url.hostname !== 'localhost' && url.hostname !== '127.0.0.1',
-      (route) => route.abort(),
-    )
-    ctx.onTestFailed(() =>
-      console.error(`failed on ${page.url()}: see test-results/${example.slug}-*failure.png`),
-    )
+    browser = await launchChromium()
+    const page = await openPage(ctx, browser, example.slug)
     return { page, provider, appUrl, issuer }
-  }
-
-  /** Runs `steps`; on failure, saves a screenshot of the page as it was. */
-  async function screenshotOnFailure(page: Page, name: string, steps: () => Promise<void>) {
-    try {
-      await steps()
-    } catch (error) {
-      mkdirSync(root('test-results'), { recursive: true })
-      await page.screenshot({
-        path: root(`test-results/${example.slug}-${name}-failure.png`),
-        fullPage: true,
-      })
-      throw error
-    }
   }
 
   it(`${example.name}: keeps showing the genres after the access token expires, with one refresh`, async (ctx) => {
     const { page, provider, appUrl, issuer } = await setUp(ctx)
-    await screenshotOnFailure(page, 'example', async () => {
+    await screenshotOnFailure(page, `${example.slug}-example`, async () => {
       await page.goto(appUrl)
       await page.click('#connect')
       await page.waitForURL(`${issuer}/interaction/**`)
@@ -149,7 +110,7 @@ export function testGenrefyExample(example: GenrefyExample): void {
 
   it(`${example.name}: a cancelled consent shows a page to try again, and calls no token endpoint`, async (ctx) => {
     const { page, provider, appUrl, issuer } = await setUp(ctx)
-    await screenshotOnFailure(page, 'cancel', async () => {
+    await screenshotOnFailure(page, `${example.slug}-cancel`, async () => {
       await page.goto(appUrl)
       await page.click('#connect')
       await page.waitForURL(`${issuer}/interaction/**`)
@@ -167,8 +128,62 @@ export function testGenrefyExample(example: GenrefyExample): void {
   }, 120_000)
 }
 
+/**
+ * Skips the test without Chromium, with the reason; under CI=true fails it instead (nothing may
+ * pass as a skip there).
+ */
+export function requireChromium(ctx: TestContext): void {
+  requireOrSkip(
+    ctx,
+    existsSync(CHROMIUM)
+      ? undefined
+      : `Chromium not found at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`,
+  )
+}
+
+/** Chromium, headless, with nothing running in the background that would reach the network. */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--disable-quic',
+    ],
+  })
+}
+
+/** A page in a fresh, temporary profile, that can reach loopback only. */
+export async function openPage(ctx: TestContext, browser: Browser, slug: string): Promise<Page> {
+  const page = await browser.newPage()
+  page.setDefaultTimeout(10_000)
+  // Loopback only: the provider's dev pages link a web font, which must not leave the machine.
+  await page.route(
+    (url) => url.hostname !== 'localhost' && url.hostname !== '127.0.0.1',
+    (route) => route.abort(),
+  )
+  ctx.onTestFailed(() => console.error(`failed on ${page.url()}: see test-results/${slug}-*failure.png`))
+  return page
+}
+
+/** Runs `steps`; on failure, saves a screenshot of the page as it was: `test-results/<name>-failure.png`. */
+export async function screenshotOnFailure(page: Page, name: string, steps: () => Promise<void>) {
+  try {
+    await steps()
+  } catch (error) {
+    mkdirSync(root('test-results'), { recursive: true })
+    await page.screenshot({ path: root(`test-results/${name}-failure.png`), fullPage: true })
+    throw error
+  }
+}
+
 /** Starts `node <script>` with `env` and collects its output lines. */
-function start(children: ChildProcess[], script: string, env: Record<string, string>) {
+export function start(children: ChildProcess[], script: string, env: Record<string, string>) {
   const child = spawn(process.execPath, [root(script)], {
     cwd: root(script.slice(0, script.lastIndexOf('/'))),
     env: { ...process.env, ...env },
@@ -221,7 +236,7 @@ function start(children: ChildProcess[], script: string, env: Record<string, str
   }
 }
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer().listen(0, 'localhost', () => {
       const { port } = server.address() as { port: number }
@@ -231,6 +246,6 @@ function freePort(): Promise<number> {
   })
 }
 
-function sleep(ms: number): Promise<void> {
+export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)))
 }
