@@ -68,7 +68,14 @@ export {
   type TokenSwapOptions,
   TokenSwapService,
 } from './swap/token-swap-service.js'
-export type { TokenStore, TokenStoreEntry, TokenStoreLock, TokenStoreSetOptions } from './token-store.js'
+export type {
+  TokenStore,
+  TokenStoreEntry,
+  TokenStoreListOptions,
+  TokenStoreListPage,
+  TokenStoreLock,
+  TokenStoreSetOptions,
+} from './token-store.js'
 export {
   type CookieAttributes,
   clearCookie,

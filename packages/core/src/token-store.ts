@@ -17,6 +17,8 @@
  *   waiters poll with backoff.
  * - `claimOnce`: a shared single-use register, so a consent transaction is accepted once across
  *   processes. Without it, single use is enforced per process.
+ * - `list`: the keys under a prefix, a page at a time, so `access.grants()` and the keeper can walk
+ *   every stored grant. Without it, those two throw `ERR_CONFIGURATION` saying so.
  *
  * @example
  * ```ts
@@ -24,6 +26,7 @@
  *   async get(key) { ... }
  *   async set(key, value, { expectedVersion, lock, ttlMs }) { ... }
  *   async delete(key, expectedVersion) { ... }
+ *   async list(prefix, { cursor, limit }) { ... } // optional: for access.grants() and the keeper
  * }
  * const access = new OngoingAccess({ ...options, store: new MyStore() })
  * ```
@@ -53,6 +56,16 @@ export interface TokenStore {
    * resolves (so a writer can tell its own write from another's). Returns an unsubscribe function.
    */
   subscribe?(listener: (key: string) => void): () => void
+  /**
+   * One page of the keys of live records that start with `prefix` (never lock or claim keys).
+   * Pass the page's `cursor` back for the next page; the walk is over when `cursor` is `undefined`.
+   *
+   * A key whose record exists from the first call of a walk to its last is listed, once (Redis may
+   * list such a key twice while its key space shrinks: `SCAN`'s own guarantee); a key created or
+   * deleted meanwhile may or may not be. Writes to a listed key do not list it again. A page holds about `limit` keys, possibly fewer
+   * (even none) before the walk is over. Cursors are opaque; one from another store means nothing.
+   */
+  list?(prefix: string, options: TokenStoreListOptions): Promise<TokenStoreListPage>
   /** Records `id` as used for `ttlMs`. Resolves `true` the first time, `false` for every repeat. */
   claimOnce?(id: string, ttlMs: number): Promise<boolean>
   /** Releases what the store opened (connections, timers). */
@@ -75,6 +88,22 @@ export interface TokenStoreSetOptions {
   lock?: TokenStoreLock | undefined
   /** How long the record may live (the refresh token's lifetime, when known). */
   ttlMs?: number | undefined
+}
+
+/** Options of {@link TokenStore.list}. */
+export interface TokenStoreListOptions {
+  /** The `cursor` of the previous page; absent for the first page. */
+  cursor?: string | undefined
+  /** About how many keys a page holds (a positive integer). */
+  limit: number
+}
+
+/** One page of {@link TokenStore.list}. */
+export interface TokenStoreListPage {
+  /** Full store keys (with the prefix). */
+  keys: string[]
+  /** Where the next page starts; `undefined` when the walk is over. */
+  cursor: string | undefined
 }
 
 /** A held refresh lock. */
