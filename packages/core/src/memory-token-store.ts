@@ -1,5 +1,12 @@
 import { generateRandomToken } from './pkce.js'
-import type { TokenStore, TokenStoreEntry, TokenStoreLock, TokenStoreSetOptions } from './token-store.js'
+import type {
+  TokenStore,
+  TokenStoreEntry,
+  TokenStoreListOptions,
+  TokenStoreListPage,
+  TokenStoreLock,
+  TokenStoreSetOptions,
+} from './token-store.js'
 
 /** Options of {@link MemoryTokenStore}. */
 export interface MemoryTokenStoreOptions {
@@ -9,6 +16,17 @@ export interface MemoryTokenStoreOptions {
    */
   maxEntries?: number
 }
+
+/** A walk of `list` under way: a live iterator over the keys in the order they were created. */
+interface MemoryCursor {
+  prefix: string
+  keys: Iterator<string>
+  usedAt: number
+}
+
+/** How many walks may be under way at once, and how long an idle one is kept. */
+const MAX_CURSORS = 1_000
+const CURSOR_IDLE_MS = 10 * 60_000
 
 interface MemoryLock {
   token: string
@@ -27,6 +45,9 @@ interface MemoryLock {
  */
 export class MemoryTokenStore implements TokenStore {
   readonly #entries = new Map<string, TokenStoreEntry & { expiresAt: number }>()
+  /** Every key, in the order it was created: rewrites do not move it, so a walk lists it once. */
+  readonly #created = new Set<string>()
+  readonly #cursors = new Map<string, MemoryCursor>()
   readonly #locks = new Map<string, MemoryLock>()
   readonly #claims = new Map<string, number>()
   readonly #listeners = new Set<(key: string) => void>()
@@ -60,9 +81,10 @@ export class MemoryTokenStore implements TokenStore {
     // Re-inserting moves the key to the end: the map's order is the order of last writes.
     this.#entries.delete(key)
     this.#entries.set(key, { value, version, expiresAt })
+    this.#created.add(key)
     if (this.#entries.size > this.#maxEntries) {
       const oldest = this.#entries.keys().next().value as string
-      this.#entries.delete(oldest)
+      this.#forget(oldest)
     }
     this.#notify(key)
     return version
@@ -72,7 +94,7 @@ export class MemoryTokenStore implements TokenStore {
     const current = this.#current(key)
     if (current === undefined) return false
     if (expectedVersion !== undefined && current.version !== expectedVersion) return false
-    this.#entries.delete(key)
+    this.#forget(key)
     this.#notify(key)
     return true
   }
@@ -98,6 +120,46 @@ export class MemoryTokenStore implements TokenStore {
     }
   }
 
+  /**
+   * One page of the keys under `prefix`, in the order they were created. A walk holds a live
+   * iterator (no copy of the keys): up to 1,000 walks at once, each dropped after 10 idle minutes.
+   *
+   * @throws {Error} for a cursor this store does not know (finished, dropped, or from elsewhere).
+   */
+  async list(prefix: string, options: TokenStoreListOptions): Promise<TokenStoreListPage> {
+    if (!Number.isInteger(options?.limit) || options.limit < 1)
+      throw new TypeError('MemoryTokenStore: list `limit` must be a positive integer')
+    const now = Date.now()
+    let id = options.cursor
+    let cursor: MemoryCursor | undefined
+    if (id === undefined) {
+      for (const [old, walk] of this.#cursors)
+        if (now - walk.usedAt > CURSOR_IDLE_MS) this.#cursors.delete(old)
+      if (this.#cursors.size >= MAX_CURSORS) this.#cursors.delete(this.#cursors.keys().next().value as string)
+      id = generateRandomToken(12)
+      cursor = { prefix, keys: this.#created.values(), usedAt: now }
+      this.#cursors.set(id, cursor)
+    } else {
+      cursor = this.#cursors.get(id)
+      if (cursor === undefined || cursor.prefix !== prefix)
+        throw new Error(
+          'MemoryTokenStore: unknown list cursor (the walk ended, was idle too long, or is not from this store)',
+        )
+    }
+    cursor.usedAt = now
+    const keys: string[] = []
+    // Looks at a bounded number of keys per page, so a page under a rare prefix stays quick.
+    for (let looked = 0; keys.length < options.limit && looked < options.limit * 10; looked++) {
+      const next = cursor.keys.next()
+      if (next.done === true) {
+        this.#cursors.delete(id)
+        return { keys, cursor: undefined }
+      }
+      if (next.value.startsWith(prefix) && this.#current(next.value) !== undefined) keys.push(next.value)
+    }
+    return { keys, cursor: id }
+  }
+
   subscribe(listener: (key: string) => void): () => void {
     this.#listeners.add(listener)
     return () => this.#listeners.delete(listener)
@@ -119,16 +181,22 @@ export class MemoryTokenStore implements TokenStore {
 
   async close(): Promise<void> {
     this.#listeners.clear()
+    this.#cursors.clear()
   }
 
   #current(key: string): (TokenStoreEntry & { expiresAt: number }) | undefined {
     const entry = this.#entries.get(key)
     if (entry === undefined) return undefined
     if (entry.expiresAt <= Date.now()) {
-      this.#entries.delete(key)
+      this.#forget(key)
       return undefined
     }
     return entry
+  }
+
+  #forget(key: string): void {
+    this.#entries.delete(key)
+    this.#created.delete(key)
   }
 
   #holds(lock: TokenStoreLock): boolean {
