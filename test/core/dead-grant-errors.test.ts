@@ -75,7 +75,7 @@ describe.each(['invalid_request', 'unauthorized_client'] as const)(
       access.close()
     })
 
-    it(`regression (issue 18): with deadGrantErrors: ['${mislabel}'] the grant is dead: forgotten, consentRequired, a typed error naming the answer`, async () => {
+    it(`regression (issue 18): with deadGrantErrors: ['${mislabel}'] the grant is dead: its record says why, consentRequired, a typed error naming the answer`, async () => {
       const userKey = `listed-${mislabel}`
       const { store, access, events } = setUp({ deadGrantErrors: [mislabel] })
       await consentAs(access, userKey)
@@ -94,10 +94,19 @@ describe.each(['invalid_request', 'unauthorized_client'] as const)(
         `Consent required: the refresh token expired or was revoked (the authorization server answered ${mislabel}, listed in \`deadGrantErrors\`)`,
       )
       expect(as.stats().tokenCalls.refresh_token).toBe(1)
-      expect(store.size).toBe(0)
+      // The grant's record is replaced by the record of its death (issue 20): no tokens, the reason.
+      expect(store.size).toBe(1)
+      expect(await access.inspect(userKey)).toMatchObject({
+        status: 'consent_required',
+        consentRequired: { reason: 'invalid_grant', oauthError: mislabel, status: 400 },
+      })
       expect(events.consentRequired).toEqual([{ userKey, reason: 'invalid_grant' }])
-      // The next call needs no token call to know.
-      await expect(access.getAccessToken(userKey)).rejects.toMatchObject({ reason: 'no_grant' })
+      // The next call needs no token call to know, and says the same.
+      await expect(access.getAccessToken(userKey)).rejects.toMatchObject({
+        reason: 'invalid_grant',
+        oauthError: mislabel,
+        message,
+      })
       expect(as.stats().tokenCalls.refresh_token).toBe(1)
       access.close()
     })

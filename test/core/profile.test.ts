@@ -175,7 +175,7 @@ describe('a profile owns the wire; everything else is the same (issue 19)', () =
     expect(store.size).toBe(0)
   })
 
-  it("a dead grant in the profile's terms is ERR_CONSENT_REQUIRED after one call, and the grant is forgotten", async () => {
+  it("a dead grant in the profile's terms is ERR_CONSENT_REQUIRED after one call, and its record says so", async () => {
     const { access, server, consent, store } = setUp()
     const started = await access.startConsent({ userKey: 'u2' })
     await access.finishConsent({ callbackUrl: consent(started.url), transaction: started.transaction })
@@ -184,7 +184,16 @@ describe('a profile owns the wire; everything else is the same (issue 19)', () =
     expect(error).toBeInstanceOf(ConsentRequiredError)
     expect(error).toMatchObject({ reason: 'invalid_grant', oauthError: 'gone' })
     expect(server.calls.refresh).toBe(1)
-    expect(store.size).toBe(0)
+    expect(store.size).toBe(1)
+    expect(await access.inspect('u2')).toMatchObject({
+      status: 'consent_required',
+      consentRequired: { reason: 'invalid_grant', oauthError: 'gone' },
+    })
+    await expect(access.getAccessToken('u2')).rejects.toMatchObject({
+      reason: 'invalid_grant',
+      oauthError: 'gone',
+    })
+    expect(server.calls.refresh).toBe(1)
   })
 
   it('a cancel and a failure map to ERR_CONSENT_DENIED and ERR_AUTHORIZATION, with no token call; a state mismatch makes none either', async () => {
@@ -233,7 +242,7 @@ describe('a profile owns the wire; everything else is the same (issue 19)', () =
     ).rejects.toThrow(new TypeError('ongoing: `refreshExpiresAt` must be a positive number'))
   })
 
-  it('regression (issue 19): a refresh token past its own expiry is not presented: consent required, no token call, the grant forgotten', async () => {
+  it('regression (issue 19): a refresh token past its own expiry is not presented: consent required, no token call, the record says so', async () => {
     const { access, server, store } = setUp()
     const now = Date.now()
     // The store keeps the record a second at least; the refresh token's expiry passes before that.
@@ -252,7 +261,11 @@ describe('a profile owns the wire; everything else is the same (issue 19)', () =
       message: 'Consent required: the refresh token expired or was revoked',
     })
     expect(server.calls.refresh).toBe(0)
-    expect(store.size).toBe(0)
+    expect(store.size).toBe(1)
+    expect(await access.inspect('u6')).toMatchObject({
+      status: 'consent_required',
+      consentRequired: { reason: 'invalid_grant' },
+    })
   })
 
   it('userKeyFromClaims takes the claims the profile verified', async () => {

@@ -90,8 +90,11 @@ export class FaultyStore implements TokenStore {
         } finally {
           this.#writing.delete(key)
         }
-        if (version !== undefined) {
-          const record = tokensIn(value)
+        const record = tokensIn(value)
+        if (version !== undefined && record.accessToken === undefined) {
+          // A dead grant's record (no tokens, only why consent is required): the grant is gone.
+          this.env.applied({ kind: 'delete', instance: this.instance, user, conditional: true })
+        } else if (version !== undefined) {
           this.env.applied({
             kind: 'write',
             instance: this.instance,
@@ -262,6 +265,7 @@ function describeEntry(entry: TokenStoreEntry | undefined): string {
 
 function describeRecord(value: string): string {
   const record = tokensIn(value)
+  if (record.accessToken === undefined && value.includes('"cr"')) return '{consent required}'
   return `{${describeToken(record.refreshToken ?? record.accessToken)}}`
 }
 

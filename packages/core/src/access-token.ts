@@ -55,6 +55,8 @@ export interface RefreshFailure {
   status?: number | undefined
   oauthError?: string | undefined
   outcomeUnknown?: boolean | undefined
+  /** When it failed, ms since epoch. */
+  at?: number | undefined
 }
 
 /**
@@ -70,6 +72,31 @@ export function refreshAtOf(
   const refreshAt = grant.expiresAt - Math.min(skewMs, Math.max(0, lifetime) / 2)
   const next = grant.nextAttemptAt
   return next === undefined || next <= refreshAt ? refreshAt : Math.min(next, grant.expiresAt)
+}
+
+/** When a keeper refreshes ahead of requests (see {@link keptRefreshAtOf}). */
+export interface RefreshAhead {
+  /** How long before the access token expires; at most three quarters of its life. */
+  aheadMs: number
+  /** The refresh token's idle limit at the server, if any: refreshed `aheadMs` before it is reached. */
+  idleMs: number | undefined
+}
+
+/**
+ * When a keeper refreshes a grant: `aheadMs` before its access token expires (but not in the first
+ * quarter of its life, so a token shorter than `aheadMs` is not refreshed on every sweep), and
+ * before its refresh token would sit unused for `idleMs`; never earlier than requests would, and
+ * after a failed refresh not before the next attempt is due.
+ */
+export function keptRefreshAtOf(
+  grant: Pick<Grant, 'expiresAt' | 'obtainedAt' | 'nextAttemptAt'>,
+  skewMs: number,
+  ahead: RefreshAhead,
+): number {
+  const lifetime = Math.max(0, grant.expiresAt - grant.obtainedAt)
+  let at = Math.min(refreshAtOf(grant, skewMs), grant.expiresAt - Math.min(ahead.aheadMs, (lifetime * 3) / 4))
+  if (ahead.idleMs !== undefined) at = Math.min(at, grant.obtainedAt + ahead.idleMs - ahead.aheadMs)
+  return grant.nextAttemptAt === undefined ? at : Math.max(at, grant.nextAttemptAt)
 }
 
 export function accessTokenOf(grant: Grant, refreshed: boolean): AccessToken {

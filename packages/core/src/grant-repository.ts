@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { Grant, RefreshFailure } from './access-token.js'
 import { OngoingAccessError } from './errors.js'
+import type { ConsentRequiredRecord } from './grant-info.js'
 import { OwnWrites } from './own-writes.js'
 import type { Sealer } from './sealing.js'
 import type { TokenStore, TokenStoreLock } from './token-store.js'
@@ -9,13 +10,28 @@ import type { TokenStore, TokenStoreLock } from './token-store.js'
 export interface VersionedGrant {
   grant: Grant
   version: number
+  consentRequired?: undefined
 }
 
 /** A read whose record exists but does not open (moved, tampered, or under a retired key). */
 export interface UnreadableGrant {
   grant: undefined
   version: number
+  consentRequired?: undefined
 }
+
+/** A read of a dead grant's record: no tokens, only why and since when consent is required. */
+export interface ConsentRequiredGrant {
+  grant: undefined
+  version: number
+  consentRequired: ConsentRequiredRecord
+  /** What the dead grant granted, and when its last access token expired(d). */
+  scope?: string | undefined
+  expiresAt?: number | undefined
+}
+
+/** What reading a user's record finds. */
+export type GrantRead = VersionedGrant | UnreadableGrant | ConsentRequiredGrant
 
 interface RecordShape {
   v: 1
@@ -30,6 +46,14 @@ interface RecordShape {
   fa?: number
   na?: number
   le?: RefreshFailure
+}
+
+/** A dead grant's record: why and since when (`cr`), and what it granted. */
+interface ConsentRequiredShape {
+  v: 1
+  cr: ConsentRequiredRecord
+  ex?: number
+  sc?: string
 }
 
 /**
@@ -54,7 +78,11 @@ export class GrantRepository {
     readonly issuer: string,
     clientId: string,
     private readonly timeoutMs: number,
-    private readonly onWritten: (userKey: string, grant: Grant, alone: boolean) => void = () => {},
+    private readonly onWritten: (
+      userKey: string,
+      grant: Grant | undefined,
+      alone: boolean,
+    ) => void = () => {},
   ) {
     this.#prefix = keyPrefixOf(issuer, clientId)
     this.otherIssuerSpelling = otherIssuerSpelling(issuer)
@@ -73,11 +101,71 @@ export class GrantRepository {
     return storeKey.startsWith(this.#prefix) ? storeKey.slice(this.#prefix.length) : undefined
   }
 
-  async read(userKey: string): Promise<VersionedGrant | UnreadableGrant | undefined> {
+  async read(userKey: string): Promise<GrantRead | undefined> {
     const key = this.keyOf(userKey)
     const entry = await this.#bounded(this.store.get(key), 'read')
     if (entry === undefined) return undefined
-    return { grant: this.#decode(key, entry.value), version: entry.version }
+    const record = this.#decode(key, entry.value)
+    if (record !== undefined && 'cr' in record) {
+      const { cr, ex, sc } = record
+      return { grant: undefined, version: entry.version, consentRequired: cr, scope: sc, expiresAt: ex }
+    }
+    return { grant: record, version: entry.version } as VersionedGrant | UnreadableGrant
+  }
+
+  /** Whether the store can list its keys (`TokenStore.list`). */
+  get lists(): boolean {
+    return typeof this.store.list === 'function'
+  }
+
+  /**
+   * One page of the user keys of this grant family (issuer + client).
+   *
+   * @throws {OngoingAccessError} `ERR_CONFIGURATION` when the store cannot list; `ERR_STORE`.
+   */
+  async list(
+    cursor: string | undefined,
+    limit: number,
+  ): Promise<{ userKeys: string[]; cursor: string | undefined }> {
+    if (this.store.list === undefined) {
+      throw new OngoingAccessError(
+        'ERR_CONFIGURATION',
+        'The token store cannot list its grants (it has no `list` method, see TokenStore): `grants()` and `keepFresh()` need one. MemoryTokenStore and RedisTokenStore have it',
+      )
+    }
+    const page = await this.#bounded(this.store.list(this.#prefix, { cursor, limit }), 'list')
+    const userKeys: string[] = []
+    for (const key of page.keys) {
+      const userKey = this.userKeyOf(key)
+      if (userKey !== undefined && userKey !== '') userKeys.push(userKey)
+    }
+    return { userKeys, cursor: page.cursor }
+  }
+
+  /**
+   * Replaces the grant by the record of its death (compare-and-set on `expectedVersion`), so that
+   * every instance sees why consent is required, until a new consent or a revoke.
+   */
+  async markConsentRequired(
+    userKey: string,
+    dead: ConsentRequiredRecord,
+    previous: Grant | undefined,
+    expectedVersion: number,
+  ): Promise<number | undefined> {
+    const key = this.keyOf(userKey)
+    const record: ConsentRequiredShape = { v: 1, cr: dead }
+    if (previous !== undefined) record.ex = previous.expiresAt
+    if (previous?.scope !== undefined) record.sc = previous.scope
+    const value = this.#seal(key, record)
+    const own = this.ownWrites.start(userKey)
+    let version: number | undefined
+    try {
+      version = await this.#bounded(this.store.set(key, value, { expectedVersion }), 'write')
+      return version
+    } finally {
+      const alone = this.ownWrites.end(userKey, own, version !== undefined, this.store.subscribe ? 1 : 0)
+      if (version !== undefined) this.onWritten(userKey, undefined, alone)
+    }
   }
 
   /**
@@ -151,39 +239,63 @@ export class GrantRepository {
     if (grant.failures) record.fa = grant.failures
     if (grant.nextAttemptAt !== undefined) record.na = grant.nextAttemptAt
     if (grant.lastError !== undefined) record.le = grant.lastError
+    return this.#seal(key, record)
+  }
+
+  #seal(key: string, record: RecordShape | ConsentRequiredShape): string {
     const json = JSON.stringify(record)
     // The record is bound to its key: copied under another user's key, it does not open.
     return this.sealer === undefined ? json : this.sealer.seal('token-store', json, key)
   }
 
-  #decode(key: string, value: string): Grant | undefined {
+  #decode(key: string, value: string): Grant | ConsentRequiredShape | undefined {
     const json = this.sealer === undefined ? value : this.sealer.open('token-store', value, key)
     if (json === undefined) return undefined
-    let r: RecordShape
+    let r: RecordShape | ConsentRequiredShape
     try {
-      r = JSON.parse(json) as RecordShape
+      r = JSON.parse(json) as RecordShape | ConsentRequiredShape
     } catch {
       return undefined
     }
-    if (r?.v !== 1 || typeof r.at !== 'string' || typeof r.ex !== 'number') return undefined
-    return {
-      accessToken: r.at,
-      tokenType: r.tt,
-      expiresAt: r.ex,
-      obtainedAt: r.ob,
-      refreshToken: r.rt,
-      refreshExpiresAt: r.rx,
-      scope: r.sc,
-      grantId: typeof r.gi === 'string' ? r.gi : undefined,
-      failures: typeof r.fa === 'number' ? r.fa : undefined,
-      nextAttemptAt: typeof r.na === 'number' ? r.na : undefined,
-      lastError: typeof r.le === 'object' && r.le !== null ? r.le : undefined,
-    }
+    if (r?.v === 1 && 'cr' in r) return consentRequiredShapeOf(r)
+    return grantOf(r as RecordShape)
   }
 
   #bounded<T>(operation: Promise<T>, what: string): Promise<T> {
     return boundStoreCall(operation, this.timeoutMs, what)
   }
+}
+
+/** A grant record as read, or `undefined` when it is malformed (then it does not open). */
+function grantOf(r: RecordShape): Grant | undefined {
+  if (r?.v !== 1 || typeof r.at !== 'string' || typeof r.ex !== 'number') return undefined
+  return {
+    accessToken: r.at,
+    tokenType: r.tt,
+    expiresAt: r.ex,
+    obtainedAt: r.ob,
+    refreshToken: r.rt,
+    refreshExpiresAt: r.rx,
+    scope: r.sc,
+    grantId: typeof r.gi === 'string' ? r.gi : undefined,
+    failures: typeof r.fa === 'number' ? r.fa : undefined,
+    nextAttemptAt: typeof r.na === 'number' ? r.na : undefined,
+    lastError: typeof r.le === 'object' && r.le !== null ? r.le : undefined,
+  }
+}
+
+/** A dead grant's record as read, or `undefined` when it is malformed (then it does not open). */
+function consentRequiredShapeOf(r: ConsentRequiredShape): ConsentRequiredShape | undefined {
+  const { cr } = r
+  if (typeof cr !== 'object' || cr === null || typeof cr.reason !== 'string' || typeof cr.at !== 'number')
+    return undefined
+  const record: ConsentRequiredRecord = { reason: cr.reason, at: cr.at }
+  if (typeof cr.oauthError === 'string') record.oauthError = cr.oauthError
+  if (typeof cr.status === 'number') record.status = cr.status
+  const shape: ConsentRequiredShape = { v: 1, cr: record }
+  if (typeof r.ex === 'number') shape.ex = r.ex
+  if (typeof r.sc === 'string') shape.sc = r.sc
+  return shape
 }
 
 /**

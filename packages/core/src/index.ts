@@ -21,7 +21,15 @@ export {
   type OngoingAccessErrorCode,
   type OngoingAccessErrorDetails,
 } from './errors.js'
+export type {
+  ConsentRequiredRecord,
+  GrantInfo,
+  GrantLastError,
+  GrantStatus,
+} from './grant-info.js'
+export type { GrantsOptions } from './grant-inventory.js'
 export type { IdTokenClaims } from './id-token.js'
+export type { Keeper, KeeperSweep, KeepFreshOptions } from './keeper.js'
 export type { Logger, LoggerObject, LoggerOption, LogLevel } from './logger.js'
 export { MemoryTokenStore, type MemoryTokenStoreOptions } from './memory-token-store.js'
 export {

@@ -5,9 +5,12 @@ import { ConsentFlow, userKeyFromClaimsOf } from './consent.js'
 import type { DeadGrantPolicy } from './dead-grant.js'
 import type { AuthorizationServerMetadata } from './discovery.js'
 import { type ConsentRequiredError, OngoingAccessError } from './errors.js'
+import type { GrantInfo } from './grant-info.js'
+import { GrantInventory, type GrantsOptions } from './grant-inventory.js'
 import { GrantRepository } from './grant-repository.js'
 import { requestAS } from './http.js'
 import type { IdTokenClaims } from './id-token.js'
+import { GrantKeeper, type Keeper, type KeepFreshOptions } from './keeper.js'
 import { LogThrottle } from './log-throttle.js'
 import { type Logger, resolveLogger } from './logger.js'
 import { MemoryTokenStore } from './memory-token-store.js'
@@ -107,6 +110,11 @@ export interface RevokeResult {
 
 /** Payloads of the events `OngoingAccess` emits. */
 export interface OngoingAccessEvents {
+  /**
+   * A new grant was stored: by `finishConsent` (`source: 'consent'`) or `restore`
+   * (`source: 'restore'`). It replaces whatever grant the user had.
+   */
+  consent: [{ userKey: string; source: 'consent' | 'restore'; scope: string | undefined }]
   /** A grant was refreshed and saved. */
   refresh: [{ userKey: string; expiresAt: number; rotated: boolean }]
   /**
@@ -114,9 +122,23 @@ export interface OngoingAccessEvents {
    * (ms since epoch): no token call for this grant before then; until then callers get the still
    * valid access token, or this error once it has expired.
    */
-  refreshError: [{ userKey: string; error: OngoingAccessError; nextAttemptAt: number | undefined }]
+  refreshError: [
+    {
+      userKey: string
+      error: OngoingAccessError
+      nextAttemptAt: number | undefined
+      /**
+       * True when the failure is likely to pass by itself: no answer, a store outage, a 5xx, a 429, a
+       * malformed answer. False for a 4xx other than 429 (say `invalid_client`, or a dead grant the server labels its
+       * own way, see `deadGrantErrors`): something to fix, which retrying alone will not.
+       */
+      transient: boolean
+    },
+  ]
   /** A grant is missing, dead, or does not open here (`reason`): the user must consent again. */
   consentRequired: [{ userKey: string; reason: ConsentRequiredError['reason'] }]
+  /** `revoke` forgot a grant; `revokedAtServer` when the server confirmed its revocation. */
+  revoke: [{ userKey: string; revokedAtServer: boolean }]
   /**
    * Something an operator should fix (see {@link OngoingAccessWarning}): a consent finished and its
    * grant is stored, but it may not be ongoing (at most once per `finishConsent`); or a stored
@@ -213,6 +235,8 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
   readonly #changes = new ChangeFeed()
   /** Fresh tokens, for the hot path. */
   readonly #cache: TokenCache
+  readonly #inventory: GrantInventory
+  readonly #keepers = new Set<GrantKeeper>()
   readonly #inflight = new Map<string, InFlight>()
   #closed = false
   readonly #consent: ConsentFlow
@@ -289,6 +313,7 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
       storeTimeoutMs,
       (userKey, grant, alone) => this.#written(userKey, grant, alone),
     )
+    this.#inventory = new GrantInventory(this.#repository, this.#skewMs)
     const defaultExpiresInMs =
       positiveNumber(options.defaultExpiresInSeconds, 'defaultExpiresInSeconds', 3_600) * 1000
     this.#refreshContext = {
@@ -321,7 +346,7 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
           outcomeUnknown: error.outcomeUnknown,
           nextAttemptAt,
         })
-        this.#emitIsolated('refreshError', { userKey, error, nextAttemptAt })
+        this.#emitIsolated('refreshError', { userKey, error, nextAttemptAt, transient: isTransient(error) })
       },
       onWarning: (userKey, warning) => this.#warnAboutStoredGrant(userKey, warning),
       onConsentRequired: (error) => {
@@ -344,7 +369,7 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
       defaultExpiresInMs,
       userKeyFromClaims,
       repository: this.#repository,
-      save: (userKey, grant) => this.#save(userKey, grant),
+      save: (userKey, grant) => this.#save(userKey, grant, 'consent'),
       warn: (userKey, warning) => {
         this.#logger('warn', `ongoing: ${warning.message}`, { userKey, code: warning.code })
         this.#emitIsolated('warning', { userKey, ...warning })
@@ -472,16 +497,20 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
       tokens.refreshExpiresAt === undefined
         ? undefined
         : positiveNumber(tokens.refreshExpiresAt, 'refreshExpiresAt', 0)
-    await this.#save(userKey, {
-      accessToken: tokens.accessToken,
-      tokenType: 'Bearer',
-      expiresAt,
-      obtainedAt: now,
-      refreshToken: tokens.refreshToken,
-      refreshExpiresAt,
-      scope: tokens.scope,
-      grantId: generateRandomToken(12),
-    })
+    await this.#save(
+      userKey,
+      {
+        accessToken: tokens.accessToken,
+        tokenType: 'Bearer',
+        expiresAt,
+        obtainedAt: now,
+        refreshToken: tokens.refreshToken,
+        refreshExpiresAt,
+        scope: tokens.scope,
+        grantId: generateRandomToken(12),
+      },
+      'restore',
+    )
   }
 
   /**
@@ -557,7 +586,91 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
         if (lock !== undefined) await this.#repository.release(lock).catch(() => {})
       }
     }
+    this.#emitIsolated('revoke', { userKey, revokedAtServer })
     return { revokedAtServer }
+  }
+
+  /**
+   * Every grant stored for this issuer and client, with its health, a page at a time: what a
+   * background job walks, and what an operator's page lists. Memory stays bounded by `pageSize`
+   * however many grants there are; the store must be able to list its keys (`TokenStore.list`:
+   * `MemoryTokenStore` and `RedisTokenStore` can).
+   *
+   * A grant stored for the whole walk is listed once; one written or deleted meanwhile may or may
+   * not be. No token material is in what it yields.
+   *
+   * @throws {OngoingAccessError} `ERR_CONFIGURATION` when the store cannot list; `ERR_STORE`.
+   * @example
+   * ```ts
+   * for await (const grant of access.grants({ status: 'active' })) {
+   *   const res = await access.fetch(grant.userKey, 'https://api.example.com/me/history')
+   * }
+   * ```
+   */
+  grants(options?: GrantsOptions): AsyncGenerator<GrantInfo, void, undefined> {
+    return this.#inventory.grants(options)
+  }
+
+  /**
+   * The health of `userKey`'s grant, read from the store (so every instance says the same):
+   * `active`, `failing` (with `failures` and `lastError`), or `consent_required` (with
+   * `consentRequired`: why and since when, kept until a new consent or `revoke`), and when it was
+   * and will be refreshed. `undefined` when nothing is stored for the user.
+   *
+   * @throws {OngoingAccessError} `ERR_STORE`.
+   * @example
+   * ```ts
+   * const info = await access.inspect(userKey)
+   * if (info?.status === 'consent_required') await mailUser(userKey, 'Please reconnect your account')
+   * ```
+   */
+  async inspect(userKey: string): Promise<GrantInfo | undefined> {
+    checkUserKey(userKey)
+    return this.#inventory.inspect(userKey)
+  }
+
+  /**
+   * Starts a keeper: it walks the grants every `intervalSeconds` and refreshes each one
+   * `aheadSeconds` before its access token expires (and before its refresh token's idle limit,
+   * `refreshTokenIdleSeconds`, when the server has one), so that requests and jobs find fresh
+   * tokens and never wait for a token call.
+   *
+   * Run one in every instance: each grant is refreshed by one of them, through the store's lock
+   * (an instance that finds a grant locked leaves it to the holder). Each runs at most
+   * `concurrency` refreshes at once, its walks are jittered, grants due together are spread over
+   * walks, a failing grant waits for its backoff (or the server's `Retry-After`), and a
+   * `Retry-After` on a 429 or 503 pauses its new refreshes. Its timer never keeps the process
+   * alive. What it does is told by the `refresh`, `refreshError` and `consentRequired` events.
+   *
+   * @throws {TypeError} for invalid options.
+   * @example
+   * ```ts
+   * const keeper = access.keepFresh({ intervalSeconds: 60, concurrency: 4 })
+   * // on shutdown:
+   * await keeper.stop()
+   * ```
+   * @see https://www.rfc-editor.org/rfc/rfc6749#section-6
+   */
+  keepFresh(options?: KeepFreshOptions): Keeper {
+    if (this.#closed) throw new OngoingAccessError('ERR_CONFIGURATION', 'keepFresh after close()')
+    if (!this.#repository.lists) {
+      throw new OngoingAccessError(
+        'ERR_CONFIGURATION',
+        'The token store cannot list its grants (it has no `list` method, see TokenStore): `keepFresh()` needs one. MemoryTokenStore and RedisTokenStore have it',
+      )
+    }
+    const keeper = new GrantKeeper(
+      {
+        grants: (grantsOptions) => this.grants(grantsOptions),
+        refresh: (userKey, ahead) =>
+          this.#refresh(userKey, { force: false, rejectedValue: undefined, ahead }),
+        skewMs: this.#skewMs,
+        logger: this.#logger,
+      },
+      options,
+    )
+    this.#keepers.add(keeper)
+    return keeper
   }
 
   /**
@@ -615,9 +728,11 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
     return this.#profile.deadGrant
   }
 
-  /** Stops listening to the store. Does not close the store (you own it). */
+  /** Stops listening to the store, and stops its keepers. Does not close the store (you own it). */
   close(): void {
     this.#closed = true
+    for (const keeper of this.#keepers) void keeper.stop()
+    this.#keepers.clear()
     this.#unsubscribe?.()
     this.#unsubscribe = undefined
     this.#cache.clear()
@@ -632,6 +747,11 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
     const running = this.#inflight.get(userKey)
     // A flight that started before a change of this grant was heard may answer with the old grant.
     if (running !== undefined && !this.#changes.changedSince(userKey, running.seq)) {
+      // A keeper's refresh may end without refreshing (it skips a grant locked elsewhere): read after it.
+      if (running.request.ahead !== undefined && request.ahead === undefined) {
+        const after = () => refreshGrant(this.#refreshContext, userKey, request)
+        return this.#track(userKey, request, running.promise.then(after, after))
+      }
       if (covers(running.request, request)) return running.promise
       const again = () => refreshGrant(this.#refreshContext, userKey, request)
       return this.#track(
@@ -660,7 +780,8 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
     return entry.promise
   }
 
-  async #save(userKey: string, grant: Grant): Promise<void> {
+  /** Stores a new grant (it replaces the user's), and says so with a `consent` event. */
+  async #save(userKey: string, grant: Grant, source: 'consent' | 'restore'): Promise<void> {
     // A new grant: a refreshed one left unsaved from before is of the old grant, never to be written.
     this.#refreshContext.unsaved.delete(userKey)
     this.#refreshContext.failures.delete(userKey)
@@ -668,7 +789,10 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
       const current = await this.#repository.read(userKey)
       // A successful write fills the cache itself (see #written).
       const version = await this.#repository.write(userKey, grant, current?.version ?? 0)
-      if (version !== undefined) return
+      if (version !== undefined) {
+        this.#emitIsolated('consent', { userKey, source, scope: grant.scope })
+        return
+      }
     }
     throw new OngoingAccessError(
       'ERR_STORE',
@@ -687,12 +811,13 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
   }
 
   /**
-   * This process wrote `grant`: a change (a read that started before may return the grant it
+   * This process wrote `grant` (`undefined`: a dead grant's record): a change (a read that started before may return the grant it
    * replaced), and the newest grant when no other writer's change was heard meanwhile.
    */
-  #written(userKey: string, grant: Grant, alone: boolean): void {
+  #written(userKey: string, grant: Grant | undefined, alone: boolean): void {
     this.#changes.note(userKey)
-    if (alone) this.#cache.remember(userKey, grant, this.#changes.seq)
+    if (grant === undefined) this.#cache.forget(userKey)
+    else if (alone) this.#cache.remember(userKey, grant, this.#changes.seq)
   }
 
   /**
@@ -774,4 +899,13 @@ function checkProfile(options: OngoingAccessOptions): void {
         `ongoing: \`${name}\` does not go with \`profile\`: the profile describes the server and the client`,
       )
   }
+}
+
+/**
+ * Whether a refresh failure is likely to pass by itself: anything but a 4xx other than 429 (no
+ * answer, a store outage, a 5xx, a 429, a malformed answer). A 4xx is something to fix.
+ */
+function isTransient(error: OngoingAccessError): boolean {
+  const { status } = error
+  return status === undefined || status < 400 || status >= 500 || status === 429
 }

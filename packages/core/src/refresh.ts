@@ -2,12 +2,15 @@ import {
   type AccessToken,
   accessTokenOf,
   type Grant,
+  keptRefreshAtOf,
   lifetimesOf,
+  type RefreshAhead,
   type RefreshFailure,
   refreshAtOf,
 } from './access-token.js'
 import { BackgroundSave } from './background-save.js'
 import { ConsentRequiredError, isOngoingAccessError, OngoingAccessError } from './errors.js'
+import type { ConsentRequiredRecord } from './grant-info.js'
 import type { GrantRepository, VersionedGrant } from './grant-repository.js'
 import { Lease } from './lease.js'
 import type { Logger } from './logger.js'
@@ -106,6 +109,11 @@ export interface RefreshRequest {
   force: boolean
   /** A token the caller knows is rejected: any other fresh token satisfies the request. */
   rejectedValue: string | undefined
+  /**
+   * A keeper's refresh: due by {@link keptRefreshAtOf} (ahead of requests), and skipped, not waited
+   * for, while another process holds the grant's lock (that process is refreshing it).
+   */
+  ahead?: RefreshAhead | undefined
 }
 
 /** A grant as read, with the change sequence number taken before the read. */
@@ -117,6 +125,8 @@ interface ReadGrant extends VersionedGrant {
 const UNKNOWN_OUTCOME_WAIT_MS = 5_000
 /** Backoff after failed refreshes: 1 s, 2 s, 4 s … up to this, jittered. */
 const MAX_FAILURE_BACKOFF_MS = 30_000
+/** A server's `Retry-After` is honoured up to this long. */
+const MAX_RETRY_AFTER_WAIT_MS = 10 * 60_000
 
 /**
  * The refresh algorithm (DESIGN.md, "the heart"), steps 3 to 7; steps 1 and 2 (the fresh cache and
@@ -171,8 +181,9 @@ export async function refreshGrant(
     if (refreshToken === undefined) throw consentRequired(ctx, userKey, 'no_refresh_token')
     if (refreshExpiresAt !== undefined && Date.now() >= refreshExpiresAt) {
       // The server said when the refresh token ends: past it, a token call can only fail.
-      await ctx.repository.remove(userKey, current.version)
-      throw consentRequired(ctx, userKey, 'invalid_grant')
+      const dead: ConsentRequiredRecord = { reason: 'invalid_grant', at: Date.now() }
+      await ctx.repository.markConsentRequired(userKey, dead, current.grant, current.version)
+      throw consentRequired(ctx, userKey, dead)
     }
     if (hold.lease !== undefined && !(await hold.lease.outlasts(ctx.tokenCallBudgetMs))) {
       throw new OngoingAccessError(
@@ -233,6 +244,10 @@ async function takeLease(
   request: RefreshRequest,
 ): Promise<Lease | AccessToken | undefined> {
   if (ctx.repository.store.acquireLock === undefined) return undefined
+  if (request.ahead !== undefined) {
+    // A keeper does not wait: another process holds the lock, so it is refreshing this grant.
+    return (await Lease.acquire(ctx.repository, userKey, ctx.lockTtlMs)) ?? accessTokenOf(first.grant, false)
+  }
   const deadline = Date.now() + ctx.lockTtlMs + 1_000
   // Listen before asking for the lock: a change between a refused lock and the wait still wakes us.
   const watch = ctx.watchChanges(userKey)
@@ -272,7 +287,11 @@ function settle(
   const { grant } = seen
   const now = Date.now()
   const renewed = grant.accessToken !== first.grant.accessToken
-  if (now < refreshAtOf(grant, ctx.skewMs)) {
+  const refreshAt =
+    request.ahead === undefined
+      ? refreshAtOf(grant, ctx.skewMs)
+      : keptRefreshAtOf(grant, ctx.skewMs, request.ahead)
+  if (now < refreshAt) {
     const usable =
       request.rejectedValue !== undefined
         ? grant.accessToken !== request.rejectedValue
@@ -326,11 +345,15 @@ async function recordFailure(
     nextAttemptAt = now + step / 2 + Math.random() * (step / 2)
     if (expiresAt > now) nextAttemptAt = Math.min(nextAttemptAt, expiresAt)
   }
+  // The server said when to come back (`Retry-After` on a 429 or 503): not before then.
+  if (error.retryAfterMs !== undefined)
+    nextAttemptAt = Math.max(nextAttemptAt, now + Math.min(error.retryAfterMs, MAX_RETRY_AFTER_WAIT_MS))
   const lastError: RefreshFailure = {
     code: error.code,
     status: error.status,
     oauthError: error.oauthError,
     outcomeUnknown: error.outcomeUnknown,
+    at: now,
   }
   const failed: Grant = { ...current.grant, failures, nextAttemptAt, lastError }
   // Kept here too: should the store not record it, this process still waits.
@@ -381,8 +404,13 @@ async function deadOrReplaced(
   if (after?.grant !== undefined && !sameLineage(after.grant, current.grant)) {
     return cached(ctx, userKey, { grant: after.grant, version: after.version, seq }, true)
   }
-  if (after !== undefined) await ctx.repository.remove(userKey, after.version)
-  throw consentRequired(ctx, userKey, 'invalid_grant', err)
+  const dead: ConsentRequiredRecord = { reason: 'invalid_grant', at: Date.now() }
+  if (err.oauthError !== undefined) dead.oauthError = err.oauthError
+  if (err.status !== undefined) dead.status = err.status
+  // The grant is dead: its record says so (and why) to every instance until a new consent or a revoke.
+  if (after?.grant !== undefined)
+    await ctx.repository.markConsentRequired(userKey, dead, after.grant, after.version)
+  throw consentRequired(ctx, userKey, dead, err)
 }
 
 function refreshedGrant(
@@ -545,6 +573,7 @@ async function readGrant(ctx: RefreshContext, userKey: string): Promise<ReadGran
     }
     throw consentRequired(ctx, userKey, 'no_grant')
   }
+  if (read.consentRequired !== undefined) throw consentRequired(ctx, userKey, read.consentRequired)
   if (read.grant === undefined) {
     ctx.onWarning(userKey, unreadableGrantWarning())
     throw consentRequired(ctx, userKey, 'unreadable')
@@ -587,17 +616,20 @@ function cached(ctx: RefreshContext, userKey: string, read: ReadGrant, refreshed
   return accessTokenOf(read.grant, refreshed)
 }
 
+/** The error (and the `consentRequired` event) for a grant that needs the user back: a reason, or a dead grant's record. */
 function consentRequired(
   ctx: RefreshContext,
   userKey: string,
-  reason: ConsentRequiredError['reason'],
+  why: ConsentRequiredError['reason'] | ConsentRequiredRecord,
   cause?: OngoingAccessError,
 ): ConsentRequiredError {
-  const error = new ConsentRequiredError(
-    userKey,
-    reason,
-    cause === undefined ? {} : { cause, status: cause.status, oauthError: cause.oauthError },
-  )
+  const { reason, status, oauthError } =
+    typeof why === 'string' ? { reason: why, status: cause?.status, oauthError: cause?.oauthError } : why
+  const error = new ConsentRequiredError(userKey, reason, {
+    ...(cause === undefined ? {} : { cause }),
+    ...(status === undefined ? {} : { status }),
+    ...(oauthError === undefined ? {} : { oauthError }),
+  })
   ctx.onConsentRequired(error)
   return error
 }

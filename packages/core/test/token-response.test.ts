@@ -283,13 +283,14 @@ describe('token responses at refresh', () => {
     const err = await rejection(access.getAccessToken('alice'))
     expect(err).toMatchObject({ code: 'ERR_CONSENT_REQUIRED', reason: 'invalid_grant' })
     expect(fake.calls.refresh_token).toBe(1)
-    // The dead grant is forgotten: later calls make no token call at all.
+    // The dead grant's record says why: later calls make no token call at all, and say the same.
     await expect(access.getAccessToken('alice')).rejects.toMatchObject({
       code: 'ERR_CONSENT_REQUIRED',
-      reason: 'no_grant',
+      reason: 'invalid_grant',
+      oauthError: 'invalid_grant',
     })
     expect(fake.calls.refresh_token).toBe(1)
-    expect(events).toEqual(['invalid_grant', 'no_grant'])
+    expect(events).toEqual(['invalid_grant', 'invalid_grant'])
   })
 
   it('keeps the old refresh token when the server returns none', async () => {
