@@ -1,5 +1,12 @@
 import { randomBytes } from 'node:crypto'
-import type { TokenStore, TokenStoreEntry, TokenStoreLock, TokenStoreSetOptions } from '@ongoing/core'
+import type {
+  TokenStore,
+  TokenStoreEntry,
+  TokenStoreListOptions,
+  TokenStoreListPage,
+  TokenStoreLock,
+  TokenStoreSetOptions,
+} from '@ongoing/core'
 import { Redis, type RedisOptions } from 'ioredis'
 import { DELETE_SCRIPT, EXTEND_SCRIPT, type LuaScript, RELEASE_SCRIPT, SET_SCRIPT } from './scripts.js'
 
@@ -46,11 +53,16 @@ export interface RedisTokenStoreLock extends TokenStoreLock {
 
 const DEFAULT_PREFIX = 'ongoing:'
 const DEFAULT_COMMAND_TIMEOUT_MS = 800
+/** The largest `SCAN … COUNT` that `list` sends, so that one SCAN stays short however big `limit` is. */
+const MAX_SCAN_COUNT = 1_000
+/** How many SCANs one `list` call sends at most while its page is still empty. */
+const MAX_SCANS_PER_PAGE = 8
 
 /**
  * A token store in Redis, for apps running several processes or machines: compare-and-set writes
  * in a Lua script, a refresh lock (`SET NX PX` with a random token) that only its holder can release
- * or extend and that fences writes, change notification over pub/sub, and single-use claims.
+ * or extend and that fences writes, change notification over pub/sub, single-use claims, and
+ * listing by key prefix (`SCAN`, never `KEYS`).
  *
  * Every command fails within a bounded time when Redis is unreachable; nothing is queued for later.
  * Connections recover by themselves when Redis comes back.
@@ -60,6 +72,10 @@ const DEFAULT_COMMAND_TIMEOUT_MS = 800
  * - `{<key>}:lock`: the refresh lock's holder token, expiring with the lock;
  * - `claim:<id>`: single-use claims;
  * - channel `changes`: one message per write or delete.
+ *
+ * Only record keys start with `{` and end with `}`, so `list` tells them apart from locks and claims
+ * by name alone. Give each app a `keyPrefix` that no other one starts with: a store lists (and
+ * reads) whatever lies under its own prefix.
  *
  * @example
  * ```ts
@@ -303,6 +319,70 @@ export class RedisTokenStore implements TokenStore {
   }
 
   /**
+   * One page of the keys of the records whose key starts with `prefix` (never locks or claims), by
+   * `SCAN <cursor> MATCH <keyPrefix>{<prefix>*} COUNT <limit>` with the glob characters of both
+   * prefixes escaped. Pass the page's `cursor` back for the next page; the walk is over when it is
+   * `undefined`.
+   *
+   * `SCAN`'s guarantees are the walk's: a record that exists for the whole walk is listed, once,
+   * unless the database's key space shrinks meanwhile (Redis resizes its table when most keys are
+   * gone: such a record may then be listed twice); a record created or deleted during the walk may
+   * or may not be; rewriting a record never lists it again; expired records are not listed.
+   *
+   * `SCAN` visits the whole database, not only the prefix: a walk takes about (keys in the
+   * database) / `limit` calls, each bounded like every other command, and a page under a rare
+   * prefix is often empty (a call sends up to 8 SCANs while it has found nothing, then returns the
+   * empty page). `COUNT` is a hint: a page may hold somewhat more or fewer than `limit` keys (at
+   * most about 1,000 however big `limit` is), never the same key twice. The cursor is Redis's own:
+   * it holds no state on the server and never expires.
+   *
+   * @param prefix - Only keys that start with it (`''`: every record of this store).
+   * @param options - `limit`, about how many keys a page holds (a positive integer), and the
+   *   previous page's `cursor` (absent for the first page).
+   * @throws {TypeError} when `limit` is not a positive integer or `cursor` is not one this store
+   *   returned.
+   * @throws {Error} when Redis is unreachable or does not answer within `commandTimeoutMs`.
+   * @example
+   * ```ts
+   * let cursor: string | undefined
+   * do {
+   *   const page = await store.list('grant:', { cursor, limit: 100 })
+   *   for (const key of page.keys) console.log(key)
+   *   cursor = page.cursor
+   * } while (cursor !== undefined)
+   * ```
+   */
+  async list(prefix: string, options: TokenStoreListOptions): Promise<TokenStoreListPage> {
+    if (typeof prefix !== 'string') throw new TypeError('ongoing: list `prefix` must be a string')
+    const limit = options?.limit
+    if (!Number.isInteger(limit) || limit < 1)
+      throw new TypeError('ongoing: list `limit` must be a positive integer')
+    const { cursor } = options
+    if (cursor !== undefined && (typeof cursor !== 'string' || !/^[0-9]{1,20}$/.test(cursor)))
+      throw new TypeError('ongoing: list `cursor` must be one that this store returned')
+    // A record key is <keyPrefix>{<key>}; a lock key ends with `}:lock`, a claim key has no `{`.
+    // ioredis adds a client's own `keyPrefix` option to keys, but not to SCAN's pattern or replies.
+    const start = `${this.#client.options.keyPrefix ?? ''}${this.keyPrefix}{`
+    const pattern = `${escapeGlob(start)}${escapeGlob(prefix)}*}`
+    const count = Math.min(limit, MAX_SCAN_COUNT)
+    return this.#run('list', async () => {
+      const started = Date.now()
+      const keys = new Set<string>()
+      let next = cursor ?? '0'
+      for (let scans = 1; ; scans++) {
+        const [after, found] = await this.#client.scan(next, 'MATCH', pattern, 'COUNT', count)
+        next = after
+        for (const key of found)
+          if (key.startsWith(start) && key.endsWith('}')) keys.add(key.slice(start.length, -1))
+        // While the page is empty, scan on, a few times and for half the command timeout at most.
+        if (next === '0' || keys.size > 0 || scans >= MAX_SCANS_PER_PAGE) break
+        if (Date.now() - started >= this.#commandTimeoutMs / 2) break
+      }
+      return { keys: [...keys], cursor: next === '0' ? undefined : next }
+    })
+  }
+
+  /**
    * Records `id` as used for `ttlMs` (`SET NX PX`): `true` the first time, `false` while it is
    * remembered, across every process.
    *
@@ -460,6 +540,11 @@ export class RedisTokenStore implements TokenStore {
 }
 
 function ignore(): void {}
+
+/** `text` as a literal in a Redis glob pattern (`MATCH`): `*`, `?`, `[`, `]` and backslash escaped. */
+function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, (char) => `\\${char}`)
+}
 
 const readyWaiters = new WeakMap<Redis, Promise<void>>()
 

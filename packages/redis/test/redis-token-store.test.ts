@@ -21,6 +21,24 @@ async function failsWithin(promise: Promise<unknown>): Promise<{ error: Error; m
   return { error: error!, ms: performance.now() - started }
 }
 
+/** Every key of a walk of `prefix` on `store`, in the order listed, and how many pages it took. */
+async function walk(
+  store: RedisTokenStore,
+  prefix: string,
+  limit: number,
+): Promise<{ keys: string[]; pages: number }> {
+  const keys: string[] = []
+  let cursor: string | undefined
+  let pages = 0
+  do {
+    const page = await store.list(prefix, { cursor, limit })
+    keys.push(...page.keys)
+    cursor = page.cursor
+    pages++
+  } while (cursor !== undefined)
+  return { keys, pages }
+}
+
 async function eventually<T>(attempt: () => Promise<T>, timeoutMs = 5_000): Promise<T> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
@@ -179,6 +197,80 @@ describeWithRedis('RedisTokenStore against Redis', () => {
     await admin.del(`${keyPrefix.replace('[*]?', 'x*]?')}c`, `${keyPrefix.slice(0, -1)}d`)
   })
 
+  it('lists its records only, glob characters in its own prefix taken literally', async () => {
+    const base = prefix()
+    const store = open({ url: redis.url, keyPrefix: `${base}[*]?\\:` })
+    // Matched by the prefix's glob pattern if it were not escaped.
+    const lookalike = open({ url: redis.url, keyPrefix: `${base}*x:` })
+    await store.set('a', 'v', { expectedVersion: 0 })
+    await store.set('b', 'v', { expectedVersion: 0, ttlMs: 60_000 })
+    await lookalike.set('c', 'v', { expectedVersion: 0 })
+    await store.acquireLock('a', 60_000)
+    await store.acquireLock('no record', 60_000)
+    await store.claimOnce('{d}', 60_000)
+    // Keys under the prefix that are not records of this layout.
+    await admin.set(`${store.keyPrefix}{e`, 'x')
+    await admin.set(`${store.keyPrefix}f}`, 'x')
+    await admin.set(`${store.keyPrefix}changes`, 'x')
+    expect(new Set((await walk(store, '', 100)).keys)).toEqual(new Set(['a', 'b']))
+    expect(new Set((await walk(lookalike, '', 100)).keys)).toEqual(new Set(['c']))
+  })
+
+  it("lists through a client that has ioredis's own keyPrefix option", async () => {
+    const keyPrefix = prefix()
+    const client = new Redis(redis.url, { keyPrefix: `${keyPrefix}io:` })
+    try {
+      const store = open({ client, keyPrefix: 'ongoing:' })
+      await store.set('a', 'v', { expectedVersion: 0 })
+      await store.set('b', 'v', { expectedVersion: 0 })
+      expect(await admin.exists(`${keyPrefix}io:ongoing:{a}`)).toBe(1)
+      expect(new Set((await walk(store, '', 100)).keys)).toEqual(new Set(['a', 'b']))
+    } finally {
+      client.disconnect()
+    }
+  })
+
+  it('refuses a bad limit or cursor with a TypeError, before any command', async () => {
+    const store = open({ url: redis.url, keyPrefix: prefix() })
+    for (const options of [
+      undefined,
+      {},
+      { limit: 0 },
+      { limit: -1 },
+      { limit: 1.5 },
+      { limit: Number.NaN },
+      { limit: '10' },
+      { limit: 10, cursor: 'abc' },
+      { limit: 10, cursor: '-1' },
+      { limit: 10, cursor: 5 },
+    ]) {
+      await expect(store.list('', options as never)).rejects.toThrow(TypeError)
+    }
+    await expect(store.list(5 as never, { limit: 10 })).rejects.toThrow(TypeError)
+  })
+
+  it('walks a rare prefix in a big database to its end, through pages that may be empty', async () => {
+    const store = open({ url: redis.url, keyPrefix: prefix() })
+    const pipeline = admin.pipeline()
+    for (let i = 0; i < 3_000; i++) pipeline.hset(`${store.keyPrefix}{noise:${i}}`, 'n', '1', 'v', 'x')
+    await pipeline.exec()
+    for (const key of ['rare:1', 'rare:2', 'rare:3']) await store.set(key, 'v', { expectedVersion: 0 })
+    // SCAN visits the whole database: many calls, each of a bounded number of SCANs.
+    const started = performance.now()
+    const { keys, pages } = await walk(store, 'rare:', 10)
+    expect(new Set(keys)).toEqual(new Set(['rare:1', 'rare:2', 'rare:3']))
+    expect(pages).toBeGreaterThan(3_000 / 10 / 8)
+    expect(performance.now() - started).toBeLessThan(5_000)
+    // COUNT is only a hint: pages hold about `limit` keys, never many more.
+    let cursor: string | undefined
+    do {
+      const page = await store.list('noise:', { cursor, limit: 50 })
+      expect(page.keys.length).toBeLessThan(200)
+      expect(new Set(page.keys).size).toBe(page.keys.length)
+      cursor = page.cursor
+    } while (cursor !== undefined)
+  })
+
   it('puts no command arguments (record values) into its errors', async () => {
     const store = open({ url: redis.url, keyPrefix: prefix() })
     // A key of the wrong type makes Redis answer every script call with an error.
@@ -228,6 +320,7 @@ describeWithRedis(
         store.delete('k'),
         store.acquireLock('k', 1_000),
         store.claimOnce('tx', 1_000),
+        store.list('', { limit: 10 }),
       ]
       for (const call of calls) {
         const { ms } = await failsWithin(call)
@@ -258,6 +351,9 @@ describeWithRedis(
         const read = await failsWithin(store.get('k'))
         expect(read.ms).toBeGreaterThanOrEqual(250)
         expect(read.ms).toBeLessThan(800)
+        const listing = await failsWithin(store.list('', { limit: 10 }))
+        expect(listing.error.message).toMatch(/ongoing: Redis list failed/)
+        expect(listing.ms).toBeLessThan(800)
         const lock = await failsWithin(store.acquireLock('k', 60_000))
         expect(lock.ms).toBeLessThan(800)
       } finally {

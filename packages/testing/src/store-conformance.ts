@@ -20,10 +20,10 @@ export interface TokenStoreConformanceOptions {
   /** How long a notification from another client may take to arrive. Default: 2,000 ms. */
   notificationTimeoutMs?: number
   /**
-   * The store implements every optional method (`acquireLock`, `subscribe`, `claimOnce`) and the
-   * fixture gives `connect`: a case that would be skipped for lacking one fails instead. Set it for
-   * a store you ship complete, so that losing a method fails your CI rather than skipping quietly.
-   * Default: `false` (such cases are skipped, with the reason).
+   * The store implements every optional method (`acquireLock`, `subscribe`, `claimOnce`, `list`)
+   * and the fixture gives `connect`: a case that would be skipped for lacking one fails instead.
+   * Set it for a store you ship complete, so that losing a method fails your CI rather than
+   * skipping quietly. Default: `false` (such cases are skipped, with the reason).
    */
   complete?: boolean
 }
@@ -33,7 +33,12 @@ const SHORT_TTL_MS = 250
 const PAST_SHORT_TTL_MS = 600
 const PARALLEL = 25
 
-type OptionalCapability = 'acquireLock' | 'subscribe' | 'claimOnce'
+type OptionalCapability = 'acquireLock' | 'subscribe' | 'claimOnce' | 'list'
+
+/** A walk's pages may be empty or hold more than `limit` keys, but not this many more. */
+const pageBound = (limit: number) => limit * 10 + 10
+/** A walk that takes more pages than this never ends. */
+const MAX_PAGES = 10_000
 
 /** Skips the test with `reason`, or fails it when the suite was told the store is complete. */
 function lacking(ctx: TestContext, reason: string, complete: boolean): never {
@@ -49,10 +54,19 @@ function lacking(ctx: TestContext, reason: string, complete: boolean): never {
  * stale writer loses and never overwrites, `expectedVersion` 0 means absent), also for delete;
  * record TTLs; refresh locks (exclusive, expiring, released and extended only by their holder) and fencing (a
  * write under a lock no longer held fails); change notification and unsubscribe; single-use
- * claims; parallel writers, lockers and claimers (exactly one wins); opaque values (unicode,
- * 64 KiB) and keys; and, when the fixture can `connect` a second client, all of that across
- * clients. Optional capabilities a store lacks (`acquireLock`, `subscribe`, `claimOnce`) are
- * reported as skipped, with the reason, unless `options.complete` says the store has them all.
+ * claims; listing by prefix (every key of a live record under the prefix once across pages, and
+ * nothing else: no other prefix, lock, claim, deleted or expired record; not again when rewritten,
+ * nor repeated by keys created during the walk; glob characters and unicode in prefixes taken
+ * literally; pages of bounded size without repeats, a walk that ends with `cursor: undefined`);
+ * parallel writers, lockers and claimers (exactly one wins); opaque values (unicode, 64 KiB) and
+ * keys; and, when the fixture can `connect` a second client, all of that across clients. Optional
+ * capabilities a store lacks (`acquireLock`, `subscribe`, `claimOnce`, `list`) are reported as
+ * skipped, with the reason, unless `options.complete` says the store has them all.
+ *
+ * The listing cases expect a walk to list each key that exists throughout it exactly once. A Redis
+ * store may list such a key twice while the database's key space shrinks (`SCAN`'s guarantee): the
+ * cases never delete many keys during a walk, but on a Redis shared with other tests, a mass
+ * deletion by another test meanwhile could.
  *
  * @param name - The store's name, for the report.
  * @param factory - Makes a fresh, empty store for each test.
@@ -524,6 +538,191 @@ export function runTokenStoreConformance(
           expect(await store.get(key)).toEqual({ value: `v${index}`, version: 1 })
         expect(await store.delete('grant:*')).toBe(true)
         expect(await store.get('grant:abc:user')).toEqual({ value: 'v0', version: 1 })
+      })
+    })
+
+    describe('listing', () => {
+      type Listing = TokenStore & Required<Pick<TokenStore, 'list'>>
+
+      /**
+       * Walks `prefix` to its end, `limit` keys a page, checking every page (no key twice, every
+       * key under the prefix, a bounded size) and calling `between` after each page but the last.
+       * Returns the pages.
+       */
+      async function walk(
+        lister: Listing,
+        prefix: string,
+        limit: number,
+        between?: (keys: string[], page: number) => Promise<void>,
+      ): Promise<string[][]> {
+        const pages: string[][] = []
+        let cursor: string | undefined
+        do {
+          if (pages.length >= MAX_PAGES) throw new Error(`the walk of ${JSON.stringify(prefix)} never ends`)
+          const page = await lister.list(prefix, cursor === undefined ? { limit } : { cursor, limit })
+          expect(Array.isArray(page.keys)).toBe(true)
+          expect(new Set(page.keys).size, 'a page holds a key twice').toBe(page.keys.length)
+          expect(page.keys.length).toBeLessThanOrEqual(pageBound(limit))
+          for (const key of page.keys)
+            expect(key.startsWith(prefix), `${key} is not under ${prefix}`).toBe(true)
+          pages.push(page.keys)
+          cursor = page.cursor
+          if (cursor !== undefined) {
+            expect(typeof cursor).toBe('string')
+            await between?.(page.keys, pages.length - 1)
+          }
+        } while (cursor !== undefined)
+        return pages
+      }
+
+      const sorted = (keys: Iterable<string>) => [...keys].sort()
+      const keysUnder = (prefix: string, count: number) =>
+        Array.from({ length: count }, (_, index) => `${prefix}${String(index).padStart(3, '0')}`)
+
+      async function create(keys: string[], ttlMs?: number): Promise<void> {
+        for (const key of keys)
+          expect(await store.set(key, `value of ${key}`, { expectedVersion: 0, ttlMs })).toBe(1)
+      }
+
+      // The cases go from few keys to many: a key space that shrinks under a walk may repeat keys
+      // (Redis SCAN), and a case that follows a bigger one must not see its leftovers shrink.
+
+      it('a prefix with no records: the walk ends, with no keys', async (ctx) => {
+        needs(ctx, store, 'list')
+        await create(['other:1', 'other:2', 'nothing', 'nothin'])
+        for (const limit of [1, 3, 1_000]) expect((await walk(store, 'nothing:', limit)).flat()).toEqual([])
+        // Pages may be empty before the end; the walk still ends.
+        expect((await walk(store, 'absent', 2)).flat()).toEqual([])
+      })
+
+      it('a client lists the keys another client wrote, and not those it deleted', async (ctx) => {
+        needs(ctx, store, 'list')
+        const other = await peer()
+        needsPeer(ctx, other)
+        needs(ctx, other, 'list')
+        const keys = keysUnder('peer:', 12)
+        await create(keys)
+        await create(['peers:1'])
+        expect(await store.delete(keys[0]!)).toBe(true)
+        expect(sorted((await walk(other, 'peer:', 5)).flat())).toEqual(keys.slice(1))
+        expect(await other.set('peer:new', 'v', { expectedVersion: 0 })).toBe(1)
+        expect(sorted((await walk(store, 'peer:', 5)).flat())).toEqual(sorted([...keys.slice(1), 'peer:new']))
+      })
+
+      it('takes glob characters and unicode in a prefix literally', async (ctx) => {
+        needs(ctx, store, 'list')
+        // Each prefix, as a glob pattern, would also match the decoys.
+        const prefixes = [
+          'a*:',
+          'a?:',
+          'a[bc]:',
+          'a[^x]:',
+          'a]:',
+          'a\\:',
+          'a\\*:',
+          'a{b}:',
+          'ключ 🔑:',
+          'e\u0301:',
+        ]
+        const decoys = ['ab:1', 'ac:1', 'a:1', 'axyz:1', 'a\\b:1', 'ab}:1', 'ключ 🔒:1', 'é:1', 'e:1']
+        const written = new Map(prefixes.map((prefix) => [prefix, keysUnder(prefix, 3)]))
+        for (const keys of written.values()) await create(keys)
+        await create(decoys)
+        // A record whose key looks like a lock's, and a key made of glob characters only.
+        await create(['a*:x}:lock', 'a*:*'])
+        written.get('a*:')!.push('a*:x}:lock', 'a*:*')
+        for (const [prefix, keys] of written)
+          expect(sorted((await walk(store, prefix, 4)).flat()), prefix).toEqual(sorted(keys))
+        const everything = [...[...written.values()].flat(), ...decoys]
+        expect(sorted((await walk(store, '', 8)).flat())).toEqual(sorted(everything))
+        expect(sorted((await walk(store, 'a', 8)).flat())).toEqual(
+          sorted(everything.filter((key) => key.startsWith('a'))),
+        )
+      })
+
+      it('lists neither deleted nor expired records', async (ctx) => {
+        needs(ctx, store, 'list')
+        const kept = keysUnder('gone:kept:', 15)
+        const deleted = keysUnder('gone:deleted:', 5)
+        const expiring = keysUnder('gone:expiring:', 10)
+        await create(kept)
+        await create(deleted)
+        await create(expiring, SHORT_TTL_MS)
+        await store.set(kept[0]!, 'rewritten with a long lifetime', {
+          expectedVersion: 1,
+          ttlMs: LONG_TTL_MS,
+        })
+        for (const [index, key] of deleted.entries())
+          expect(await (index % 2 === 0 ? store.delete(key) : store.delete(key, 1))).toBe(true)
+        expect(sorted((await walk(store, 'gone:', 4)).flat())).toEqual(sorted([...kept, ...expiring]))
+        await sleep(PAST_SHORT_TTL_MS)
+        // Compared as sets: other cases check that no key is listed twice.
+        expect(sorted(new Set((await walk(store, 'gone:', 4)).flat()))).toEqual(sorted(kept))
+        expect(sorted(new Set((await walk(store, 'gone:', 1_000)).flat()))).toEqual(sorted(kept))
+      })
+
+      it('lists every key under a prefix once, a page at a time, and nothing else', async (ctx) => {
+        needs(ctx, store, 'list')
+        const keys = keysUnder('grant:', 57)
+        await create(keys)
+        // Neighbours: other prefixes, the prefix itself without its separator, another case.
+        await create(['grant', 'gran:t', 'Grant:1', 'other:grant:1', 'grant;1'])
+        // Neither locks (held on records and on a key with no record) nor single-use ids are keys.
+        if (store.acquireLock !== undefined) {
+          for (const key of [keys[0]!, keys[30]!, 'grant:lock-only'])
+            expect(await store.acquireLock(key, LONG_TTL_MS)).toBeDefined()
+        }
+        if (store.claimOnce !== undefined)
+          expect(await store.claimOnce('grant:used-once', LONG_TTL_MS)).toBe(true)
+        for (const limit of [7, 1, 1_000]) {
+          const listed = (await walk(store, 'grant:', limit)).flat()
+          expect(sorted(listed), `limit ${limit}`).toEqual(keys)
+        }
+      })
+
+      it('does not list a key again when it is rewritten between pages', async (ctx) => {
+        needs(ctx, store, 'list')
+        const keys = keysUnder('rewritten:', 57)
+        await create(keys)
+        const versions = new Map(keys.map((key) => [key, 1]))
+        const listed = (
+          await walk(store, 'rewritten:', 7, async (page) => {
+            // Every key listed so far is written again, once with a lifetime, once without.
+            for (const key of new Set([...page, ...keys.filter((key) => versions.get(key)! > 1)])) {
+              const version = versions.get(key)!
+              const ttlMs = version % 2 === 0 ? undefined : LONG_TTL_MS
+              expect(await store.set(key, `rewrite ${version}`, { expectedVersion: version, ttlMs })).toBe(
+                version + 1,
+              )
+              versions.set(key, version + 1)
+            }
+          })
+        ).flat()
+        expect(listed.length).toBe(keys.length)
+        expect(sorted(listed)).toEqual(keys)
+      })
+
+      it('keys created during a walk neither repeat nor hide a key that was there all along', async (ctx) => {
+        needs(ctx, store, 'list')
+        const keys = keysUnder('growing:first:', 57)
+        await create(keys)
+        const created: string[] = []
+        const pages = await walk(store, 'growing:', 7, async (_, page) => {
+          // Enough new keys for the key space to grow (and a hash table to resize) mid-walk.
+          if (page < 8) {
+            const more = keysUnder(`growing:during:${page}:`, 12)
+            await create(more)
+            created.push(...more)
+          }
+        })
+        const listed = pages.flat()
+        const original = listed.filter((key) => key.startsWith('growing:first:'))
+        expect(original.length).toBe(keys.length)
+        expect(sorted(original)).toEqual(keys)
+        // The new ones may or may not be listed; nothing else is.
+        expect(listed.filter((key) => !key.startsWith('growing:first:') && !created.includes(key))).toEqual(
+          [],
+        )
       })
     })
 
