@@ -85,6 +85,7 @@ export class GrantKeeper implements Keeper {
   readonly #host: KeeperHost
   readonly #intervalMs: number
   readonly #ahead: RefreshAhead
+  readonly #spreadMs: number
   readonly #concurrency: number
   readonly #pageSize: number
   #timer: ReturnType<typeof setTimeout> | undefined
@@ -108,6 +109,7 @@ export class GrantKeeper implements Keeper {
     if (idleMs !== undefined && idleMs <= aheadMs)
       throw new TypeError('ongoing: `refreshTokenIdleSeconds` must be longer than `aheadSeconds`')
     this.#ahead = { aheadMs, idleMs }
+    this.#spreadMs = Math.min(this.#intervalMs / 2, aheadMs / 4)
     this.#concurrency = integer(options.concurrency, 'concurrency', 4)
     this.#pageSize = integer(options.pageSize, 'pageSize', 100)
     if (aheadMs < host.skewMs + this.#intervalMs) {
@@ -188,8 +190,8 @@ export class GrantKeeper implements Keeper {
   }
 
   /**
-   * Due now, or within a random part of half an interval: a wave of grants that expire together is
-   * spread over the walks, and so are their next expiries.
+   * Due now, or a random moment earlier (up to half an interval, and a quarter of `aheadSeconds`):
+   * a wave of grants that expire together is spread over the walks, and so are their next expiries.
    */
   #due(grant: GrantInfo): boolean {
     if (grant.status === 'consent_required' || grant.nextRefreshAt === undefined) return false
@@ -203,7 +205,7 @@ export class GrantKeeper implements Keeper {
       this.#host.skewMs,
       this.#ahead,
     )
-    return Date.now() >= at - Math.random() * (this.#intervalMs / 2)
+    return Date.now() >= at - Math.random() * this.#spreadMs
   }
 
   async #refresh(userKey: string, sweep: KeeperSweep): Promise<void> {

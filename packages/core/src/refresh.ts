@@ -383,7 +383,8 @@ async function recordFailure(
     }
   }
   ctx.onRefreshError(userKey, error, nextAttemptAt)
-  if (!request.force && request.rejectedValue === undefined && now < expiresAt)
+  // A keeper is told of the failure (it counts it, and honours a Retry-After).
+  if (!request.force && request.rejectedValue === undefined && request.ahead === undefined && now < expiresAt)
     return accessTokenOf(current.grant, false)
   throw error
 }
