@@ -317,6 +317,48 @@ describe('the keeper (issue 20)', () => {
     }
   })
 
+  it('a request for a grant the keeper is refreshing does not wait for the keeper: the still fresh token at once', async () => {
+    const store = new MemoryTokenStore()
+    let answered = false
+    let release: () => void = () => {}
+    const held = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    const slowFetch = (async (input: string | URL | Request, init?: RequestInit) => {
+      const url = input instanceof Request ? input.url : String(input)
+      if (url !== `${as.issuer}/token`) return fetch(input, init)
+      await held
+      answered = true
+      return Response.json({
+        access_token: 'at-new',
+        token_type: 'Bearer',
+        expires_in: 60,
+        refresh_token: 'rt-new',
+      })
+    }) as typeof fetch
+    const app = accessFor(as, { store, fetch: slowFetch, refreshSkewSeconds: 1 })
+    // Stored by another instance: this one has nothing cached for the user.
+    const other = accessFor(as, { store })
+    await other.restore('uma', { accessToken: 'at-old', refreshToken: 'rt-old', expiresIn: 8 })
+    const keeper = app.keepFresh({ intervalSeconds: 60, aheadSeconds: 7.9 })
+    try {
+      await sleep(2_100)
+      const sweep = keeper.sweep()
+      await sleep(100) // the keeper's token call is under way, and held
+      const token = await app.getAccessToken('uma')
+      expect(answered).toBe(false)
+      expect(token).toMatchObject({ value: 'at-old', refreshed: false })
+      release()
+      expect(await sweep).toMatchObject({ due: 1, refreshed: 1 })
+      expect((await app.getAccessToken('uma')).value).toBe('at-new')
+    } finally {
+      release()
+      await keeper.stop()
+      app.close()
+      other.close()
+    }
+  })
+
   it("refreshes before the refresh token's idle limit, however long the access token lives", async () => {
     const store = new MemoryTokenStore()
     const access = accessFor(as, { store })

@@ -747,10 +747,13 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
     const running = this.#inflight.get(userKey)
     // A flight that started before a change of this grant was heard may answer with the old grant.
     if (running !== undefined && !this.#changes.changedSince(userKey, running.seq)) {
-      // A keeper's refresh may end without refreshing (it skips a grant locked elsewhere): read after it.
+      // A keeper's refresh is ahead of need: a request does not wait for it. With the store's lock
+      // it reads on its own (a token still fresh by `refreshSkewSeconds` is served at once; a stale
+      // one waits for the lock the keeper holds); without one, it reads after the keeper's refresh.
       if (running.request.ahead !== undefined && request.ahead === undefined) {
-        const after = () => refreshGrant(this.#refreshContext, userKey, request)
-        return this.#track(userKey, request, running.promise.then(after, after))
+        const own = () => refreshGrant(this.#refreshContext, userKey, request)
+        if (this.store.acquireLock !== undefined) return this.#track(userKey, request, own())
+        return this.#track(userKey, request, running.promise.then(own, own))
       }
       if (covers(running.request, request)) return running.promise
       const again = () => refreshGrant(this.#refreshContext, userKey, request)
