@@ -32,6 +32,7 @@ export type { IdTokenClaims } from './id-token.js'
 export type { Keeper, KeeperSweep, KeepFreshOptions } from './keeper.js'
 export type { Logger, LoggerObject, LoggerOption, LogLevel } from './logger.js'
 export { MemoryTokenStore, type MemoryTokenStoreOptions } from './memory-token-store.js'
+export type { MeterProviderLike, MetricsOption } from './metrics.js'
 export {
   type FinishConsentOptions,
   type FinishConsentResult,

@@ -1,8 +1,9 @@
 import { type AccessToken, keptRefreshAtOf, type RefreshAhead } from './access-token.js'
 import { isOngoingAccessError } from './errors.js'
-import type { GrantInfo } from './grant-info.js'
+import type { GrantInfo, GrantStatus } from './grant-info.js'
 import type { GrantsOptions } from './grant-inventory.js'
 import type { Logger } from './logger.js'
+import type { GrantCounts } from './metrics.js'
 import { positiveNumber } from './options.js'
 
 /** Options of {@link OngoingAccess.keepFresh}. */
@@ -75,6 +76,11 @@ export interface KeeperHost {
   refresh(userKey: string, ahead: RefreshAhead): Promise<AccessToken>
   skewMs: number
   logger: Logger
+  /**
+   * Grants by status after a walk: as listed, then as the walk's own refreshes left them;
+   * `undefined` once the keeper stops.
+   */
+  walked(counts: GrantCounts | undefined): void
 }
 
 /** A server's `Retry-After` pauses the keeper's new refreshes up to this long. */
@@ -138,6 +144,7 @@ export class GrantKeeper implements Keeper {
     this.#stopped = true
     clearTimeout(this.#timer)
     this.#wakeStop()
+    this.#host.walked(undefined)
     await this.#walk?.catch(() => {})
   }
 
@@ -167,17 +174,19 @@ export class GrantKeeper implements Keeper {
       failed: 0,
       consentRequired: 0,
     }
+    const counts: GrantCounts = { active: 0, failing: 0, consent_required: 0 }
     const running = new Set<Promise<void>>()
     try {
       for await (const grant of this.#host.grants({ pageSize: this.#pageSize })) {
         if (this.#stopped) break
         sweep.listed++
+        counts[grant.status]++
         if (!this.#due(grant)) continue
         sweep.due++
         while (running.size >= this.#concurrency) await Promise.race(running)
         await this.#pause()
         if (this.#stopped) break
-        const one: Promise<void> = this.#refresh(grant.userKey, sweep).finally(() => running.delete(one))
+        const one: Promise<void> = this.#refresh(grant, sweep, counts).finally(() => running.delete(one))
         running.add(one)
       }
     } finally {
@@ -186,6 +195,8 @@ export class GrantKeeper implements Keeper {
       this.lastSweep = sweep
     }
     this.#host.logger('debug', 'ongoing: keeper walk done', { ...sweep })
+    // A walk cut short by stop() saw only some of the grants.
+    if (!this.#stopped) this.#host.walked(counts)
     return sweep
   }
 
@@ -208,17 +219,25 @@ export class GrantKeeper implements Keeper {
     return Date.now() >= at - Math.random() * this.#spreadMs
   }
 
-  async #refresh(userKey: string, sweep: KeeperSweep): Promise<void> {
+  async #refresh(grant: GrantInfo, sweep: KeeperSweep, counts: GrantCounts): Promise<void> {
+    const leftAs = (status: GrantStatus) => {
+      counts[grant.status]--
+      counts[status]++
+    }
     try {
-      const token = await this.#host.refresh(userKey, this.#ahead)
-      if (token.refreshed) sweep.refreshed++
-      else sweep.skipped++
+      const token = await this.#host.refresh(grant.userKey, this.#ahead)
+      if (token.refreshed) {
+        sweep.refreshed++
+        leftAs('active')
+      } else sweep.skipped++
     } catch (err) {
       if (isOngoingAccessError(err) && err.code === 'ERR_CONSENT_REQUIRED') {
         sweep.consentRequired++
+        leftAs('consent_required')
         return
       }
       sweep.failed++
+      leftAs('failing')
       // The server asked every client to wait: no new refresh of any grant before then.
       const retryAfterMs = isOngoingAccessError(err) ? err.retryAfterMs : undefined
       const status = isOngoingAccessError(err) ? err.status : undefined

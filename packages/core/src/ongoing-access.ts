@@ -14,6 +14,7 @@ import { GrantKeeper, type Keeper, type KeepFreshOptions } from './keeper.js'
 import { LogThrottle } from './log-throttle.js'
 import { type Logger, resolveLogger } from './logger.js'
 import { MemoryTokenStore } from './memory-token-store.js'
+import { type Metrics, metricsFrom } from './metrics.js'
 import {
   absoluteHttpURL,
   type OngoingAccessOptions,
@@ -229,6 +230,7 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
   readonly #retry: ResolvedRetryOptions
   readonly #repository: GrantRepository
   readonly #logger: Logger
+  readonly #metrics: Metrics
   readonly #skewMs: number
   readonly #transactionTtlMs: number
   /** Changes of grants seen in this process, and who waits for them. */
@@ -266,6 +268,7 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
       throw new TypeError('ongoing: `fetch` must be a function')
     this.#fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init))
     this.#logger = resolveLogger(options.logger)
+    this.#metrics = metricsFrom(options.metrics)
     this.sealer = new Sealer(secretsFrom(options.secret))
     this.#requestTimeoutMs = positiveNumber(options.requestTimeoutMs, 'requestTimeoutMs', 10_000)
     const limits = {
@@ -333,6 +336,7 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
       closed: () => this.#closed,
       defaultExpiresInMs,
       logger: this.#logger,
+      metrics: this.#metrics,
       onRefresh: (userKey, token, rotated) => {
         this.#logger('info', 'ongoing: token refreshed', { userKey, expiresAt: token.expiresAt, rotated })
         this.#emitIsolated('refresh', { userKey, expiresAt: token.expiresAt, rotated })
@@ -666,6 +670,7 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
           this.#refresh(userKey, { force: false, rejectedValue: undefined, ahead }),
         skewMs: this.#skewMs,
         logger: this.#logger,
+        walked: (counts) => this.#metrics.grantsByStatus(counts),
       },
       options,
     )
@@ -755,7 +760,10 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
         if (this.store.acquireLock !== undefined) return this.#track(userKey, request, own())
         return this.#track(userKey, request, running.promise.then(own, own))
       }
-      if (covers(running.request, request)) return running.promise
+      if (covers(running.request, request)) {
+        this.#metrics.coalesced('in_process')
+        return running.promise
+      }
       const again = () => refreshGrant(this.#refreshContext, userKey, request)
       return this.#track(
         userKey,

@@ -2,6 +2,7 @@ import type { ClientOptions } from './client-auth.js'
 import type { AuthorizationServerEndpoints } from './discovery.js'
 import type { IdTokenClaims } from './id-token.js'
 import type { LoggerObject, LoggerOption } from './logger.js'
+import type { MetricsOption } from './metrics.js'
 import type { Profile } from './profile.js'
 import type { RetryOptions } from './retry.js'
 import type { TokenStore } from './token-store.js'
@@ -130,6 +131,27 @@ export interface OngoingAccessOptions {
    * Default: `warn` and `error` lines to `console.warn` / `console.error`.
    */
   logger?: LoggerOption
+  /**
+   * Metrics through OpenTelemetry: refreshes by outcome (`ongoing.refreshes`), their duration,
+   * calls coalesced into another's refresh, time spent waiting for another holder of the store's
+   * refresh lock, and, while a keeper runs (`keepFresh`), grants by status. Recorded only when the
+   * app has `@opentelemetry/api` installed (an optional peer dependency, imported when there is a
+   * first thing to record); a token served from the cache records nothing. Never any token material
+   * or user key in attributes. See the README, "Metrics (OpenTelemetry)".
+   *
+   * `true`: through the global meter provider (`metrics.setGlobalMeterProvider` of
+   * `@opentelemetry/api`, as the OpenTelemetry SDKs register it; without one, the API's no-op
+   * meter). `{ meterProvider }`: through that provider. `false`: none. Default: `true`.
+   *
+   * @example
+   * ```ts
+   * import { ConsoleMetricExporter, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics'
+   * const exporter = new ConsoleMetricExporter()
+   * const meterProvider = new MeterProvider({ readers: [new PeriodicExportingMetricReader({ exporter })] })
+   * new OngoingAccess({ ...options, metrics: { meterProvider } })
+   * ```
+   */
+  metrics?: MetricsOption
 }
 
 export function positiveNumber(

@@ -14,6 +14,7 @@ import type { ConsentRequiredRecord } from './grant-info.js'
 import type { GrantRepository, VersionedGrant } from './grant-repository.js'
 import { Lease } from './lease.js'
 import type { Logger } from './logger.js'
+import { type Metrics, measureRefresh, secondsSince } from './metrics.js'
 import type { ProfileClient, TokenSet } from './profile.js'
 import { type ResolvedRetryOptions, withRetries } from './retry.js'
 import {
@@ -39,6 +40,7 @@ export interface RefreshContext {
   changeSeq(): number
   defaultExpiresInMs: number
   logger: Logger
+  metrics: Metrics
   onRefresh(userKey: string, token: AccessToken, rotated: boolean): void
   onRefreshError(userKey: string, error: OngoingAccessError, nextAttemptAt: number | undefined): void
   onConsentRequired(error: ConsentRequiredError): void
@@ -169,9 +171,9 @@ export async function refreshGrant(
     // 4. Holding the lock, read again: another process may have refreshed already.
     let current = first
     if (hold.lease !== undefined) {
-      current = await readGrant(ctx, userKey)
-      const settled = settle(ctx, userKey, current, first, request)
-      if (settled !== undefined) return settled
+      const again = await readAgain(ctx, userKey, first, request)
+      if ('value' in again) return again
+      current = again
     }
     // A grant refreshed earlier but never saved holds the newest refresh token: save it first.
     const saved = await saveUnsaved(ctx, userKey, current, hold.lease)
@@ -194,6 +196,7 @@ export async function refreshGrant(
 
     // 5. Call the token endpoint. Only a request that certainly did not reach the server is sent
     // again; invalid_grant never is.
+    const startedAt = performance.now()
     let response: TokenSet
     try {
       response = await withRetries(
@@ -208,19 +211,28 @@ export async function refreshGrant(
           }),
       )
     } catch (err) {
-      if (ctx.profile.deadGrant.isDead(err)) return await deadOrReplaced(ctx, userKey, current, err)
+      if (ctx.profile.deadGrant.isDead(err))
+        return await measureRefresh(ctx.metrics, startedAt, deadOrReplaced(ctx, userKey, current, err))
       const error = isOngoingAccessError(err)
         ? err
         : new OngoingAccessError('ERR_TOKEN_ENDPOINT', 'Token refresh failed', { cause: err })
       const hint = ctx.profile.deadGrant.hintFor(error)
       if (hint !== undefined) error.message = `${error.message}. ${hint}`
-      return await recordFailure(ctx, userKey, current, hold, request, error)
+      return await measureRefresh(
+        ctx.metrics,
+        startedAt,
+        recordFailure(ctx, userKey, current, hold, request, error),
+      )
     }
 
     // 6. Save before anyone uses the new token; keep the old refresh token when none came back.
     const grant = refreshedGrant(ctx, response, current.grant, refreshToken)
     const rotated = response.refreshToken !== undefined && response.refreshToken !== refreshToken
-    return await saveRefreshed(ctx, userKey, grant, current, refreshToken, rotated, hold)
+    return await measureRefresh(
+      ctx.metrics,
+      startedAt,
+      saveRefreshed(ctx, userKey, grant, current, refreshToken, rotated, hold),
+    )
   } finally {
     if (hold.lease !== undefined) {
       await hold.lease.release().catch((err: unknown) => {
@@ -251,16 +263,18 @@ async function takeLease(
   const deadline = Date.now() + ctx.lockTtlMs + 1_000
   // Listen before asking for the lock: a change between a refused lock and the wait still wakes us.
   const watch = ctx.watchChanges(userKey)
+  const askedAt = performance.now()
+  let refused = false
   try {
     let pollMs = 10
     for (;;) {
       const lease = await Lease.acquire(ctx.repository, userKey, ctx.lockTtlMs)
       if (lease !== undefined) return lease
+      refused = true
       await watch.wait(pollMs)
       pollMs = Math.min(pollMs * 2, 250)
-      const seen = await readGrant(ctx, userKey)
-      const settled = settle(ctx, userKey, seen, first, request)
-      if (settled !== undefined) return settled
+      const seen = await readAgain(ctx, userKey, first, request)
+      if ('value' in seen) return seen
       if (Date.now() > deadline) {
         throw new OngoingAccessError(
           'ERR_STORE',
@@ -270,6 +284,32 @@ async function takeLease(
     }
   } finally {
     watch.cancel()
+    if (refused) ctx.metrics.lockWaited(secondsSince(askedAt))
+  }
+}
+
+/**
+ * Reads the grant again, at the lock: another process may have refreshed it meanwhile (or failed,
+ * or found it dead). Its outcome, when it answers the request, answers this call too: a call
+ * coalesced into that refresh.
+ */
+async function readAgain(
+  ctx: RefreshContext,
+  userKey: string,
+  first: ReadGrant,
+  request: RefreshRequest,
+): Promise<ReadGrant | AccessToken> {
+  let seen: ReadGrant | undefined
+  try {
+    seen = await readGrant(ctx, userKey)
+    const settled = settle(ctx, userKey, seen, first, request)
+    if (settled === undefined) return seen
+    ctx.metrics.coalesced('store_lock')
+    return settled
+  } catch (err) {
+    // The failure another process recorded, or a dead grant; not a store that fails to read.
+    if (seen !== undefined || err instanceof ConsentRequiredError) ctx.metrics.coalesced('store_lock')
+    throw err
   }
 }
 
