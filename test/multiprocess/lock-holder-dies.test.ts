@@ -123,11 +123,12 @@ describeMultiProcess('the refresh lock holder dies or stalls', () => {
     const alice = totals(survivors, 'alice')
     // What the user experiences: the rotated refresh token died with the holder; the next holder
     // presented the old one, the server saw it reused and revoked the grant. Every caller gets
-    // ERR_CONSENT_REQUIRED (the one that refreshed: invalid_grant; those that waited: no_grant).
+    // ERR_CONSENT_REQUIRED invalid_grant: the one that refreshed from the server's answer, those that
+    // waited from the dead grant's record it left (issue 20).
     expect(alice.ok).toBe(0)
     expect(Object.keys(alice.errors).every((e) => e.startsWith('ERR_CONSENT_REQUIRED/'))).toBe(true)
     expect(Object.values(alice.errors).reduce((a, b) => a + b, 0)).toBe((PROCESSES - 1) * CALLS)
-    expect(alice.errors['ERR_CONSENT_REQUIRED/invalid_grant']).toBe(CALLS)
+    expect(alice.errors['ERR_CONSENT_REQUIRED/invalid_grant']).toBe((PROCESSES - 1) * CALLS)
     const stats = strict.stats()
     expect(stats.tokenCalls.refresh_token).toBe(2)
     expect(stats.refreshTokenReuse).toBe(1)
@@ -137,11 +138,12 @@ describeMultiProcess('the refresh lock holder dies or stalls', () => {
       expect(result.finishedAt - run.startedAt).toBeGreaterThanOrEqual(LOCK_TTL_MS - 5)
       expect(result.finishedAt - run.killedAt()).toBeLessThan(LOCK_TTL_MS + 2_500)
     }
-    // Nothing stale was saved: the dead grant is gone, and the app asks for consent.
+    // Nothing stale was saved: the dead grant's record says why, and the app asks for consent.
     await expect(local!.access.getAccessToken('alice')).rejects.toMatchObject({
       code: 'ERR_CONSENT_REQUIRED',
-      reason: 'no_grant',
+      reason: 'invalid_grant',
     })
+    expect(await local!.access.inspect('alice')).toMatchObject({ status: 'consent_required' })
     console.info(
       `[multiprocess] holder killed: others settled ${Math.max(...survivors.map((r) => r.finishedAt - run.startedAt))} ms after the calls started, ${Math.max(...survivors.map((r) => r.finishedAt - run.killedAt()))} ms after the kill (lock TTL ${LOCK_TTL_MS} ms); grants revoked: ${stats.grantsRevoked}`,
     )

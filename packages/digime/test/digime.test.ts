@@ -335,7 +335,7 @@ describe('digi.me profile against the local digi.me server', () => {
   })
 
   describe('a dead refresh token', () => {
-    it('revoked at digi.me: ERR_CONSENT_REQUIRED after exactly one token call, and the grant is forgotten', async () => {
+    it("revoked at digi.me: ERR_CONSENT_REQUIRED after exactly one token call, and the grant's record says why", async () => {
       const access = open()
       await consent(access, recorder, 'heidi', { userId: 'heidi' })
       await server.revokeGrantsOf('heidi')
@@ -351,7 +351,15 @@ describe('digi.me profile against the local digi.me server', () => {
       })
       expect(consentRequired).toEqual(['heidi:invalid_grant'])
       const again = await caught(() => access.getAccessToken('heidi'))
-      expect(again).toMatchObject({ code: 'ERR_CONSENT_REQUIRED', reason: 'no_grant' })
+      expect(again).toMatchObject({
+        code: 'ERR_CONSENT_REQUIRED',
+        reason: 'invalid_grant',
+        oauthError: 'InvalidToken',
+      })
+      expect(await access.inspect('heidi')).toMatchObject({
+        status: 'consent_required',
+        consentRequired: { reason: 'invalid_grant', oauthError: 'InvalidToken', status: 401 },
+      })
       expect(statsDelta(before, server.stats()).tokenCalls).toEqual({
         authorization_code: 0,
         refresh_token: 1,

@@ -93,7 +93,7 @@ describe('digi.me behind @ongoing/express, over HTTP', () => {
       )
       const json = await request(app).get('/library').set('Accept', 'application/json')
       expect(json.status).toBe(401)
-      expect(json.body).toMatchObject({ error: 'consent_required', reason: 'no_grant' })
+      expect(json.body).toMatchObject({ error: 'consent_required', reason: 'invalid_grant' })
       expect(statsDelta(before, server.stats()).tokenCalls).toEqual({
         authorization_code: 0,
         refresh_token: 1,
