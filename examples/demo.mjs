@@ -94,5 +94,7 @@ console.log(`
 
   Click "Connect", sign in, approve. Access tokens live ${ttl} s, so watch "Refreshes so far"
   grow as you reload, press "Refresh now", or let the background jobs (every ${every} s) read on.
+  Each app's /grants page, linked from its home page, shows its grants' health (grants kept
+  ${process.env.REDIS_URL ? 'in Redis, REDIS_URL' : 'in memory; set REDIS_URL to keep them in Redis'}).
   Ctrl-C stops everything.
 `)

@@ -5,8 +5,9 @@
 //
 //   node server.mjs     PORT=4001  API_PORT=4002  ACCESS_TOKEN_TTL=30  REFRESH_TOKEN_TTL=86400
 //
-// PORT serves this page, the consent web client (/apps/saas/) and the counters (/__stats);
-// API_PORT the digi.me API (/v1.7/), whose signed answers name its own key set URL.
+// PORT serves this page, the consent web client (/apps/saas/), the counters (/__stats) and
+// POST /__revoke-grants?userId=<name> (the user withdraws their consent: every grant of theirs
+// revoked); API_PORT the digi.me API (/v1.7/), whose signed answers name its own key set URL.
 // DIGIME_APP_URL (default http://localhost:3005) is where the app runs: its /auth/callback is
 // registered. The contract (ids and the demo key the app signs with) is written to
 // DIGIME_CONTRACT_FILE (default contract.local.json here), and reused when the service restarts.
@@ -75,6 +76,16 @@ async function handle(req, res) {
   } else if (url.pathname === '/__stats' && req.method === 'GET') {
     res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
     res.end(JSON.stringify(publicStats(), null, 2))
+  } else if (url.pathname === '/__revoke-grants' && req.method === 'POST') {
+    // As when the user withdraws their consent in digi.me: the app's next refresh is refused.
+    const userId = url.searchParams.get('userId')
+    if (!userId) {
+      res.writeHead(400, { 'content-type': 'text/plain' }).end('userId is required')
+      return
+    }
+    await digiMe.revokeGrantsOf(userId)
+    console.log(`consent withdrawn: every grant of ${JSON.stringify(userId)} revoked`)
+    res.writeHead(204).end()
   } else if (url.pathname === '/apps/saas/authorize' && req.method === 'GET') {
     if (url.searchParams.get('code')) {
       sendPage(res, 200, 'Share your data with Genrefy?', consentForm(url.searchParams))
@@ -172,7 +183,9 @@ function describeService() {
     </dl>
     <p>So far: ${stats.consents.success} consents, ${stats.consents.cancel} cancelled,
       ${stats.tokenCalls.authorization_code} code exchanges, ${stats.tokenCalls.refresh_token} refreshes,
-      ${stats.dataCalls.total} data calls (<a href="/__stats">/__stats</a>).</p>`
+      ${stats.dataCalls.total} data calls (<a href="/__stats">/__stats</a>).</p>
+    <p>To withdraw a user's consent, as they would in digi.me:
+      <code>curl -X POST '${escapeHTML(origin)}/__revoke-grants?userId=alice'</code></p>`
 }
 
 /** The counters, without anything of a request (no state, no claims). */

@@ -2,7 +2,7 @@
 // digi.me; from then on the app reads their listening history whenever it likes, on their requests
 // and in a background job. Every call is signed with the contract's key around a fresh access token.
 //
-//   node app.mjs     PORT=3005  JOB_EVERY_SECONDS=10
+//   node app.mjs     PORT=3005  JOB_EVERY_SECONDS=10  REDIS_URL=redis://…
 //
 // The contract (ids, key, and where the local digi.me stand-in runs) is read from
 // DIGIME_CONTRACT_FILE, by default the one examples/digime-service writes: start that first.
@@ -11,7 +11,14 @@ import { fileURLToPath } from 'node:url'
 import { OngoingAccess } from '@ongoing/core'
 import { digiMe } from '@ongoing/digime'
 import { getOngoing, ongoingRouter, requireAccessToken } from '@ongoing/express'
-import { renderErrorPage, renderGenresPage, renderHomePage } from 'example-genrefy'
+import { RedisTokenStore } from '@ongoing/redis'
+import {
+  firstGrants,
+  renderErrorPage,
+  renderGenresPage,
+  renderGrantsPage,
+  renderHomePage,
+} from 'example-genrefy'
 import express from 'express'
 
 const port = Number(process.env.PORT ?? 3005)
@@ -20,6 +27,13 @@ const contract = readContract(
   process.env.DIGIME_CONTRACT_FILE ??
     fileURLToPath(new URL('../digime-service/contract.local.json', import.meta.url)),
 )
+
+// Grants live in this process's memory by default: a restart forgets them. With REDIS_URL they
+// live in Redis (under a key prefix of this app's own): they outlive restarts, and every instance
+// of the app shares them.
+const store = process.env.REDIS_URL
+  ? new RedisTokenStore({ url: process.env.REDIS_URL, keyPrefix: 'genrefy-digime:' })
+  : undefined
 
 // 1. One OngoingAccess for the app, with the digi.me profile: the contract signs every request.
 const access = new OngoingAccess({
@@ -38,6 +52,7 @@ const access = new OngoingAccess({
   // A dead grant (its refresh token expired or revoked): send the browser back through consent,
   // as digi.me's SDKs do with autoRecoverExpiredCredentials.
   onRefreshTokenExpired: 'reconsent',
+  store,
 })
 
 // Count refreshes per user for the status panel. The events carry no token material.
@@ -55,15 +70,13 @@ app.use('/auth', ongoingRouter(access, options))
 
 const connectUrl = '/auth/consent?returnTo=/genres'
 app.get('/', (_req, res) => {
-  res.send(renderHomePage({ framework: 'digi.me', connectUrl }))
+  res.send(renderHomePage({ framework: 'digi.me', connectUrl, grantsUrl: '/grants' }))
 })
 
 // 3. requireAccessToken: a fresh token for this user, refreshed when needed; getOngoing(req).fetch
 //    signs a request JWT around it for each call (and on a 401 refreshes once and retries once).
-const connectedUsers = new Set()
 app.get('/genres', requireAccessToken(access, options), async (req, res) => {
   const { expiresAt, userKey, fetch } = getOngoing(req)
-  connectedUsers.add(userKey)
   const history = await readListeningHistory(fetch)
   const status = { expiresAt, refreshes: 0, ...refreshStats.get(userKey), job }
   res.send(
@@ -75,6 +88,15 @@ app.get('/genres', requireAccessToken(access, options), async (req, res) => {
       refreshUrl: '/auth/refresh',
     }),
   )
+})
+
+// The grants' health, for the operator: every grant in the store with its status, when it is
+// refreshed next, its failures and last error, and why it needs the user back; never a token.
+// A demo page: a real app serves it behind its admin sign-in, never to its users.
+app.get('/grants', async (_req, res) => {
+  const { grants, more } = await firstGrants(access.grants(), 100) // the first 100, however many there are
+  res.set('cache-control', 'no-store')
+  res.send(renderGrantsPage({ framework: 'digi.me', grants, more, job }))
 })
 
 // Errors from @ongoing carry a stable `code` and the HTTP `status` (a cancelled consent: 403).
@@ -90,23 +112,29 @@ app.use((err, req, res, _next) => {
   res.send(renderErrorPage({ framework: 'digi.me', code: err.code, connectUrl }))
 })
 
-// 4. The background job: no user, no request, no session; access.fetch(userKey, …) still calls
-//    with a fresh token, refreshing it (once, however many callers) when it is about to expire.
+// 4. The background job: no user, no request, no session. It walks the grants in the store, not a
+//    list of its own: every instance sees the same ones, and (with REDIS_URL) a restart loses none.
+//    Grants that need the user back are skipped. access.fetch(userKey, …) still calls with a fresh
+//    token, refreshing it (once, however many callers) when it is about to expire.
 const job = { everySeconds: jobEverySeconds, lastRunAt: undefined, usersRead: 0 }
-access.on('consentRequired', ({ userKey }) => connectedUsers.delete(userKey))
 setInterval(async function readEveryonesHistory() {
-  if (connectedUsers.size === 0) return
+  let grants = 0
   let read = 0
-  for (const userKey of connectedUsers) {
-    try {
-      await readListeningHistory((input, init) => access.fetch(userKey, input, init))
-      read++
-    } catch (error) {
-      console.warn(`background job: ${error.code ?? error.message}`) // a code, never a token
+  try {
+    for await (const { userKey } of access.grants({ status: ['active', 'failing'] })) {
+      grants++
+      try {
+        await readListeningHistory((input, init) => access.fetch(userKey, input, init))
+        read++
+      } catch (error) {
+        console.warn(`background job: ${error.code ?? error.message}`) // a code, never a token
+      }
     }
+  } catch (error) {
+    console.warn(`background job: ${error.code ?? error.message}`) // the store failed: next run
   }
   Object.assign(job, { lastRunAt: Date.now(), usersRead: read })
-  console.log(`background job: read ${read} of ${connectedUsers.size} connected users' histories`)
+  if (grants > 0) console.log(`background job: read ${read} of ${grants} connected users' histories`)
 }, jobEverySeconds * 1000).unref()
 
 /**
@@ -165,4 +193,5 @@ function readContract(file) {
   }
 }
 
+await store?.ready() // fail now, not on the first request, when Redis is unreachable
 app.listen(port, 'localhost', () => console.log(`digime example: http://localhost:${port}`))

@@ -1,16 +1,30 @@
 // Genrefy on Express: the user connects once; from then on the app reads their listening history
 // whenever it likes, on their requests and in a background job, with a fresh access token.
 //
-//   node app.mjs     PORT=3001  ISSUER=http://127.0.0.1:4000  JOB_EVERY_SECONDS=10
+//   node app.mjs     PORT=3001  ISSUER=http://127.0.0.1:4000  JOB_EVERY_SECONDS=10  REDIS_URL=redis://…
 import { OngoingAccess } from '@ongoing/core'
 import { getOngoing, ongoingRouter, requireAccessToken } from '@ongoing/express'
-import { renderErrorPage, renderGenresPage, renderHomePage } from 'example-genrefy'
+import { RedisTokenStore } from '@ongoing/redis'
+import {
+  firstGrants,
+  renderErrorPage,
+  renderGenresPage,
+  renderGrantsPage,
+  renderHomePage,
+} from 'example-genrefy'
 import express from 'express'
 
 const port = Number(process.env.PORT ?? 3001)
 const issuer = process.env.ISSUER ?? 'http://127.0.0.1:4000'
 const jobEverySeconds = Number(process.env.JOB_EVERY_SECONDS ?? 10)
 const historyUrl = new URL('/api/me/listening-history', issuer)
+
+// Grants live in this process's memory by default: a restart forgets them. With REDIS_URL they
+// live in Redis (under a key prefix of this app's own): they outlive restarts, and every instance
+// of the app shares them.
+const store = process.env.REDIS_URL
+  ? new RedisTokenStore({ url: process.env.REDIS_URL, keyPrefix: 'genrefy-express:' })
+  : undefined
 
 // 1. One OngoingAccess for the app: who we are at the authorization server, and what we ask for.
 const access = new OngoingAccess({
@@ -20,6 +34,7 @@ const access = new OngoingAccess({
   scope: 'offline_access api:read',
   // Seals the consent transaction and the user-key cookie, and encrypts tokens at rest.
   secret: process.env.ONGOING_SECRET ?? 'genrefy-express development secret: set ONGOING_SECRET',
+  store,
 })
 
 // Count refreshes per user for the status panel. The events carry no token material.
@@ -38,20 +53,27 @@ app.use('/auth', ongoingRouter(access, options))
 
 const connectUrl = '/auth/consent?returnTo=/genres'
 app.get('/', (_req, res) => {
-  res.send(renderHomePage({ framework: 'Express', connectUrl }))
+  res.send(renderHomePage({ framework: 'Express', connectUrl, grantsUrl: '/grants' }))
 })
 
 // 3. requireAccessToken: a fresh token in req.ongoing (read it with getOngoing), refreshed when
 //    needed. No grant yet (or a dead one)? The browser is sent to /auth/consent and comes back here.
-const connectedUsers = new Set()
 app.get('/genres', requireAccessToken(access, options), async (req, res) => {
   const { accessToken, expiresAt, userKey } = getOngoing(req)
-  connectedUsers.add(userKey)
   const response = await fetch(historyUrl, { headers: { authorization: `Bearer ${accessToken}` } })
   if (!response.ok) throw new Error(`listening history: HTTP ${response.status}`)
   const history = await response.json()
   const status = { expiresAt, refreshes: 0, ...refreshStats.get(userKey), job }
   res.send(renderGenresPage({ framework: 'Express', history, status, refreshUrl: '/auth/refresh' }))
+})
+
+// The grants' health, for the operator: every grant in the store with its status, when it is
+// refreshed next, its failures and last error, and why it needs the user back; never a token.
+// A demo page: a real app serves it behind its admin sign-in, never to its users.
+app.get('/grants', async (_req, res) => {
+  const { grants, more } = await firstGrants(access.grants(), 100) // the first 100, however many there are
+  res.set('cache-control', 'no-store')
+  res.send(renderGrantsPage({ framework: 'Express', grants, more, job }))
 })
 
 // Errors from @ongoing carry a stable `code` and the HTTP `status` (a cancelled consent: 403).
@@ -61,25 +83,31 @@ app.use((err, _req, res, _next) => {
   res.send(renderErrorPage({ framework: 'Express', code: err.code, connectUrl }))
 })
 
-// 4. The background job: no user, no request, no session. getAccessToken(userKey) returns a fresh
-//    token, refreshing it (once, however many callers) when it is about to expire.
+// 4. The background job: no user, no request, no session. It walks the grants in the store, not a
+//    list of its own: every instance sees the same ones, and (with REDIS_URL) a restart loses none.
+//    Grants that need the user back are skipped. access.fetch calls with a fresh token, refreshing
+//    it (once, however many callers) when it is about to expire, or once when the API answers 401.
 const job = { everySeconds: jobEverySeconds, lastRunAt: undefined, usersRead: 0 }
-access.on('consentRequired', ({ userKey }) => connectedUsers.delete(userKey))
 setInterval(async function readEveryonesHistory() {
-  if (connectedUsers.size === 0) return
+  let grants = 0
   let read = 0
-  for (const userKey of connectedUsers) {
-    try {
-      const token = await access.getAccessToken(userKey)
-      const response = await fetch(historyUrl, { headers: { authorization: `Bearer ${token.value}` } })
-      if (response.ok) read++
-      await response.body?.cancel()
-    } catch (error) {
-      console.warn(`background job: ${error.code ?? error.message}`) // a code, never a token
+  try {
+    for await (const { userKey } of access.grants({ status: ['active', 'failing'] })) {
+      grants++
+      try {
+        const response = await access.fetch(userKey, historyUrl)
+        if (response.ok) read++
+        await response.body?.cancel()
+      } catch (error) {
+        console.warn(`background job: ${error.code ?? error.message}`) // a code, never a token
+      }
     }
+  } catch (error) {
+    console.warn(`background job: ${error.code ?? error.message}`) // the store failed: next run
   }
   Object.assign(job, { lastRunAt: Date.now(), usersRead: read })
-  console.log(`background job: read ${read} of ${connectedUsers.size} connected users' histories`)
+  if (grants > 0) console.log(`background job: read ${read} of ${grants} connected users' histories`)
 }, jobEverySeconds * 1000).unref()
 
+await store?.ready() // fail now, not on the first request, when Redis is unreachable
 app.listen(port, 'localhost', () => console.log(`express example: http://localhost:${port}`))

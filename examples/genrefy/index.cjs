@@ -18,13 +18,106 @@ function topGenres(history, limit = 8) {
     .slice(0, limit)
 }
 
-/** The landing page: a single "Connect" button that starts the consent. */
-function renderHomePage({ framework, connectUrl }) {
+/** The landing page: a single "Connect" button that starts the consent, and the grants page. */
+function renderHomePage({ framework, connectUrl, grantsUrl }) {
   return layout(
     framework,
     `<p>See your most-listened genres. Connect once; the app keeps access from then on.</p>
-    <p><a class="button" id="connect" href="${escapeHTML(connectUrl)}">Connect</a></p>`,
+    <p><a class="button" id="connect" href="${escapeHTML(connectUrl)}">Connect</a></p>
+    ${
+      grantsUrl === undefined
+        ? ''
+        : `<p class="muted">For the operator: <a id="grants" href="${escapeHTML(grantsUrl)}">the grants</a>,
+      every connected user's access and how it is doing.</p>`
+    }`,
   )
+}
+
+/**
+ * The operator's page: every stored grant's health, as `access.grants()` gives it. A `GrantInfo`
+ * holds no token material, and this page shows only its user key, status, times, failure count,
+ * error codes and consent-required reason.
+ */
+function renderGrantsPage({ framework, grants, more, job, homeUrl = '/' }) {
+  const count = (status) => grants.filter((grant) => grant.status === status).length
+  const summary =
+    `${grants.length}${more ? '+' : ''} ${grants.length === 1 ? 'grant' : 'grants'}: ` +
+    `${count('active')} active, ${count('failing')} failing, ${count('consent_required')} consent required` +
+    (more ? ` (the first ${grants.length} shown)` : '')
+  const rows = grants
+    .map(
+      (grant) => `<tr data-user-key="${escapeHTML(grant.userKey)}" data-status="${escapeHTML(grant.status)}">
+        <td class="user-key"><code>${escapeHTML(grant.userKey)}</code></td>
+        <td class="status"><span class="badge ${escapeHTML(grant.status)}">${escapeHTML(grant.status)}</span></td>
+        <td class="expires">${when(grant.status === 'consent_required' ? undefined : grant.expiresAt)}</td>
+        <td class="last-refresh">${when(grant.lastRefreshedAt)}</td>
+        <td class="next-refresh">${when(grant.nextRefreshAt)}</td>
+        <td class="failures">${Number(grant.failures)}</td>
+        <td class="last-error">${lastErrorOf(grant.lastError)}</td>
+        <td class="consent-required">${consentRequiredOf(grant.consentRequired)}</td>
+      </tr>`,
+    )
+    .join('')
+  const table = `<table id="grant-table">
+      <thead><tr><th>User key</th><th>Status</th><th>Access token expires</th><th>Last refresh</th>
+        <th>Next refresh</th><th>Failures</th><th>Last error</th><th>Consent required</th></tr></thead>
+      <tbody>${rows}</tbody>
+    </table>`
+  return layout(
+    framework,
+    `<h2>Grants</h2>
+    <p id="summary">${summary}.</p>
+    ${grants.length === 0 ? '<p id="no-grants">No grant is stored yet: connect on the home page.</p>' : table}
+    <p id="job" class="muted">Background job: every ${Number(job.everySeconds)} s; last run
+      ${job.lastRunAt ? new Date(job.lastRunAt).toLocaleTimeString('en-GB') : 'never'}, read
+      ${Number(job.usersRead)} users' histories.</p>
+    <p class="muted">A page for the app's operator, read from the token store: statuses, times and
+      error codes, never a token. A real app serves it behind its admin sign-in.
+      <a href="${escapeHTML(homeUrl)}">Home</a></p>`,
+    { wide: true },
+  )
+}
+
+/**
+ * The first `limit` grants that `access.grants()` yields, and whether it had more. Reads no
+ * further: the store's other pages are never asked for.
+ */
+async function firstGrants(grants, limit) {
+  const first = []
+  for await (const grant of grants) {
+    if (first.length === limit) return { grants: first, more: true }
+    first.push(grant)
+  }
+  return { grants: first, more: false }
+}
+
+/** A time as `12:34:56 (in 20 s)`, or `–`. */
+function when(at) {
+  if (at === undefined) return '–'
+  const seconds = Math.round((at - Date.now()) / 1000)
+  const relative = seconds === 0 ? 'now' : seconds > 0 ? `in ${seconds} s` : `${-seconds} s ago`
+  return `<time datetime="${new Date(at).toISOString()}">${new Date(at).toLocaleTimeString('en-GB')}</time>
+    <span class="muted">(${relative})</span>`
+}
+
+/** The last failed refresh: its code, HTTP status and OAuth error, and when the next try is. */
+function lastErrorOf(error) {
+  if (error === undefined) return '–'
+  const details = [error.status, error.oauthError].filter((detail) => detail !== undefined)
+  return `<code>${escapeHTML(error.code)}</code>${details.length ? ` (${escapeHTML(details.join(' '))})` : ''}${
+    error.nextAttemptAt === undefined ? '' : `<br>next try ${when(error.nextAttemptAt)}`
+  }`
+}
+
+/** Why the user must consent again, and since when. */
+function consentRequiredOf(record) {
+  if (record === undefined) return '–'
+  return `<code class="reason">${escapeHTML(record.reason)}</code>${
+    record.oauthError === undefined || record.oauthError === record.reason
+      ? ''
+      : ` (${escapeHTML(record.oauthError)})`
+  }
+    <br>since ${when(record.at)}`
 }
 
 /**
@@ -91,7 +184,7 @@ function secondsLeft(at) {
   return Math.max(0, Math.round((at - Date.now()) / 1000))
 }
 
-function layout(framework, body) {
+function layout(framework, body, { wide = false } = {}) {
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -107,9 +200,15 @@ function layout(framework, body) {
     .bar { display: block; height: 1rem; background: #1db954; border-radius: .2rem; }
     #status { border-top: 1px solid #ddd; margin-top: 2rem; }
     dl { display: grid; grid-template-columns: 14rem 1fr; }
+    body.wide { max-width: 72rem; }
+    table { border-collapse: collapse; font-size: .85rem; width: 100%; }
+    th, td { text-align: left; vertical-align: top; padding: .3rem .5rem; border-bottom: 1px solid #ddd; }
+    .badge { border-radius: .2rem; padding: 0 .3rem; color: #fff; background: #1db954; }
+    .badge.failing { background: #e69500; }
+    .badge.consent_required { background: #b00020; }
   </style>
 </head>
-<body>
+<body${wide ? ' class="wide"' : ''}>
   <h1>Genrefy <small class="muted">with ${escapeHTML(framework)}</small></h1>
   ${body}
 </body>
@@ -127,3 +226,5 @@ exports.topGenres = topGenres
 exports.renderHomePage = renderHomePage
 exports.renderGenresPage = renderGenresPage
 exports.renderErrorPage = renderErrorPage
+exports.renderGrantsPage = renderGrantsPage
+exports.firstGrants = firstGrants

@@ -13,7 +13,31 @@ export interface AccessStatus {
 }
 
 export function topGenres(history: ListeningHistory, limit?: number): { genre: string; plays: number }[]
-export function renderHomePage(options: { framework: string; connectUrl: string }): string
+/** What the grants page shows of a grant: the fields of `@ongoing/core`'s `GrantInfo` it reads. */
+export interface GrantHealth {
+  userKey: string
+  status: 'active' | 'failing' | 'consent_required'
+  expiresAt: number | undefined
+  lastRefreshedAt?: number | undefined
+  nextRefreshAt?: number | undefined
+  failures: number
+  lastError?:
+    | {
+        code: string
+        status?: number | undefined
+        oauthError?: string | undefined
+        nextAttemptAt?: number | undefined
+      }
+    | undefined
+  consentRequired?: { reason: string; at: number; oauthError?: string | undefined } | undefined
+}
+
+export function renderHomePage(options: {
+  framework: string
+  connectUrl: string
+  /** Where the grants page is: linked for the operator when given. */
+  grantsUrl?: string
+}): string
 export function renderGenresPage(options: {
   framework: string
   history: ListeningHistory
@@ -22,6 +46,21 @@ export function renderGenresPage(options: {
   /** Default: `Top genres of ${history.userId}`. */
   heading?: string
 }): string
+export function renderGrantsPage(options: {
+  framework: string
+  /** From `access.grants()`. */
+  grants: GrantHealth[]
+  /** More grants are stored than `grants` holds. */
+  more?: boolean
+  job: AccessStatus['job']
+  /** Default: `/`. */
+  homeUrl?: string
+}): string
+/** The first `limit` grants that `access.grants()` yields, and whether it had more; reads no further. */
+export function firstGrants<T>(
+  grants: AsyncIterable<T>,
+  limit: number,
+): Promise<{ grants: T[]; more: boolean }>
 export function renderErrorPage(options: {
   framework: string
   code: string | undefined

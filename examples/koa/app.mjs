@@ -1,17 +1,31 @@
 // Genrefy on Koa: the user connects once; from then on the app reads their listening history
 // whenever it likes, on their requests and in a background job, with a fresh access token.
 //
-//   node app.mjs     PORT=3002  ISSUER=http://127.0.0.1:4000  JOB_EVERY_SECONDS=10
+//   node app.mjs     PORT=3002  ISSUER=http://127.0.0.1:4000  JOB_EVERY_SECONDS=10  REDIS_URL=redis://…
 import Router from '@koa/router'
 import { OngoingAccess } from '@ongoing/core'
 import { ongoingRouter, requireAccessToken } from '@ongoing/koa'
-import { renderErrorPage, renderGenresPage, renderHomePage } from 'example-genrefy'
+import { RedisTokenStore } from '@ongoing/redis'
+import {
+  firstGrants,
+  renderErrorPage,
+  renderGenresPage,
+  renderGrantsPage,
+  renderHomePage,
+} from 'example-genrefy'
 import Koa from 'koa'
 
 const port = Number(process.env.PORT ?? 3002)
 const issuer = process.env.ISSUER ?? 'http://127.0.0.1:4000'
 const jobEverySeconds = Number(process.env.JOB_EVERY_SECONDS ?? 10)
 const historyUrl = new URL('/api/me/listening-history', issuer)
+
+// Grants live in this process's memory by default: a restart forgets them. With REDIS_URL they
+// live in Redis (under a key prefix of this app's own): they outlive restarts, and every instance
+// of the app shares them.
+const store = process.env.REDIS_URL
+  ? new RedisTokenStore({ url: process.env.REDIS_URL, keyPrefix: 'genrefy-koa:' })
+  : undefined
 
 // 1. One OngoingAccess for the app: who we are at the authorization server, and what we ask for.
 const access = new OngoingAccess({
@@ -21,6 +35,7 @@ const access = new OngoingAccess({
   scope: 'offline_access api:read',
   // Seals the consent transaction and the user-key cookie, and encrypts tokens at rest.
   secret: process.env.ONGOING_SECRET ?? 'genrefy-koa development secret: set ONGOING_SECRET',
+  store,
 })
 
 // Count refreshes per user for the status panel. The events carry no token material.
@@ -51,42 +66,55 @@ app.use(ongoingRouter(access, options))
 
 const router = new Router()
 router.get('/', (ctx) => {
-  ctx.body = renderHomePage({ framework: 'Koa', connectUrl })
+  ctx.body = renderHomePage({ framework: 'Koa', connectUrl, grantsUrl: '/grants' })
 })
 
 // 3. requireAccessToken: a fresh token in ctx.state.ongoing, refreshed when needed. No grant yet
 //    (or a dead one)? The browser is sent to /auth/consent and comes back here.
-const connectedUsers = new Set()
 router.get('/genres', requireAccessToken(access, options), async (ctx) => {
   const { accessToken, expiresAt, userKey } = ctx.state.ongoing
-  connectedUsers.add(userKey)
   const response = await fetch(historyUrl, { headers: { authorization: `Bearer ${accessToken}` } })
   if (!response.ok) throw new Error(`listening history: HTTP ${response.status}`)
   const history = await response.json()
   const status = { expiresAt, refreshes: 0, ...refreshStats.get(userKey), job }
   ctx.body = renderGenresPage({ framework: 'Koa', history, status, refreshUrl: '/auth/refresh' })
 })
+
+// The grants' health, for the operator: every grant in the store with its status, when it is
+// refreshed next, its failures and last error, and why it needs the user back; never a token.
+// A demo page: a real app serves it behind its admin sign-in, never to its users.
+router.get('/grants', async (ctx) => {
+  const { grants, more } = await firstGrants(access.grants(), 100) // the first 100, however many there are
+  ctx.set('cache-control', 'no-store')
+  ctx.body = renderGrantsPage({ framework: 'Koa', grants, more, job })
+})
 app.use(router.routes())
 
-// 4. The background job: no user, no request, no session. getAccessToken(userKey) returns a fresh
-//    token, refreshing it (once, however many callers) when it is about to expire.
+// 4. The background job: no user, no request, no session. It walks the grants in the store, not a
+//    list of its own: every instance sees the same ones, and (with REDIS_URL) a restart loses none.
+//    Grants that need the user back are skipped. access.fetch calls with a fresh token, refreshing
+//    it (once, however many callers) when it is about to expire, or once when the API answers 401.
 const job = { everySeconds: jobEverySeconds, lastRunAt: undefined, usersRead: 0 }
-access.on('consentRequired', ({ userKey }) => connectedUsers.delete(userKey))
 setInterval(async function readEveryonesHistory() {
-  if (connectedUsers.size === 0) return
+  let grants = 0
   let read = 0
-  for (const userKey of connectedUsers) {
-    try {
-      const token = await access.getAccessToken(userKey)
-      const response = await fetch(historyUrl, { headers: { authorization: `Bearer ${token.value}` } })
-      if (response.ok) read++
-      await response.body?.cancel()
-    } catch (error) {
-      console.warn(`background job: ${error.code ?? error.message}`) // a code, never a token
+  try {
+    for await (const { userKey } of access.grants({ status: ['active', 'failing'] })) {
+      grants++
+      try {
+        const response = await access.fetch(userKey, historyUrl)
+        if (response.ok) read++
+        await response.body?.cancel()
+      } catch (error) {
+        console.warn(`background job: ${error.code ?? error.message}`) // a code, never a token
+      }
     }
+  } catch (error) {
+    console.warn(`background job: ${error.code ?? error.message}`) // the store failed: next run
   }
   Object.assign(job, { lastRunAt: Date.now(), usersRead: read })
-  console.log(`background job: read ${read} of ${connectedUsers.size} connected users' histories`)
+  if (grants > 0) console.log(`background job: read ${read} of ${grants} connected users' histories`)
 }, jobEverySeconds * 1000).unref()
 
+await store?.ready() // fail now, not on the first request, when Redis is unreachable
 app.listen(port, 'localhost', () => console.log(`koa example: http://localhost:${port}`))

@@ -6,6 +6,9 @@
 //
 // EXPRESS_APP_URL, KOA_APP_URL and NESTJS_APP_URL (defaults http://localhost:3001, :3002, :3003)
 // say where the example apps run: each app's client may only redirect to <its URL>/auth/callback.
+//
+// POST /__ongoing/revoke-grants?accountId=<login name> revokes every grant of that user, as when
+// they withdraw the apps' access here (the same control as @ongoing/testing's test server has).
 import { generateKeyPairSync } from 'node:crypto'
 import { createServer } from 'node:http'
 import Provider from 'oidc-provider'
@@ -79,10 +82,36 @@ provider.use(async (ctx, next) => {
   }
 })
 
+// Every grant (what a user approved for a client) by account, for revokeGrantsOf.
+const grantsByAccount = new Map()
+provider.on('grant.saved', ({ accountId, jti }) => {
+  grantsByAccount.set(accountId, (grantsByAccount.get(accountId) ?? new Set()).add(jti))
+})
+
+/** Revokes every grant of a user and every token issued under them: later refreshes get invalid_grant. */
+async function revokeGrantsOf(accountId) {
+  const grantIds = [...(grantsByAccount.get(accountId) ?? [])]
+  grantsByAccount.delete(accountId)
+  for (const grantId of grantIds) {
+    const models = [provider.AccessToken, provider.RefreshToken, provider.AuthorizationCode]
+    await Promise.all(models.map((model) => model.revokeByGrantId(grantId)))
+    await provider.Grant.adapter.destroy(grantId)
+  }
+  console.log(`grants revoked: ${grantIds.length} of ${JSON.stringify(accountId)}`)
+}
+
 const handleOAuth = provider.callback()
 server.on('request', (req, res) => {
-  if (req.url?.split('?')[0] === '/api/me/listening-history') {
+  const [path, query = ''] = (req.url ?? '/').split('?')
+  if (path === '/api/me/listening-history') {
     serveListeningHistory(req, res).catch(() => send(res, 500, { error: 'server_error' }))
+  } else if (path === '/__ongoing/revoke-grants' && req.method === 'POST') {
+    const accountId = new URLSearchParams(query).get('accountId')
+    if (!accountId) return send(res, 400, { error: 'accountId is required' })
+    revokeGrantsOf(accountId).then(
+      () => res.writeHead(204).end(),
+      () => send(res, 500, { error: 'server_error' }),
+    )
   } else {
     handleOAuth(req, res)
   }

@@ -10,9 +10,10 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, mkdirSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
-import { requireOrSkip } from '@ongoing/testing'
+import { type RedisServer, redisServerAvailability, requireOrSkip, startRedisServer } from '@ongoing/testing'
 import { type Browser, chromium, type Page } from 'playwright-core'
 import { afterEach, expect, it, type TestContext } from 'vitest'
+import { expectNoTokenMaterial } from '../examples/support.js'
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const ACCESS_TOKEN_TTL_SECONDS = 5
@@ -36,15 +37,22 @@ export interface GenrefyExample {
 export function testGenrefyExample(example: GenrefyExample): void {
   const children: ChildProcess[] = []
   let browser: Browser | undefined
+  let redis: RedisServer | undefined
 
   afterEach(async () => {
     await browser?.close()
     browser = undefined
     for (const child of children.splice(0)) child.kill('SIGTERM')
+    await redis?.deleteKeys(`genrefy-${example.slug}:`)
+    await redis?.close()
+    redis = undefined
   })
 
-  /** Starts the provider, the app and a browser page; skips (or, under CI, fails) without Chromium. */
-  async function setUp(ctx: TestContext) {
+  /**
+   * Starts the provider, the app and a browser page; skips (or, under CI, fails) without Chromium.
+   * `appEnv` adds to the app's environment.
+   */
+  async function setUp(ctx: TestContext, appEnv: Record<string, string> = {}) {
     requireChromium(ctx)
     const appPort = await freePort()
     const appUrl = `http://localhost:${appPort}`
@@ -54,16 +62,25 @@ export function testGenrefyExample(example: GenrefyExample): void {
       [example.appUrlVariable]: appUrl,
     })
     const issuer = (await provider.line(/^provider: (\S+)/))[1]!
-    const app = start(children, example.script, {
+    const env = {
       PORT: String(appPort),
       ISSUER: issuer,
       JOB_EVERY_SECONDS: '3600', // the job would refresh too; these tests count the page's refreshes
-    })
+      ...appEnv,
+    }
+    let app = start(children, example.script, env)
     await app.line(example.ready)
+    /** Stops the app's process and starts it again, as a deployment would. */
+    const restartApp = async () => {
+      await stop(app.child)
+      app = start(children, example.script, env)
+      await app.line(example.ready)
+      return app
+    }
 
     browser = await launchChromium()
     const page = await openPage(ctx, browser, example.slug)
-    return { page, provider, appUrl, issuer }
+    return { page, provider, app, restartApp, appUrl, issuer }
   }
 
   it(`${example.name}: keeps showing the genres after the access token expires, with one refresh`, async (ctx) => {
@@ -108,6 +125,76 @@ export function testGenrefyExample(example: GenrefyExample): void {
     })
   }, 120_000)
 
+  it(`${example.name}: the job walks the grants in Redis across a restart; /grants shows active, then consent_required once the provider revoked them`, async (ctx) => {
+    requireChromium(ctx)
+    requireRedis(ctx)
+    redis = await startRedisServer()
+    const { page, app, restartApp, appUrl, issuer } = await setUp(ctx, {
+      REDIS_URL: redis.url,
+      JOB_EVERY_SECONDS: '1',
+    })
+    const rows = page.locator('#grant-table tbody tr')
+    await screenshotOnFailure(page, `${example.slug}-grants`, async () => {
+      await page.goto(appUrl)
+      await page.click('#grants') // the home page links the grants page
+      await page.waitForURL(`${appUrl}/grants`)
+      expect(await page.textContent('#no-grants')).toContain('No grant is stored yet')
+
+      await page.goto(appUrl)
+      await page.click('#connect')
+      await page.waitForURL(`${issuer}/interaction/**`)
+      await page.fill('input[name=login]', 'alice')
+      await page.fill('input[name=password]', 'any password')
+      await page.click('button[type=submit]')
+      await page.click('button:has-text("Continue")')
+      await page.waitForURL(`${appUrl}/genres`)
+
+      await page.goto(`${appUrl}/grants`)
+      expect(await rows.count()).toBe(1)
+      const userKey = (await rows.getAttribute('data-user-key'))!
+      expect(userKey).toMatch(/^[A-Za-z0-9_-]{22}$/) // the random key in the app's cookie
+      expect(await rows.getAttribute('data-status')).toBe('active')
+      expect(await rows.locator('.next-refresh').textContent()).toMatch(/\(in \d+ s\)/)
+      expect(await rows.locator('.failures').textContent()).toBe('0')
+      expectNoTokenMaterial(await page.content())
+      await until('the job to read alice’s history', () => app.count(/^background job: read 1 of 1 /) > 0)
+
+      // A restart: the grant is in Redis, so the job reads on, and alice is still connected.
+      const restarted = await restartApp()
+      await until('the restarted job to read it', () => restarted.count(/^background job: read 1 of 1 /) > 0)
+      await page.goto(`${appUrl}/grants`)
+      expect(await rows.getAttribute('data-user-key')).toBe(userKey)
+      expect(await rows.getAttribute('data-status')).toBe('active')
+      await page.goto(`${appUrl}/genres`)
+      expect(page.url()).toBe(`${appUrl}/genres`) // no consent again
+      expect(await page.textContent('h2')).toBe('Top genres of alice')
+
+      // alice withdraws the app's access at the provider: the job's next call finds the grant dead.
+      const revoked = await fetch(`${issuer}/__ongoing/revoke-grants?accountId=alice`, { method: 'POST' })
+      expect(revoked.status).toBe(204)
+      await until('the grant to be consent_required', async () => {
+        await page.goto(`${appUrl}/grants`)
+        return (await rows.getAttribute('data-status')) === 'consent_required'
+      })
+      expect(await rows.locator('.consent-required').textContent()).toMatch(
+        /^invalid_grant\s+since \d\d:\d\d:\d\d/,
+      )
+      expect(await page.textContent('#summary')).toBe('1 grant: 0 active, 0 failing, 1 consent required.')
+      expectNoTokenMaterial(await page.content())
+      mkdirSync(root('test-results'), { recursive: true })
+      await page.screenshot({ path: root(`test-results/${example.slug}-grants.png`), fullPage: true })
+
+      // Back at the genres, alice is sent through consent again, and her new grant is active.
+      await page.goto(`${appUrl}/genres`)
+      await page.waitForURL(`${issuer}/interaction/**`)
+      await page.click('button:has-text("Continue")')
+      await page.waitForURL(`${appUrl}/genres`)
+      await page.goto(`${appUrl}/grants`)
+      expect(await rows.getAttribute('data-user-key')).toBe(userKey)
+      expect(await rows.getAttribute('data-status')).toBe('active')
+    })
+  }, 120_000)
+
   it(`${example.name}: a cancelled consent shows a page to try again, and calls no token endpoint`, async (ctx) => {
     const { page, provider, appUrl, issuer } = await setUp(ctx)
     await screenshotOnFailure(page, `${example.slug}-cancel`, async () => {
@@ -126,6 +213,12 @@ export function testGenrefyExample(example: GenrefyExample): void {
       await page.waitForURL(`${issuer}/interaction/**`)
     })
   }, 120_000)
+}
+
+/** Skips the test without a Redis to start or reach, with the reason; under CI=true fails it instead. */
+export function requireRedis(ctx: TestContext): void {
+  const redis = redisServerAvailability()
+  requireOrSkip(ctx, redis.available ? undefined : `no Redis: ${redis.reason}`)
 }
 
 /**
@@ -207,6 +300,7 @@ export function start(children: ChildProcess[], script: string, env: Record<stri
     for (const wake of waiters) wake()
   })
   return {
+    child,
     /**
      * Waits for a line matching `pattern`: 30 s at most. A start takes under a second alone, but
      * a 2-core CI machine running the other suites beside this one once took over 10 s.
@@ -248,4 +342,28 @@ export function freePort(): Promise<number> {
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)))
+}
+
+/** Resolves with `check()`'s first truthy value, tried every 100 ms; fails after `timeoutMs` saying `what`. */
+export async function until<T>(
+  what: string,
+  check: () => T | Promise<T>,
+  timeoutMs = 20_000,
+): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await check()
+    if (value) return value as NonNullable<T>
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await sleep(100)
+  }
+}
+
+/** Stops a started script (SIGTERM) and waits until it has exited. */
+export async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  await new Promise((resolve) => {
+    child.once('exit', resolve)
+    child.kill('SIGTERM')
+  })
 }

@@ -1,9 +1,10 @@
-import { Module } from '@nestjs/common'
+import { Module, type OnApplicationShutdown } from '@nestjs/common'
 import { APP_FILTER } from '@nestjs/core'
 import { OngoingAccessModule } from '@ongoing/nestjs'
-import { issuer, port } from './config'
+import { issuer, port, store } from './config'
 import { OngoingErrorFilter } from './error.filter'
 import { GenresController } from './genres.controller'
+import { GrantsController } from './grants.controller'
 import { ListeningService } from './listening.service'
 
 @Module({
@@ -20,9 +21,14 @@ import { ListeningService } from './listening.service'
       // Seals the consent transaction and the user-key cookie, and encrypts tokens at rest.
       secret: process.env.ONGOING_SECRET ?? 'genrefy-nestjs development secret: set ONGOING_SECRET',
       cookieName: 'genrefy-nestjs',
+      store,
     }),
   ],
-  controllers: [GenresController],
+  controllers: [GenresController, GrantsController],
   providers: [ListeningService, { provide: APP_FILTER, useClass: OngoingErrorFilter }],
 })
-export class AppModule {}
+export class AppModule implements OnApplicationShutdown {
+  async onApplicationShutdown(): Promise<void> {
+    await store?.close()
+  }
+}

@@ -11,7 +11,7 @@ export class GenresController {
   @Get()
   @Header('content-type', 'text/html; charset=utf-8')
   home(): string {
-    return renderHomePage({ framework: 'NestJS', connectUrl })
+    return renderHomePage({ framework: 'NestJS', connectUrl, grantsUrl: '/grants' })
   }
 
   // 3. AccessTokenGuard: a fresh token for the caller's grant, refreshed when needed. No grant yet
@@ -24,7 +24,7 @@ export class GenresController {
     @AccessToken('expiresAt') expiresAt: number,
     @AccessToken('userKey') userKey: string,
   ): Promise<string> {
-    const history = await this.listening.historyOf(userKey, accessToken)
+    const history = await this.listening.historyOf(accessToken)
     const status = this.listening.statusOf(userKey, expiresAt)
     return renderGenresPage({ framework: 'NestJS', history, status, refreshUrl: '/auth/refresh' })
   }

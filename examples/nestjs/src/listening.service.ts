@@ -6,9 +6,8 @@ import { historyUrl, jobEverySeconds } from './config'
 /** Reads listening histories: for a request with the caller's token, and in a background job. */
 @Injectable()
 export class ListeningService implements OnModuleInit, OnModuleDestroy {
-  readonly #connectedUsers = new Set<string>()
   readonly #refreshStats = new Map<string, { refreshes: number; lastRefreshAt: number }>()
-  readonly #job = { everySeconds: jobEverySeconds, lastRunAt: undefined as number | undefined, usersRead: 0 }
+  readonly job = { everySeconds: jobEverySeconds, lastRunAt: undefined as number | undefined, usersRead: 0 }
   #timer: NodeJS.Timeout | undefined
 
   // The module's OngoingAccess, injected like any provider.
@@ -18,11 +17,9 @@ export class ListeningService implements OnModuleInit, OnModuleDestroy {
       const refreshes = (this.#refreshStats.get(userKey)?.refreshes ?? 0) + 1
       this.#refreshStats.set(userKey, { refreshes, lastRefreshAt: Date.now() })
     })
-    access.on('consentRequired', ({ userKey }) => this.#connectedUsers.delete(userKey))
   }
 
-  async historyOf(userKey: string, accessToken: string): Promise<ListeningHistory> {
-    this.#connectedUsers.add(userKey)
+  async historyOf(accessToken: string): Promise<ListeningHistory> {
     const response = await fetch(historyUrl, { headers: { authorization: `Bearer ${accessToken}` } })
     if (!response.ok) throw new Error(`listening history: HTTP ${response.status}`)
     return (await response.json()) as ListeningHistory
@@ -34,7 +31,7 @@ export class ListeningService implements OnModuleInit, OnModuleDestroy {
       refreshes: 0,
       lastRefreshAt: undefined,
       ...this.#refreshStats.get(userKey),
-      job: this.#job,
+      job: this.job,
     }
   }
 
@@ -46,22 +43,32 @@ export class ListeningService implements OnModuleInit, OnModuleDestroy {
     clearInterval(this.#timer)
   }
 
-  // 4. The background job: no user, no request, no session. getAccessToken(userKey) returns a fresh
-  // token, refreshing it (once, however many callers) when it is about to expire.
+  // 4. The background job: no user, no request, no session. It walks the grants in the store, not a
+  // list of its own: every instance sees the same ones, and (with REDIS_URL) a restart loses none.
+  // Grants that need the user back are skipped. access.fetch calls with a fresh token, refreshing
+  // it (once, however many callers) when it is about to expire, or once when the API answers 401.
   async readEveryonesHistory(): Promise<void> {
-    if (this.#connectedUsers.size === 0) return
+    let grants = 0
     let read = 0
-    for (const userKey of this.#connectedUsers) {
-      try {
-        const token = await this.access.getAccessToken(userKey)
-        const response = await fetch(historyUrl, { headers: { authorization: `Bearer ${token.value}` } })
-        if (response.ok) read++
-        await response.body?.cancel()
-      } catch (error) {
-        console.warn(`background job: ${(error as { code?: string }).code ?? error}`) // never a token
+    try {
+      for await (const { userKey } of this.access.grants({ status: ['active', 'failing'] })) {
+        grants++
+        try {
+          const response = await this.access.fetch(userKey, historyUrl)
+          if (response.ok) read++
+          await response.body?.cancel()
+        } catch (error) {
+          console.warn(`background job: ${codeOf(error)}`) // a code, never a token
+        }
       }
+    } catch (error) {
+      console.warn(`background job: ${codeOf(error)}`) // the store failed: next run
     }
-    Object.assign(this.#job, { lastRunAt: Date.now(), usersRead: read })
-    console.log(`background job: read ${read} of ${this.#connectedUsers.size} connected users' histories`)
+    Object.assign(this.job, { lastRunAt: Date.now(), usersRead: read })
+    if (grants > 0) console.log(`background job: read ${read} of ${grants} connected users' histories`)
   }
+}
+
+function codeOf(error: unknown): string {
+  return (error as { code?: string }).code ?? String(error)
 }
