@@ -22,7 +22,13 @@ import {
 } from './options.js'
 import { generateRandomToken } from './pkce.js'
 import type { ProfileClient } from './profile.js'
-import { BoundedMap, type RefreshContext, type RefreshRequest, refreshGrant } from './refresh.js'
+import {
+  BoundedMap,
+  type RefreshContext,
+  type RefreshRequest,
+  refreshGrant,
+  storedIfFresh,
+} from './refresh.js'
 import { maxTotalBackoffMs, type ResolvedRetryOptions, resolveRetryOptions } from './retry.js'
 import { Sealer, secretsFrom } from './sealing.js'
 import { standardProfile } from './standard-profile.js'
@@ -747,10 +753,23 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
     const running = this.#inflight.get(userKey)
     // A flight that started before a change of this grant was heard may answer with the old grant.
     if (running !== undefined && !this.#changes.changedSince(userKey, running.seq)) {
-      // A keeper's refresh may end without refreshing (it skips a grant locked elsewhere): read after it.
+      // A keeper refreshes ahead of need: a plain read takes the stored token while it is fresh,
+      // without waiting for the keeper's token call. Otherwise it waits, and takes the keeper's new
+      // token; a keeper that refreshed nothing (it skips a grant locked elsewhere) leaves it to go on.
       if (running.request.ahead !== undefined && request.ahead === undefined) {
-        const after = () => refreshGrant(this.#refreshContext, userKey, request)
-        return this.#track(userKey, request, running.promise.then(after, after))
+        const ctx = this.#refreshContext
+        const again = () => refreshGrant(ctx, userKey, request)
+        const afterKeeper = () =>
+          running.promise.then(
+            (token) => (token.refreshed && answers(token, request) ? token : again()),
+            again,
+          )
+        const plain = !request.force && request.rejectedValue === undefined
+        return this.#track(
+          userKey,
+          request,
+          plain ? storedIfFresh(ctx, userKey).then((token) => token ?? afterKeeper()) : afterKeeper(),
+        )
       }
       if (covers(running.request, request)) return running.promise
       const again = () => refreshGrant(this.#refreshContext, userKey, request)
