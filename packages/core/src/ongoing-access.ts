@@ -603,7 +603,9 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
    * `MemoryTokenStore` and `RedisTokenStore` can).
    *
    * A grant stored for the whole walk is listed once; one written or deleted meanwhile may or may
-   * not be. No token material is in what it yields.
+   * not be. With `RedisTokenStore`, a walk during which Redis shrinks its key table (most keys
+   * deleted meanwhile) may list a grant twice, on two pages: `SCAN`'s own guarantee. No token
+   * material is in what it yields.
    *
    * @throws {OngoingAccessError} `ERR_CONFIGURATION` when the store cannot list; `ERR_STORE`.
    * @example
