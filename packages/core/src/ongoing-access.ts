@@ -23,7 +23,13 @@ import {
 } from './options.js'
 import { generateRandomToken } from './pkce.js'
 import type { ProfileClient } from './profile.js'
-import { BoundedMap, type RefreshContext, type RefreshRequest, refreshGrant } from './refresh.js'
+import {
+  BoundedMap,
+  type RefreshContext,
+  type RefreshRequest,
+  refreshGrant,
+  storedIfFresh,
+} from './refresh.js'
 import { maxTotalBackoffMs, type ResolvedRetryOptions, resolveRetryOptions } from './retry.js'
 import { Sealer, secretsFrom } from './sealing.js'
 import { standardProfile } from './standard-profile.js'
@@ -601,7 +607,9 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
    * `MemoryTokenStore` and `RedisTokenStore` can).
    *
    * A grant stored for the whole walk is listed once; one written or deleted meanwhile may or may
-   * not be. No token material is in what it yields.
+   * not be. With `RedisTokenStore`, a walk during which Redis shrinks its key table (most keys
+   * deleted meanwhile) may list a grant twice, on two pages: `SCAN`'s own guarantee. No token
+   * material is in what it yields.
    *
    * @throws {OngoingAccessError} `ERR_CONFIGURATION` when the store cannot list; `ERR_STORE`.
    * @example
@@ -752,13 +760,23 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
     const running = this.#inflight.get(userKey)
     // A flight that started before a change of this grant was heard may answer with the old grant.
     if (running !== undefined && !this.#changes.changedSince(userKey, running.seq)) {
-      // A keeper's refresh is ahead of need: a request does not wait for it. With the store's lock
-      // it reads on its own (a token still fresh by `refreshSkewSeconds` is served at once; a stale
-      // one waits for the lock the keeper holds); without one, it reads after the keeper's refresh.
+      // A keeper refreshes ahead of need: a plain read takes the stored token while it is fresh,
+      // without waiting for the keeper's token call. Otherwise it waits, and takes the keeper's new
+      // token; a keeper that refreshed nothing (it skips a grant locked elsewhere) leaves it to go on.
       if (running.request.ahead !== undefined && request.ahead === undefined) {
-        const own = () => refreshGrant(this.#refreshContext, userKey, request)
-        if (this.store.acquireLock !== undefined) return this.#track(userKey, request, own())
-        return this.#track(userKey, request, running.promise.then(own, own))
+        const ctx = this.#refreshContext
+        const again = () => refreshGrant(ctx, userKey, request)
+        const afterKeeper = () =>
+          running.promise.then(
+            (token) => (token.refreshed && answers(token, request) ? token : again()),
+            again,
+          )
+        const plain = !request.force && request.rejectedValue === undefined
+        return this.#track(
+          userKey,
+          request,
+          plain ? storedIfFresh(ctx, userKey).then((token) => token ?? afterKeeper()) : afterKeeper(),
+        )
       }
       if (covers(running.request, request)) {
         this.#metrics.coalesced('in_process')

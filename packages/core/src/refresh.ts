@@ -246,6 +246,18 @@ export async function refreshGrant(
 }
 
 /**
+ * The stored grant's token when a plain read needs no token call (it is fresh), else `undefined`:
+ * what a request takes while a keeper's refresh of the grant is under way. Fails as
+ * {@link refreshGrant} does for a missing, dead or unreadable grant, or a failing store.
+ */
+export async function storedIfFresh(ctx: RefreshContext, userKey: string): Promise<AccessToken | undefined> {
+  // A refreshed grant this process has not saved yet is newer than the stored one.
+  if (ctx.unsaved.get(userKey) !== undefined) return undefined
+  const read = await readGrant(ctx, userKey)
+  return fresh(ctx, read.grant) ? cached(ctx, userKey, read, false) : undefined
+}
+
+/**
  * Takes the lock of `userKey`'s grant. While another process holds it, waits for a change and
  * adopts its outcome: a fresh token, or the failure it recorded.
  */
