@@ -80,7 +80,7 @@ export class OngoingAccessError extends Error {
 
 /** Why consent is required again. */
 export type ConsentRequiredReason =
-  /** No grant is stored for this user (never consented, forgotten, or dead and removed). */
+  /** No grant is stored for this user (never consented, or forgotten by `revoke`). */
   | 'no_grant'
   /**
    * A grant is stored for this user but does not open here: it was sealed under another `secret`
@@ -93,7 +93,9 @@ export type ConsentRequiredReason =
   /**
    * The authorization server rejected the refresh token: it expired or was revoked. The server
    * said so with `invalid_grant`, or with an error the app listed in `deadGrantErrors` (the
-   * error's `oauthError` tells which).
+   * error's `oauthError` tells which), or the refresh token is past the expiry the server gave. The
+   * grant's record keeps why and since when (see `access.inspect`), so every later call, in any
+   * process, says the same without a token call, until a new consent or `revoke`.
    */
   | 'invalid_grant'
   /** The access token expired and the grant holds no refresh token. */
