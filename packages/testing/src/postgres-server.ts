@@ -123,9 +123,8 @@ export function postgresServerAvailability(options: { own?: boolean } = {}): Pos
 /**
  * A PostgreSQL for tests: the one `DATABASE_URL` names when it is set (and `own` is not), otherwise
  * a throwaway cluster of its own: `initdb` in a temporary directory (user `postgres`, trust
- * authentication, no fsync), and `postgres` listening on a free port of 127.0.0.1 with its socket in
- * that directory, in a process group of its own so that `pause()` and `stop('SIGKILL')` reach every
- * backend. `close()` kills it by pid and removes the directory; it is also killed when the process
+ * authentication; no fsync, so its data survives a killed server but not a crashed machine), and `postgres` listening on a free port of 127.0.0.1 with its socket in
+ * that directory, with `pause()` and `stop('SIGKILL')` reaching the postmaster and every backend. `close()` kills it by pid and removes the directory; it is also killed when the process
  * exits. As root, both run as the `postgres` system user.
  *
  * @throws {Error} when there is no `DATABASE_URL` and no cluster can be created, or it does not
@@ -221,8 +220,6 @@ async function ownServer({ bin, dir, data, port, user }: OwnServerOptions): Prom
     '-c',
     'fsync=off',
     '-c',
-    'synchronous_commit=off',
-    '-c',
     'full_page_writes=off',
     '-c',
     'max_connections=200',
@@ -230,19 +227,27 @@ async function ownServer({ bin, dir, data, port, user }: OwnServerOptions): Prom
   let child: ChildProcess | undefined
   let paused = false
   let output = ''
+  // Every backend calls setsid(): a signal to the postmaster's group does not reach them, so
+  // each process of the cluster (the postmaster's children, from /proc) is signalled.
   const group = (signal: NodeJS.Signals) => {
-    if (child?.pid === undefined) return
-    try {
-      process.kill(-child.pid, signal)
-    } catch {
-      // Already gone.
+    const pid = child?.pid
+    if (pid === undefined) return
+    const family = [pid, ...childrenOf(pid)]
+    // Stop the postmaster first (no new backends), resume it last.
+    if (signal === 'SIGCONT') family.reverse()
+    for (const each of family) {
+      try {
+        process.kill(each, signal)
+      } catch {
+        // Already gone.
+      }
     }
   }
 
   const killOnExit = () => group('SIGKILL')
   const launch = async () => {
     output = ''
-    // detached: a process group of its own, so that signals reach the backends too.
+    // detached: not in the test runner's process group (a Ctrl-C there is for the runner).
     const started = spawn(join(bin, 'postgres'), args, {
       cwd: dir,
       detached: true,
@@ -298,8 +303,6 @@ async function ownServer({ bin, dir, data, port, user }: OwnServerOptions): Prom
     const forced = setTimeout(() => group('SIGKILL'), 10_000)
     await exited
     clearTimeout(forced)
-    // The backends of a killed postmaster exit when they notice; make sure none is left.
-    group('SIGKILL')
     child = undefined
   }
 
@@ -333,6 +336,29 @@ async function ownServer({ bin, dir, data, port, user }: OwnServerOptions): Prom
       await rm(dir, { recursive: true, force: true })
     },
   }
+}
+
+/** The process ids whose parent is `pid` (Linux /proc; none elsewhere). */
+function childrenOf(pid: number): number[] {
+  const children: number[] = []
+  let entries: string[]
+  try {
+    entries = readdirSync('/proc')
+  } catch {
+    return children
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
+      // pid (comm) state ppid …: comm may hold spaces and parentheses.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+      if (ppid === pid) children.push(Number(entry))
+    } catch {
+      // Exited meanwhile.
+    }
+  }
+  return children
 }
 
 function freePort(): Promise<number> {
