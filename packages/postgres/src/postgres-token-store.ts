@@ -39,6 +39,12 @@ export interface PostgresTokenStoreOptions extends PostgresTableOptions {
    */
   listenConnection?: pg.ClientConfig | false
   /**
+   * How often the `LISTEN` connection is checked with `SELECT 1`; one that does not answer within
+   * `max(commandTimeoutMs, 1000)` ms is replaced. A socket whose peer vanished (a network partition,
+   * a failover) may never report an error by itself. Default: 10,000 ms.
+   */
+  listenHeartbeatMs?: number
+  /**
    * How long one call may take before it fails. Default: 800 ms, under the 1,000 ms that
    * `OngoingAccess` allows each store call (`storeTimeoutMs`), so the store's own error is the one
    * you see.
@@ -62,6 +68,7 @@ const MAX_LIST_LIMIT = 1_000
 const MAX_KEY_BYTES = 7_900
 const LISTEN_BACKOFF_MIN_MS = 50
 const LISTEN_BACKOFF_MAX_MS = 2_000
+const DEFAULT_LISTEN_HEARTBEAT_MS = 10_000
 
 type Queryable = Pick<pg.PoolClient, 'query' | 'release'>
 
@@ -111,29 +118,43 @@ export class PostgresTokenStore implements TokenStore {
   readonly #ownsPool: boolean
   readonly #commandTimeoutMs: number
   readonly #listenConfig: pg.ClientConfig | false
+  readonly #listenHeartbeatMs: number
   readonly #origin = randomBytes(9).toString('base64url')
   readonly #listeners = new Set<(key: string) => void>()
   #listener: pg.Client | undefined
   #listening: Promise<void> | undefined
   #listenAttempt = 0
   #reconnectTimer: NodeJS.Timeout | undefined
+  #heartbeat: NodeJS.Timeout | undefined
   #listenStarted = false
   #closed = false
 
   /**
    * @param options - `{ connectionString }` or `{ pool }`, and optionally `table`, `schema`,
-   *   `commandTimeoutMs`, `poolConfig`, `listenConnection`.
+   *   `commandTimeoutMs`, `poolConfig`, `listenConnection`, `listenHeartbeatMs`.
    * @throws {TypeError} when the options are invalid (neither or both of `connectionString` and
    *   `pool`, a table or schema that is not a plain identifier, a bad timeout).
    */
   constructor(options: PostgresTokenStoreOptions) {
     if (typeof options !== 'object' || options === null)
       throw new TypeError('ongoing: PostgresTokenStore needs `{ connectionString }` or `{ pool }`')
-    const { connectionString, pool, commandTimeoutMs = DEFAULT_COMMAND_TIMEOUT_MS } = options
+    const {
+      connectionString,
+      pool,
+      commandTimeoutMs = DEFAULT_COMMAND_TIMEOUT_MS,
+      listenHeartbeatMs = DEFAULT_LISTEN_HEARTBEAT_MS,
+    } = options
     if ((connectionString === undefined) === (pool === undefined))
       throw new TypeError('ongoing: PostgresTokenStore needs exactly one of `connectionString` and `pool`')
     if (typeof commandTimeoutMs !== 'number' || !Number.isFinite(commandTimeoutMs) || commandTimeoutMs <= 0)
       throw new TypeError('ongoing: PostgresTokenStore `commandTimeoutMs` must be a positive number')
+    if (
+      typeof listenHeartbeatMs !== 'number' ||
+      !Number.isFinite(listenHeartbeatMs) ||
+      listenHeartbeatMs <= 0
+    )
+      throw new TypeError('ongoing: PostgresTokenStore `listenHeartbeatMs` must be a positive number')
+    this.#listenHeartbeatMs = listenHeartbeatMs
     this.names = postgresNames(options)
     this.#options = { table: options.table, schema: options.schema }
     this.#commandTimeoutMs = commandTimeoutMs
@@ -560,6 +581,7 @@ export class PostgresTokenStore implements TokenStore {
     this.#closed = true
     this.#listeners.clear()
     clearTimeout(this.#reconnectTimer)
+    clearInterval(this.#heartbeat)
     const closing: Promise<unknown>[] = []
     const listener = this.#listener
     this.#listener = undefined
@@ -600,9 +622,11 @@ export class PostgresTokenStore implements TokenStore {
     const fail = () => {
       if (failed) return
       failed = true
-      if (this.#listener === client) this.#listener = undefined
+      clearInterval(this.#heartbeat)
+      if (this.#listener !== client) return
+      this.#listener = undefined
       this.#listening = undefined
-      client.end().catch(ignore)
+      endClient(client, this.#commandTimeoutMs).catch(ignore)
       if (this.#closed) return
       const attempt = this.#listenAttempt++
       const delay = Math.min(LISTEN_BACKOFF_MAX_MS, LISTEN_BACKOFF_MIN_MS * 2 ** attempt)
@@ -631,6 +655,20 @@ export class PostgresTokenStore implements TokenStore {
         return
       }
       this.#listenAttempt = 0
+      // A connection whose peer vanished (a network partition) may never report an error: check it.
+      let checking = false
+      this.#heartbeat = setInterval(() => {
+        if (checking || failed) return
+        checking = true
+        withTimeout(
+          client.query('SELECT 1'),
+          Math.max(this.#commandTimeoutMs, 1_000),
+          'heartbeat timed out',
+        ).then(() => {
+          checking = false
+        }, fail)
+      }, this.#listenHeartbeatMs)
+      this.#heartbeat.unref()
     })()
     this.#listening = listening
     listening.catch(fail)

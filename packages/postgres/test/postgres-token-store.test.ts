@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { connect, createServer, type Socket } from 'node:net'
 import { describeWithPostgres, type PostgresServer, startPostgresServer } from '@ongoing/testing'
 import pg from 'pg'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
@@ -29,6 +30,43 @@ async function eventually<T>(attempt: () => Promise<T>, timeoutMs = 5_000): Prom
   }
 }
 
+/**
+ * A TCP proxy to the database whose `freeze()` makes every connection open so far go silent
+ * without closing (as a network partition does); connections opened later pass.
+ */
+async function freezingProxy(target: URL) {
+  const pairs: [Socket, Socket][] = []
+  const every: Socket[] = []
+  const server = createServer((inbound) => {
+    const outbound = connect({ host: target.hostname, port: Number(target.port || 5432) })
+    inbound.pipe(outbound).pipe(inbound)
+    inbound.on('error', () => outbound.destroy())
+    outbound.on('error', () => inbound.destroy())
+    pairs.push([inbound, outbound])
+    every.push(inbound, outbound)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const address = server.address() as { port: number }
+  const url = new URL(target.href)
+  url.hostname = '127.0.0.1'
+  url.port = String(address.port)
+  return {
+    url: url.href,
+    freeze() {
+      for (const [inbound, outbound] of pairs.splice(0)) {
+        inbound.unpipe(outbound)
+        outbound.unpipe(inbound)
+        inbound.pause()
+        outbound.pause()
+      }
+    },
+    async close() {
+      for (const socket of every) socket.destroy()
+      await new Promise((resolve) => server.close(resolve))
+    },
+  }
+}
+
 describe('PostgresTokenStore options', () => {
   it('refuses bad options at construction with a TypeError', () => {
     const pool = new pg.Pool({ connectionString: 'postgres://127.0.0.1:1/x' })
@@ -43,6 +81,7 @@ describe('PostgresTokenStore options', () => {
       { connectionString: 'postgres://127.0.0.1:1/x', table: 'x'.repeat(49) },
       { connectionString: 'postgres://127.0.0.1:1/x', commandTimeoutMs: 0 },
       { connectionString: 'postgres://127.0.0.1:1/x', commandTimeoutMs: Number.NaN },
+      { connectionString: 'postgres://127.0.0.1:1/x', listenHeartbeatMs: 0 },
       { pool: { query() {} } },
     ]) {
       expect(() => new PostgresTokenStore(options as never)).toThrow(TypeError)
@@ -217,6 +256,39 @@ describeWithPostgres('PostgresTokenStore against PostgreSQL', () => {
     expect(await writer.set('k', 'v', { expectedVersion: 7 })).toBeUndefined()
     await sleep(100)
     expect(heardByReader).toEqual(['k', 'k'])
+  })
+
+  it('replaces a LISTEN connection that went silent (a partition): notifications resume', async () => {
+    const name = table()
+    const proxy = await freezingProxy(new URL(postgres.url))
+    try {
+      const listener = open({
+        connectionString: postgres.url,
+        table: name,
+        listenConnection: { connectionString: proxy.url },
+        listenHeartbeatMs: 200,
+        commandTimeoutMs: 300,
+      })
+      const writer = open({ connectionString: postgres.url, table: name })
+      await listener.migrate()
+      const heard: string[] = []
+      listener.subscribe((key) => heard.push(key))
+      await listener.ready()
+      await writer.set('before', 'v', { expectedVersion: 0 })
+      await eventually(async () => expect(heard).toEqual(['before']))
+      proxy.freeze()
+      await writer.set('during', 'v', { expectedVersion: 0 })
+      // The heartbeat finds the silent connection and a new one LISTENs; later writes are heard.
+      await eventually(async () => {
+        const key = `after-${randomUUID()}`
+        await writer.set(key, 'v', { expectedVersion: 0 })
+        await sleep(100)
+        expect(heard).toContain(key)
+      }, 10_000)
+    } finally {
+      await Promise.all(stores.splice(0).map((store) => store.close()))
+      await proxy.close()
+    }
   })
 
   it('keeps stores on different tables apart: records, leases, claims and notifications', async () => {
