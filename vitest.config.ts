@@ -13,6 +13,7 @@ export default defineConfig({
       '@ongoing/koa': src('koa'),
       '@ongoing/nestjs': src('nestjs'),
       '@ongoing/redis': src('redis'),
+      '@ongoing/postgres': src('postgres'),
     },
   },
   test: {

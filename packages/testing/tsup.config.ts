@@ -5,7 +5,7 @@ import { defineConfig } from 'tsup'
 // the authorization server; the Vitest helpers need `import` (as Vitest test files use).
 const vitestStub = `
 const fail = () => {
-  throw new Error('@ongoing/testing: the Vitest helpers (runTokenStoreConformance, describeWithRedis, describeRequiring, requireOrSkip) need import, not require')
+  throw new Error('@ongoing/testing: the Vitest helpers (runTokenStoreConformance, describeWithRedis, describeWithPostgres, describeRequiring, requireOrSkip) need import, not require')
 }
 export const describe = new Proxy(fail, { get: () => fail })
 export const it = describe

@@ -33,6 +33,14 @@ export {
 } from './digime-server.js'
 export { type AuthorizeAsNativeAppOptions, authorizeAsNativeApp } from './native-app.js'
 export {
+  type PostgresAvailability,
+  type PostgresServer,
+  postgresServerAvailability,
+  type StartPostgresServerOptions,
+  startPostgresServer,
+} from './postgres-server.js'
+export { type DescribeWithPostgresOptions, describeWithPostgres } from './postgres-suite.js'
+export {
   type RedisAvailability,
   type RedisServer,
   redisServerAvailability,
