@@ -5,21 +5,19 @@
 // The window is hit exactly: each worker's store tells the test when a refresh is about to be
 // written (see worker.mjs) and waits; the test kills or freezes the first one there.
 import type { OngoingAccess } from '@ongoing/core'
-import type { RedisTokenStore } from '@ongoing/redis'
-import {
-  type RedisServer,
-  startRedisServer,
-  startTestAuthorizationServer,
-  type TestAuthorizationServer,
-} from '@ongoing/testing'
+import { startTestAuthorizationServer, type TestAuthorizationServer } from '@ongoing/testing'
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest'
 import {
+  type Backend,
+  backends,
+  type ClosableStore,
   createAppConfig,
   createLocalAccess,
-  describeMultiProcess,
   digest,
   isActive,
   type RunResult,
+  type StoreConfig,
+  type StoreServer,
   seedGrant,
   sleep,
   startWorkers,
@@ -33,16 +31,16 @@ const CALLS = 250
 const ENGINE_OPTIONS = { requestTimeoutMs: 1_000, retry: { attempts: 1 } }
 const LOCK_TTL_MS = 3_000
 
-describeMultiProcess('the refresh lock holder dies or stalls', () => {
-  let redis: RedisServer
+function lockHolderDies(backend: Backend): void {
+  let server: StoreServer
   let strict: TestAuthorizationServer
   let lenient: TestAuthorizationServer
-  let local: { access: OngoingAccess; store: RedisTokenStore } | undefined
+  let local: { access: OngoingAccess; store: ClosableStore } | undefined
   let workers: Worker[] = []
-  let keyPrefix: string | undefined
+  let store: StoreConfig | undefined
 
   beforeAll(async () => {
-    redis = await startRedisServer()
+    server = await backend.start()
     ;[strict, lenient] = await Promise.all([
       startTestAuthorizationServer({ accessTokenTTLSeconds: 3_600, rotateRefreshToken: true }),
       startTestAuthorizationServer({ accessTokenTTLSeconds: 3_600, rotateRefreshToken: false }),
@@ -53,17 +51,19 @@ describeMultiProcess('the refresh lock holder dies or stalls', () => {
     workers = []
     local?.access.close()
     await local?.store.close()
-    if (keyPrefix !== undefined) await redis.deleteKeys(keyPrefix)
+    local = undefined
+    if (store !== undefined) await server.clear(store)
+    store = undefined
   })
   afterAll(async () => {
     await Promise.all([strict?.close(), lenient?.close()])
-    await redis?.close()
+    await server?.close()
   })
 
   async function setUp(as: TestAuthorizationServer): Promise<string> {
-    const config = { ...createAppConfig(as, redis.url), options: ENGINE_OPTIONS }
-    keyPrefix = config.keyPrefix
-    local = createLocalAccess(config)
+    store = server.namespace()
+    const config = { ...createAppConfig(as, store), options: ENGINE_OPTIONS }
+    local = await createLocalAccess(config)
     const old = await seedGrant(as, local.access, 'alice', { expired: true })
     workers = await startWorkers(PROCESSES, { ...config, interceptLockedWrites: true })
     as.resetStats()
@@ -145,7 +145,7 @@ describeMultiProcess('the refresh lock holder dies or stalls', () => {
     })
     expect(await local!.access.inspect('alice')).toMatchObject({ status: 'consent_required' })
     console.info(
-      `[multiprocess] holder killed: others settled ${Math.max(...survivors.map((r) => r.finishedAt - run.startedAt))} ms after the calls started, ${Math.max(...survivors.map((r) => r.finishedAt - run.killedAt()))} ms after the kill (lock TTL ${LOCK_TTL_MS} ms); grants revoked: ${stats.grantsRevoked}`,
+      `[multiprocess] ${backend.label}, holder killed: others settled ${Math.max(...survivors.map((r) => r.finishedAt - run.startedAt))} ms after the calls started, ${Math.max(...survivors.map((r) => r.finishedAt - run.killedAt()))} ms after the kill (lock TTL ${LOCK_TTL_MS} ms); grants revoked: ${stats.grantsRevoked}`,
     )
   }, 60_000)
 
@@ -220,4 +220,8 @@ describeMultiProcess('the refresh lock holder dies or stalls', () => {
     const stored = await local!.access.getAccessToken('alice')
     expect(digest(stored.value)).toBe(digests[0])
   }, 60_000)
-})
+}
+
+for (const backend of backends) {
+  backend.describe(`the refresh lock holder dies or stalls (${backend.label})`, () => lockHolderDies(backend))
+}

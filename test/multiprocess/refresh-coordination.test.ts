@@ -1,21 +1,18 @@
-// Several app processes, one Redis, one authorization server with strict refresh-token rotation:
+// Several app processes, one store (Redis, PostgreSQL), one authorization server with strict refresh-token rotation:
 // however many callers in however many processes find a token expired, the grant is refreshed
 // once, and every caller gets the one new token.
 import type { OngoingAccess } from '@ongoing/core'
-import type { RedisTokenStore } from '@ongoing/redis'
-import {
-  type RedisServer,
-  startRedisServer,
-  startTestAuthorizationServer,
-  type TestAuthorizationServer,
-} from '@ongoing/testing'
+import { startTestAuthorizationServer, type TestAuthorizationServer } from '@ongoing/testing'
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest'
 import {
+  type Backend,
+  backends,
+  type ClosableStore,
   createAppConfig,
   createLocalAccess,
-  describeMultiProcess,
   digest,
   isActive,
+  type StoreServer,
   seedGrant,
   startWorkers,
   totals,
@@ -26,15 +23,15 @@ import {
 const PROCESSES = 4
 const CALLS = 250
 
-describeMultiProcess('refresh coordinated across processes through Redis', () => {
-  let redis: RedisServer
+function refreshCoordination(backend: Backend): void {
+  let server: StoreServer
   let as: TestAuthorizationServer
-  let config: WorkerConfig
-  let local: { access: OngoingAccess; store: RedisTokenStore }
+  let config: WorkerConfig | undefined
+  let local: { access: OngoingAccess; store: ClosableStore } | undefined
   let workers: Worker[] = []
 
   beforeAll(async () => {
-    redis = await startRedisServer()
+    server = await backend.start()
     as = await startTestAuthorizationServer({ accessTokenTTLSeconds: 3_600, rotateRefreshToken: true })
   })
   afterEach(async () => {
@@ -42,19 +39,22 @@ describeMultiProcess('refresh coordinated across processes through Redis', () =>
     workers = []
     local?.access.close()
     await local?.store.close()
-    if (config !== undefined) await redis.deleteKeys(config.keyPrefix)
+    local = undefined
+    if (config !== undefined) await server.clear(config.store)
+    config = undefined
   })
   afterAll(async () => {
     await as?.close()
-    await redis?.close()
+    await server?.close()
   })
 
   async function setUp(users: string[]): Promise<Map<string, string>> {
-    config = createAppConfig(as, redis.url)
-    local = createLocalAccess(config)
+    config = createAppConfig(as, server.namespace())
+    local = await createLocalAccess(config)
+    const { access } = local
     const old = new Map<string, string>()
     await Promise.all(
-      users.map(async (user) => old.set(user, await seedGrant(as, local.access, user, { expired: true }))),
+      users.map(async (user) => old.set(user, await seedGrant(as, access, user, { expired: true }))),
     )
     workers = await startWorkers(PROCESSES, config)
     as.resetStats()
@@ -78,11 +78,11 @@ describeMultiProcess('refresh coordinated across processes through Redis', () =>
     // Exactly one process refreshed; the others were woken by its write.
     expect(results.map((result) => result.refreshEvents).sort()).toEqual([0, 0, 0, 1])
     // What the store holds is that token, and the server says it is live.
-    const stored = await local.access.getAccessToken('alice')
+    const stored = await local!.access.getAccessToken('alice')
     expect(digest(stored.value)).toBe(digests[0])
     expect(await isActive(as, stored.value)).toBe(true)
     console.info(
-      `[multiprocess] 1 user: ${PROCESSES * CALLS} calls in ${PROCESSES} processes, slowest ${Math.round(alice.maxMs)} ms, refresh calls at the AS: 1`,
+      `[multiprocess] ${backend.label}, 1 user: ${PROCESSES * CALLS} calls in ${PROCESSES} processes, slowest ${Math.round(alice.maxMs)} ms, refresh calls at the AS: 1`,
     )
   }, 60_000)
 
@@ -107,13 +107,19 @@ describeMultiProcess('refresh coordinated across processes through Redis', () =>
       // No user was handed a token another user got.
       expect(seen.has(digests[0]!), user).toBe(false)
       seen.add(digests[0]!)
-      const stored = await local.access.getAccessToken(user)
+      const stored = await local!.access.getAccessToken(user)
       expect(digest(stored.value), user).toBe(digests[0])
       slowest = Math.max(slowest, total.maxMs)
     }
     expect(results.reduce((sum, result) => sum + result.refreshEvents, 0)).toBe(20)
     console.info(
-      `[multiprocess] 20 users: ${20 * PROCESSES * CALLS} calls in ${PROCESSES} processes, slowest ${Math.round(slowest)} ms, refresh calls at the AS: 20`,
+      `[multiprocess] ${backend.label}, 20 users: ${20 * PROCESSES * CALLS} calls in ${PROCESSES} processes, slowest ${Math.round(slowest)} ms, refresh calls at the AS: 20`,
     )
   }, 90_000)
-})
+}
+
+for (const backend of backends) {
+  backend.describe(`refresh coordinated across processes through ${backend.label}`, () =>
+    refreshCoordination(backend),
+  )
+}

@@ -3,12 +3,15 @@
 import { type ChildProcess, fork } from 'node:child_process'
 import { createHash, randomUUID } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
-import { OngoingAccess, type OngoingAccessOptions } from '@ongoing/core'
+import { OngoingAccess, type OngoingAccessOptions, type TokenStore } from '@ongoing/core'
 import { RedisTokenStore } from '@ongoing/redis'
 import {
   describeRequiring,
+  describeWithPostgres,
   describeWithRedis,
   driveConsent,
+  startPostgresServer,
+  startRedisServer,
   type TestAuthorizationServer,
 } from '@ongoing/testing'
 import { builtPackagesProblem } from '../built-packages.js'
@@ -23,15 +26,119 @@ export function digest(value: string): string {
   return createHash('sha256').update(value).digest('base64url').slice(0, 16)
 }
 
-/**
- * `describe` for the multi-process suites: they need a Redis (see `describeWithRedis`) and the
- * built packages (see `describeRequiring`).
- */
-export function describeMultiProcess(name: string, suite: () => void, options: { own?: boolean } = {}): void {
-  const problem = builtPackagesProblem(['core', 'redis'])
-  if (problem === undefined) describeWithRedis(name, suite, options)
-  else describeRequiring(name, problem, suite)
+/** Where the workers keep their grants: one namespace of one store server, for one test. */
+export type StoreConfig =
+  | { kind: 'redis'; url: string; keyPrefix: string }
+  | { kind: 'postgres'; url: string; table: string }
+
+/** A store server the multi-process suites run against; they stop, restart and pause it. */
+export interface StoreServer {
+  readonly url: string
+  /** `undefined` while stopped. */
+  readonly pid: number | undefined
+  /** A namespace of its own for one test: a Redis key prefix, a PostgreSQL table. */
+  namespace(): StoreConfig
+  /** Removes what a test left in `store`'s namespace. */
+  clear(store: StoreConfig): Promise<void>
+  stop(signal?: NodeJS.Signals): Promise<void>
+  restart(): Promise<void>
+  pause(): void
+  resume(): void
+  close(): Promise<void>
 }
+
+/** A store backend of the multi-process suites: each suite is registered once per backend. */
+export interface Backend {
+  readonly kind: StoreConfig['kind']
+  /** 'Redis', 'PostgreSQL': for test names. */
+  readonly label: string
+  /**
+   * `describe` for a multi-process suite on this backend: it needs the store server (see
+   * `describeWithRedis`, `describeWithPostgres`) and the built packages (see `describeRequiring`).
+   */
+  describe(name: string, suite: () => void, options?: { own?: boolean }): void
+  /** A server of this backend; `own` for suites that stop or pause it (with data that survives a crash). */
+  start(options?: { own?: boolean }): Promise<StoreServer>
+}
+
+const redisBackend: Backend = {
+  kind: 'redis',
+  label: 'Redis',
+  describe(name, suite, options = {}) {
+    const problem = builtPackagesProblem(['core', 'redis'])
+    if (problem === undefined) describeWithRedis(name, suite, options)
+    else describeRequiring(name, problem, suite)
+  },
+  async start({ own = false } = {}) {
+    // An own server has an append-only file: a Redis that comes back after a crash still has its
+    // data, as a production one with AOF would.
+    const redis = await startRedisServer(own ? { own: true, persistent: true } : {})
+    return {
+      get url() {
+        return redis.url
+      },
+      get pid() {
+        return redis.pid
+      },
+      namespace: () => ({ kind: 'redis', url: redis.url, keyPrefix: `mp:${randomUUID()}:` }),
+      clear: async (store) => {
+        if (store.kind === 'redis') await redis.deleteKeys(store.keyPrefix)
+      },
+      stop: (signal) => redis.stop(signal),
+      restart: () => redis.restart(),
+      pause: () => redis.pause(),
+      resume: () => redis.resume(),
+      close: () => redis.close(),
+    }
+  },
+}
+
+const postgresBackend: Backend = {
+  kind: 'postgres',
+  label: 'PostgreSQL',
+  describe(name, suite, options = {}) {
+    const problem = builtPackagesProblem(['core', 'postgres'])
+    if (problem === undefined) describeWithPostgres(name, suite, options)
+    else describeRequiring(name, problem, suite)
+  },
+  async start({ own = false } = {}) {
+    // A cluster of its own keeps its data directory: it comes back after a crash (WAL recovery).
+    const postgres = await startPostgresServer({ own })
+    return {
+      get url() {
+        return postgres.url
+      },
+      get pid() {
+        return postgres.pid
+      },
+      namespace: () => ({
+        kind: 'postgres',
+        url: postgres.url,
+        table: `mp_${randomUUID().replaceAll('-', '')}`,
+      }),
+      clear: async (store) => {
+        if (store.kind !== 'postgres') return
+        const { default: pg } = await import('pg')
+        const client = new pg.Client({ connectionString: store.url })
+        await client.connect()
+        try {
+          const { table } = store
+          await client.query(`DROP TABLE IF EXISTS "${table}", "${table}_locks", "${table}_claims"`)
+        } finally {
+          await client.end()
+        }
+      },
+      stop: (signal) => postgres.stop(signal),
+      restart: () => postgres.restart(),
+      pause: () => postgres.pause(),
+      resume: () => postgres.resume(),
+      close: () => postgres.close(),
+    }
+  },
+}
+
+/** Every backend the multi-process suites run on. */
+export const backends: readonly Backend[] = [redisBackend, postgresBackend]
 
 /** What one process saw of one user's calls in one run. */
 export interface UserResult {
@@ -148,15 +255,14 @@ export interface WorkerConfig {
   redirectUri: string
   scope: string
   secret: string
-  redisUrl: string
-  keyPrefix: string
+  store: StoreConfig
   options?: Partial<
     Pick<OngoingAccessOptions, 'requestTimeoutMs' | 'retry' | 'storeTimeoutMs' | 'refreshSkewSeconds'>
   >
   interceptLockedWrites?: boolean
 }
 
-/** Starts `count` worker processes and waits until each one is ready (discovery done, Redis connected). */
+/** Starts `count` worker processes and waits until each one is ready (discovery done, store reachable). */
 export async function startWorkers(count: number, config: WorkerConfig): Promise<Worker[]> {
   const workers = Array.from({ length: count }, () => new Worker())
   await Promise.all(workers.map((worker) => worker.init(config)))
@@ -164,21 +270,39 @@ export async function startWorkers(count: number, config: WorkerConfig): Promise
 }
 
 /** The app side in the test process: the same configuration as the workers, from source. */
-export function createAppConfig(as: TestAuthorizationServer, redisUrl: string): WorkerConfig {
+export function createAppConfig(as: TestAuthorizationServer, store: StoreConfig): WorkerConfig {
   return {
     issuer: as.issuer,
     client: { id: as.clients.confidential.id, secret: as.clients.confidential.secret },
     redirectUri: REDIRECT_URI,
     scope: SCOPE,
     secret: `test-secret-${randomUUID()}`,
-    redisUrl,
-    keyPrefix: `mp:${randomUUID()}:`,
+    store,
   }
 }
 
+/** A store the test process can close. */
+export type ClosableStore = TokenStore & { close(): Promise<void> }
+
+/** The store `config` describes; a PostgreSQL table is created (`migrate()`) if it does not exist. */
+export async function openStore(config: StoreConfig): Promise<ClosableStore> {
+  if (config.kind === 'redis') return new RedisTokenStore({ url: config.url, keyPrefix: config.keyPrefix })
+  const { PostgresTokenStore } = await import('@ongoing/postgres')
+  const store = new PostgresTokenStore({ connectionString: config.url, table: config.table })
+  try {
+    await store.migrate()
+  } catch (err) {
+    await store.close()
+    throw err
+  }
+  return store
+}
+
 /** An `OngoingAccess` in the test process with the workers' configuration, and its store. */
-export function createLocalAccess(config: WorkerConfig): { access: OngoingAccess; store: RedisTokenStore } {
-  const store = new RedisTokenStore({ url: config.redisUrl, keyPrefix: config.keyPrefix })
+export async function createLocalAccess(
+  config: WorkerConfig,
+): Promise<{ access: OngoingAccess; store: ClosableStore }> {
+  const store = await openStore(config.store)
   const access = new OngoingAccess({
     issuer: config.issuer,
     client: config.client,

@@ -1,5 +1,5 @@
 // One app instance in its own process, for the multi-process tests: an OngoingAccess on a
-// RedisTokenStore, driven by its parent over IPC. Imports the built packages (run `pnpm build`).
+// RedisTokenStore or a PostgresTokenStore (config.store), driven by its parent over IPC. Imports the built packages (run `pnpm build`).
 //
 // parent → worker: { type: 'init', config } | { type: 'run', runId, users, calls } | { type: 'proceed' } | { type: 'exit' }
 // worker → parent: { type: 'ready' } | { type: 'result', runId, users: { [userKey]: UserResult } }
@@ -42,8 +42,18 @@ function hookedStore(inner, intercept) {
   }
 }
 
+async function openStore(config) {
+  if (config.kind === 'redis') return new RedisTokenStore({ url: config.url, keyPrefix: config.keyPrefix })
+  if (config.kind === 'postgres') {
+    // Only the PostgreSQL runs need the package (and its pg).
+    const { PostgresTokenStore } = await import('@ongoing/postgres')
+    return new PostgresTokenStore({ connectionString: config.url, table: config.table })
+  }
+  throw new Error(`unknown store kind: ${config.kind}`)
+}
+
 async function init(config) {
-  store = new RedisTokenStore({ url: config.redisUrl, keyPrefix: config.keyPrefix })
+  store = await openStore(config.store)
   access = new OngoingAccess({
     issuer: config.issuer,
     client: config.client,

@@ -707,6 +707,7 @@ export class PostgresTokenStore implements TokenStore {
     })
     const work = (async () => {
       const client = await this.#pool.connect()
+      guardClient(client)
       if (timedOut) {
         client.release()
         throw new Error('gave up')
@@ -716,8 +717,9 @@ export class PostgresTokenStore implements TokenStore {
         client.release()
         return result
       } catch (err) {
-        // A server error (SQLSTATE) leaves the connection usable; anything else may not.
-        client.release(isServerError(err) ? undefined : (err as Error))
+        // A server error (SQLSTATE) leaves the connection usable, unless the server is ending the
+        // session (FATAL, e.g. 57P01 on a shutdown or pg_terminate_backend); anything else may not.
+        client.release(isServerError(err) && !endsSession(err) ? undefined : (err as Error))
         throw err
       }
     })()
@@ -754,6 +756,12 @@ function isServerError(err: unknown): err is Error & { code: string } {
   return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)
 }
 
+/** A server error after which the server closes the connection (severity FATAL or PANIC, class 57P). */
+function endsSession(err: Error & { code: string }): boolean {
+  const severity = (err as { severity?: unknown }).severity
+  return severity === 'FATAL' || severity === 'PANIC' || err.code.startsWith('57P')
+}
+
 function checkKey(key: string): void {
   if (typeof key !== 'string') throw new TypeError('ongoing: a token store key must be a string')
   if (key.includes('\u0000')) throw new TypeError('ongoing: a Postgres token store key cannot hold U+0000')
@@ -764,6 +772,20 @@ function checkKey(key: string): void {
 /** `text` as a literal in a `LIKE … ESCAPE '\'` pattern. */
 function escapeLike(text: string): string {
   return text.replace(/[\\%_]/g, (char) => `\\${char}`)
+}
+
+const guardedClients = new WeakSet<object>()
+
+/**
+ * pg-pool removes its own 'error' listener from a client while it is checked out: a connection
+ * that dies then (the server crashed or was restarted, the network broke) would emit an 'error'
+ * event nobody listens to, and end the process. The call in flight fails on its own (its query
+ * rejects) and the client is destroyed on release; this listener only keeps the process alive.
+ */
+function guardClient(client: pg.PoolClient): void {
+  if (guardedClients.has(client)) return
+  guardedClients.add(client)
+  client.on('error', ignore)
 }
 
 async function endClient(client: pg.Client, timeoutMs: number): Promise<void> {

@@ -417,6 +417,45 @@ describeWithPostgres('PostgresTokenStore against PostgreSQL', () => {
     }
   })
 
+  it('a connection that dies while a call holds it fails that call, does not end the process (no unhandled error event) and is not reused', async () => {
+    const name = table()
+    const store = open({ connectionString: postgres.url, table: name, commandTimeoutMs: 5_000 })
+    await store.migrate()
+    // The call's connection waits on a lock; its backend is then terminated, as a server crash
+    // or a broken network would end it, while the store holds that connection from the pool.
+    const blocker = await admin.connect()
+    try {
+      await blocker.query('BEGIN')
+      await blocker.query(`LOCK TABLE "${name}" IN ACCESS EXCLUSIVE MODE`)
+      const pending = store.get('k').then(
+        () => undefined,
+        (err: Error) => err,
+      )
+      let terminated = 0
+      for (let i = 0; i < 50 && terminated === 0; i++) {
+        await sleep(20)
+        const { rows } = await admin.query(
+          `SELECT pg_terminate_backend(pid) AS done FROM pg_stat_activity
+            WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid() AND query LIKE $1`,
+          [`%${name}%`],
+        )
+        terminated = rows.filter((row) => row.done === true).length
+      }
+      expect(terminated).toBe(1)
+      const error = await pending
+      expect(error).toBeInstanceOf(Error)
+      expect(error!.message).toMatch(/^ongoing: Postgres get failed/)
+      // An unhandled 'error' event on the pooled client would have ended the process (vitest
+      // reports it as an unhandled error).
+      await blocker.query('ROLLBACK')
+      // The terminated connection was not handed back to the pool as usable: the next call,
+      // right away, gets a working one.
+      expect(await store.get('k')).toBeUndefined()
+    } finally {
+      blocker.release()
+    }
+  })
+
   it('purgeExpired() deletes expired records, leases and claims only', async () => {
     const name = table()
     const store = open({ connectionString: postgres.url, table: name })
