@@ -47,7 +47,12 @@ async function openStore(config) {
   if (config.kind === 'postgres') {
     // Only the PostgreSQL runs need the package (and its pg).
     const { PostgresTokenStore } = await import('@ongoing/postgres')
-    return new PostgresTokenStore({ connectionString: config.url, table: config.table })
+    // A pool that keeps 10 connections, opened by ready(): a burst does not wait for new ones.
+    return new PostgresTokenStore({
+      connectionString: config.url,
+      table: config.table,
+      poolConfig: { min: 10 },
+    })
   }
   throw new Error(`unknown store kind: ${config.kind}`)
 }

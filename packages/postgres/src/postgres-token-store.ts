@@ -537,9 +537,11 @@ export class PostgresTokenStore implements TokenStore {
   }
 
   /**
-   * Resolves once a query runs and, when someone subscribed, the `LISTEN` connection is listening.
-   * Optional: useful at startup, to fail early when the database is unreachable or the tables are
-   * missing.
+   * Resolves once a query runs, the pool holds its `min` connections (`poolConfig: { min }`, or your
+   * pool's), and, when someone subscribed, the `LISTEN` connection is listening. Optional: useful
+   * at startup, to fail early when the database is unreachable or the tables are missing, and so
+   * that the first burst of requests after a start does not wait for new connections (each call's
+   * bound, `commandTimeoutMs`, includes getting a connection).
    *
    * @param timeoutMs - How long to wait for the `LISTEN` connection. Default: 10,000 ms.
    * @throws {Error} when the database does not answer, the tables are missing, or the store is closed.
@@ -551,6 +553,7 @@ export class PostgresTokenStore implements TokenStore {
   async ready(timeoutMs = 10_000): Promise<void> {
     const deadline = Date.now() + timeoutMs
     await this.#query('ready', `SELECT 1 FROM ${this.names.records} LIMIT 0`, [])
+    await this.#warm(deadline)
     while (this.#listenStarted && this.#listening === undefined) {
       if (this.#closed) throw new Error('ongoing: PostgresTokenStore is closed')
       if (Date.now() > deadline) throw new Error('ongoing: PostgresTokenStore LISTEN was not ready in time')
@@ -591,6 +594,33 @@ export class PostgresTokenStore implements TokenStore {
         withTimeout(this.#pool.end(), Math.max(this.#commandTimeoutMs, 1_000), 'end').catch(ignore),
       )
     await Promise.all(closing)
+  }
+
+  /**
+   * Opens the pool's `min` connections at once (pg-pool keeps `min` idle connections, but opens
+   * them one call at a time), holding each until all are open so that none is reused meanwhile.
+   */
+  async #warm(deadline: number): Promise<void> {
+    const { min = 0, max = 10 } = this.#pool.options as { min?: number; max?: number }
+    // Held at once: the idle ones are taken again, the rest are opened.
+    const wanted = Math.min(min, max) - (this.#pool.totalCount - this.#pool.idleCount)
+    if (!(wanted > 0) || this.#pool.idleCount >= Math.min(min, max)) return
+    const opening = Array.from({ length: wanted }, () =>
+      this.#pool.connect().then((client) => {
+        client.on('error', ignore)
+        return client
+      }),
+    )
+    try {
+      await withTimeout(
+        Promise.all(opening),
+        Math.max(1, deadline - Date.now()),
+        'ongoing: PostgresTokenStore could not open its connections in time',
+      )
+    } finally {
+      // Back to the pool as each one opens, late ones included.
+      for (const client of opening) client.then((open) => open.release(), ignore)
+    }
   }
 
   #message(key: string): string {

@@ -343,6 +343,23 @@ describeWithPostgres('PostgresTokenStore against PostgreSQL', () => {
     }
   })
 
+  it("ready() opens the pool's min connections at once, so a first burst waits for none", async () => {
+    const name = table()
+    const pool = new pg.Pool({ connectionString: postgres.url, min: 4, max: 6 })
+    try {
+      const store = open({ pool, table: name })
+      await store.migrate()
+      await store.ready()
+      expect(pool.totalCount).toBe(4)
+      expect(pool.idleCount).toBe(4)
+      await store.ready() // already warm: nothing more opened
+      expect(pool.totalCount).toBe(4)
+    } finally {
+      await Promise.all(stores.splice(0).map((store) => store.close()))
+      await pool.end()
+    }
+  })
+
   it('does not starve a small app pool: LISTEN has a connection of its own', async () => {
     const name = table()
     const pool = new pg.Pool({ connectionString: postgres.url, max: 1, connectionTimeoutMillis: 1_000 })
