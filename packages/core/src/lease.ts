@@ -8,12 +8,16 @@ import type { TokenStoreLock } from './token-store.js'
  * lock can be extended); a token call is only started when the lease outlasts it.
  */
 export class Lease {
+  /** Releases sent by this process and not answered yet, by repository and user key. */
+  static readonly #releasing = new WeakMap<GrantRepository, Map<string, Promise<void>>>()
+
   #validUntil: number
   #heartbeat: ReturnType<typeof setInterval> | undefined
   #released = false
 
   private constructor(
     private readonly repository: GrantRepository,
+    private readonly userKey: string,
     readonly lock: TokenStoreLock,
     private readonly ttlMs: number,
     askedAt: number,
@@ -36,9 +40,12 @@ export class Lease {
     userKey: string,
     ttlMs: number,
   ): Promise<Lease | undefined> {
+    // A release of ours still on its way would refuse us our own lock: let it land first.
+    const releasing = Lease.#releasing.get(repository)?.get(userKey)
+    if (releasing !== undefined) await releasing
     const askedAt = Date.now()
     const lock = await repository.acquireLock(userKey, ttlMs)
-    return lock === undefined ? undefined : new Lease(repository, lock, ttlMs, askedAt)
+    return lock === undefined ? undefined : new Lease(repository, userKey, lock, ttlMs, askedAt)
   }
 
   /** How long the lease still lasts for sure, in ms (0 once lost). */
@@ -63,11 +70,30 @@ export class Lease {
     return this.remainingMs() >= ms
   }
 
-  /** Stops extending and releases the lock (if still held). */
-  async release(): Promise<void> {
-    if (this.#released) return
+  /**
+   * Stops extending and releases the lock (if still held). Until the store answers, this process's
+   * own {@link Lease.acquire} of the same grant waits for it, so a caller need not: the refreshed
+   * token's waiters are answered while the release is on its way.
+   */
+  release(): Promise<void> {
+    if (this.#released) return Promise.resolve()
     this.#released = true
     clearInterval(this.#heartbeat)
-    await this.repository.release(this.lock)
+    let pending = Lease.#releasing.get(this.repository)
+    if (pending === undefined) {
+      pending = new Map()
+      Lease.#releasing.set(this.repository, pending)
+    }
+    const inFlight = pending
+    const released: Promise<void> = this.repository.release(this.lock).finally(() => {
+      if (inFlight.get(this.userKey) === settled) inFlight.delete(this.userKey)
+    })
+    // Waiters of `acquire` wait for the release to land, whether or not it succeeded.
+    const settled = released.then(
+      () => {},
+      () => {},
+    )
+    inFlight.set(this.userKey, settled)
+    return released
   }
 }

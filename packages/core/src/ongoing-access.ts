@@ -11,6 +11,7 @@ import { GrantRepository } from './grant-repository.js'
 import { requestAS } from './http.js'
 import type { IdTokenClaims } from './id-token.js'
 import { GrantKeeper, type Keeper, type KeepFreshOptions } from './keeper.js'
+import { Lease } from './lease.js'
 import { LogThrottle } from './log-throttle.js'
 import { type Logger, resolveLogger } from './logger.js'
 import { MemoryTokenStore } from './memory-token-store.js'
@@ -25,6 +26,7 @@ import { generateRandomToken } from './pkce.js'
 import type { ProfileClient } from './profile.js'
 import {
   BoundedMap,
+  noteDiscovered,
   type RefreshContext,
   type RefreshRequest,
   refreshGrant,
@@ -462,7 +464,7 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
       const token = this.#cache.fresh(userKey)
       if (token !== undefined) return Promise.resolve(token)
     }
-    return this.#refresh(userKey, { force, rejectedValue: undefined })
+    return this.#refresh(userKey, { force, rejectedValue: undefined, due: this.#cache.due(userKey) })
   }
 
   /**
@@ -562,9 +564,9 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
     // Let a refresh under way in this process finish first, so the newest refresh token is revoked.
     await this.#inflight.get(userKey)?.promise.catch(() => {})
     // Across processes: hold the grant's lock (when it is free) so no refresh starts meanwhile.
-    const lock = await this.#repository
-      .acquireLock(userKey, this.#refreshContext.lockTtlMs)
-      .catch(() => undefined)
+    const lease = await Lease.acquire(this.#repository, userKey, this.#refreshContext.lockTtlMs).catch(
+      () => undefined,
+    )
     let revokedAtServer = false
     try {
       const read = await this.#repository.read(userKey)
@@ -593,7 +595,7 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
         // Again once the delete is done: a grant this process wrote meanwhile is gone with it.
         this.#changes.note(userKey)
         this.#cache.forget(userKey)
-        if (lock !== undefined) await this.#repository.release(lock).catch(() => {})
+        await lease?.release().catch(() => {})
       }
     }
     this.#emitIsolated('revoke', { userKey, revokedAtServer })
@@ -713,7 +715,10 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
    * the client as {@link OngoingAccess.ready} describes.
    */
   metadata(): Promise<AuthorizationServerMetadata> {
-    return this.#profile.ready()
+    return this.#profile.ready().then((metadata) => {
+      noteDiscovered(this.#profile)
+      return metadata
+    })
   }
 
   /** @internal The profile's client (for the token swap service). */

@@ -29,6 +29,12 @@ export class TokenCache {
     return entry !== undefined && Date.now() < entry.refreshAt ? entry.token : undefined
   }
 
+  /** Whether `userKey`'s token is cached and has come due (a refresh is most likely needed). */
+  due(userKey: string): boolean {
+    const entry = this.#entries.get(userKey)
+    return entry !== undefined && Date.now() >= entry.refreshAt
+  }
+
   /** Caches `grant`'s token, unless a change of the grant was seen since `since` or it is due already. */
   remember(userKey: string, grant: Grant, since: number): void {
     if (this.#max === 0) return
