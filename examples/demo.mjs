@@ -1,9 +1,17 @@
 // `pnpm demo`: the local authorization server, the three Genrefy apps and the mobile app's token
 // swap server; the local digi.me stand-in and Genrefy on digi.me; on fixed ports, with their output
 // interleaved. Ctrl-C stops them all. Expects the packages (and the NestJS example) built: the root
-// `demo` script does that first.
+// `demo` script does that first. With REDIS_URL the apps keep their grants in Redis, with
+// DATABASE_URL in PostgreSQL (each app under a key prefix, or in tables, of its own).
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+
+if (process.env.REDIS_URL && process.env.DATABASE_URL) {
+  console.error(
+    'demo: both REDIS_URL and DATABASE_URL are set; pick one (the grants live in Redis or in PostgreSQL)',
+  )
+  process.exit(1)
+}
 
 const services = [
   { name: 'provider', port: 4000, script: 'provider/server.mjs', ready: /^provider: / },
@@ -74,6 +82,11 @@ process.on('SIGTERM', () => stop(0))
 await Promise.all([...started.values()].map((service) => service.ready))
 const ttl = process.env.ACCESS_TOKEN_TTL ?? 30
 const every = process.env.JOB_EVERY_SECONDS ?? 10
+const grantsKept = process.env.REDIS_URL
+  ? 'in Redis, REDIS_URL'
+  : process.env.DATABASE_URL
+    ? 'in PostgreSQL, DATABASE_URL'
+    : 'in memory; set REDIS_URL or DATABASE_URL to keep them in Redis or PostgreSQL'
 console.log(`
   Genrefy, three ways, each connected to a local OAuth 2.0 authorization server:
 
@@ -95,6 +108,6 @@ console.log(`
   Click "Connect", sign in, approve. Access tokens live ${ttl} s, so watch "Refreshes so far"
   grow as you reload, press "Refresh now", or let the background jobs (every ${every} s) read on.
   Each app's /grants page, linked from its home page, shows its grants' health (grants kept
-  ${process.env.REDIS_URL ? 'in Redis, REDIS_URL' : 'in memory; set REDIS_URL to keep them in Redis'}).
+  ${grantsKept}).
   Ctrl-C stops everything.
 `)

@@ -3,6 +3,7 @@
 // and in a background job. Every call is signed with the contract's key around a fresh access token.
 //
 //   node app.mjs     PORT=3005  JOB_EVERY_SECONDS=10  REDIS_URL=redis://…
+//                    (or DATABASE_URL=postgres://… in place of REDIS_URL)
 //
 // The contract (ids, key, and where the local digi.me stand-in runs) is read from
 // DIGIME_CONTRACT_FILE, by default the one examples/digime-service writes: start that first.
@@ -11,6 +12,7 @@ import { fileURLToPath } from 'node:url'
 import { OngoingAccess } from '@ongoing/core'
 import { digiMe } from '@ongoing/digime'
 import { getOngoing, ongoingRouter, requireAccessToken } from '@ongoing/express'
+import { PostgresTokenStore } from '@ongoing/postgres'
 import { RedisTokenStore } from '@ongoing/redis'
 import {
   firstGrants,
@@ -29,11 +31,21 @@ const contract = readContract(
 )
 
 // Grants live in this process's memory by default: a restart forgets them. With REDIS_URL they
-// live in Redis (under a key prefix of this app's own): they outlive restarts, and every instance
-// of the app shares them.
+// live in Redis (under a key prefix of this app's own), with DATABASE_URL in PostgreSQL (in tables
+// of this app's own): they outlive restarts, and every instance of the app shares them.
+if (process.env.REDIS_URL && process.env.DATABASE_URL) {
+  console.error(
+    'digime example: both REDIS_URL and DATABASE_URL are set; pick one (the grants live in Redis or in PostgreSQL)',
+  )
+  process.exit(1)
+}
 const store = process.env.REDIS_URL
   ? new RedisTokenStore({ url: process.env.REDIS_URL, keyPrefix: 'genrefy-digime:' })
-  : undefined
+  : process.env.DATABASE_URL
+    ? new PostgresTokenStore({ connectionString: process.env.DATABASE_URL, table: 'genrefy_digime_grants' })
+    : undefined
+// PostgreSQL: create the app's tables when they are missing (idempotent; needs no superuser).
+if (store instanceof PostgresTokenStore) await store.migrate()
 
 // 1. One OngoingAccess for the app, with the digi.me profile: the contract signs every request.
 const access = new OngoingAccess({
@@ -113,7 +125,7 @@ app.use((err, req, res, _next) => {
 })
 
 // 4. The background job: no user, no request, no session. It walks the grants in the store, not a
-//    list of its own: every instance sees the same ones, and (with REDIS_URL) a restart loses none.
+//    list of its own: every instance sees the same ones, and (in Redis or PostgreSQL) a restart loses none.
 //    Grants that need the user back are skipped. access.fetch(userKey, …) still calls with a fresh
 //    token, refreshing it (once, however many callers) when it is about to expire.
 const job = { everySeconds: jobEverySeconds, lastRunAt: undefined, usersRead: 0 }
@@ -193,5 +205,13 @@ function readContract(file) {
   }
 }
 
-await store?.ready() // fail now, not on the first request, when Redis is unreachable
+await store?.ready() // fail now, not on the first request, when Redis or PostgreSQL is unreachable
 app.listen(port, 'localhost', () => console.log(`digime example: http://localhost:${port}`))
+
+// Ctrl-C or SIGTERM: close the store's connections, then stop as the signal would have stopped us.
+for (const signal of ['SIGINT', 'SIGTERM'])
+  process.once(signal, async () => {
+    access.close()
+    await store?.close()
+    process.kill(process.pid, signal)
+  })

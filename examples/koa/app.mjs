@@ -2,9 +2,11 @@
 // whenever it likes, on their requests and in a background job, with a fresh access token.
 //
 //   node app.mjs     PORT=3002  ISSUER=http://127.0.0.1:4000  JOB_EVERY_SECONDS=10  REDIS_URL=redis://…
+//                    (or DATABASE_URL=postgres://… in place of REDIS_URL)
 import Router from '@koa/router'
 import { OngoingAccess } from '@ongoing/core'
 import { ongoingRouter, requireAccessToken } from '@ongoing/koa'
+import { PostgresTokenStore } from '@ongoing/postgres'
 import { RedisTokenStore } from '@ongoing/redis'
 import {
   firstGrants,
@@ -21,11 +23,21 @@ const jobEverySeconds = Number(process.env.JOB_EVERY_SECONDS ?? 10)
 const historyUrl = new URL('/api/me/listening-history', issuer)
 
 // Grants live in this process's memory by default: a restart forgets them. With REDIS_URL they
-// live in Redis (under a key prefix of this app's own): they outlive restarts, and every instance
-// of the app shares them.
+// live in Redis (under a key prefix of this app's own), with DATABASE_URL in PostgreSQL (in tables
+// of this app's own): they outlive restarts, and every instance of the app shares them.
+if (process.env.REDIS_URL && process.env.DATABASE_URL) {
+  console.error(
+    'koa example: both REDIS_URL and DATABASE_URL are set; pick one (the grants live in Redis or in PostgreSQL)',
+  )
+  process.exit(1)
+}
 const store = process.env.REDIS_URL
   ? new RedisTokenStore({ url: process.env.REDIS_URL, keyPrefix: 'genrefy-koa:' })
-  : undefined
+  : process.env.DATABASE_URL
+    ? new PostgresTokenStore({ connectionString: process.env.DATABASE_URL, table: 'genrefy_koa_grants' })
+    : undefined
+// PostgreSQL: create the app's tables when they are missing (idempotent; needs no superuser).
+if (store instanceof PostgresTokenStore) await store.migrate()
 
 // 1. One OngoingAccess for the app: who we are at the authorization server, and what we ask for.
 const access = new OngoingAccess({
@@ -91,7 +103,7 @@ router.get('/grants', async (ctx) => {
 app.use(router.routes())
 
 // 4. The background job: no user, no request, no session. It walks the grants in the store, not a
-//    list of its own: every instance sees the same ones, and (with REDIS_URL) a restart loses none.
+//    list of its own: every instance sees the same ones, and (in Redis or PostgreSQL) a restart loses none.
 //    Grants that need the user back are skipped. access.fetch calls with a fresh token, refreshing
 //    it (once, however many callers) when it is about to expire, or once when the API answers 401.
 const job = { everySeconds: jobEverySeconds, lastRunAt: undefined, usersRead: 0 }
@@ -116,5 +128,13 @@ setInterval(async function readEveryonesHistory() {
   if (grants > 0) console.log(`background job: read ${read} of ${grants} connected users' histories`)
 }, jobEverySeconds * 1000).unref()
 
-await store?.ready() // fail now, not on the first request, when Redis is unreachable
+await store?.ready() // fail now, not on the first request, when Redis or PostgreSQL is unreachable
 app.listen(port, 'localhost', () => console.log(`koa example: http://localhost:${port}`))
+
+// Ctrl-C or SIGTERM: close the store's connections, then stop as the signal would have stopped us.
+for (const signal of ['SIGINT', 'SIGTERM'])
+  process.once(signal, async () => {
+    access.close()
+    await store?.close()
+    process.kill(process.pid, signal)
+  })

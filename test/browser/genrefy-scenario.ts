@@ -275,11 +275,19 @@ export async function screenshotOnFailure(page: Page, name: string, steps: () =>
   }
 }
 
-/** Starts `node <script>` with `env` and collects its output lines. */
+/**
+ * Starts `node <script>` with `env` and collects its output lines. `REDIS_URL` and `DATABASE_URL`
+ * are taken from `env` only, not from this process's environment (where they point the test suites
+ * at a Redis or a PostgreSQL): the apps keep their grants in the store a test gives them, and
+ * refuse to start with both.
+ */
 export function start(children: ChildProcess[], script: string, env: Record<string, string>) {
+  const inherited = { ...process.env }
+  delete inherited.REDIS_URL
+  delete inherited.DATABASE_URL
   const child = spawn(process.execPath, [root(script)], {
     cwd: root(script.slice(0, script.lastIndexOf('/'))),
-    env: { ...process.env, ...env },
+    env: { ...inherited, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   children.push(child)

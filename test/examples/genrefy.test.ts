@@ -1,17 +1,18 @@
-// Genrefy on Express, Koa and NestJS without a browser, each with its grants in Redis (REDIS_URL):
-// the provider (examples/provider) and the app started as a user would, on the built packages,
-// then walked over HTTP. The background job walks the grants in the store, not a list of its own:
-// it reads the history of a user whose grant another OngoingAccess sharing the store stored, it
-// still reads after a restart of the app, and it skips a grant the provider revoked. /grants shows
-// each grant's health (active, then consent_required) and never any token material.
+// Genrefy on Express, Koa and NestJS without a browser, each with its grants in Redis (REDIS_URL),
+// then in PostgreSQL (DATABASE_URL): the provider (examples/provider) and the app started as a user
+// would, on the built packages, then walked over HTTP. The background job walks the grants in the
+// store, not a list of its own: it reads the history of a user whose grant another OngoingAccess
+// sharing the store stored, it still reads after a restart of the app, and it skips a grant the
+// provider revoked. /grants shows each grant's health (active, then consent_required) and never any
+// token material. In PostgreSQL the grants are rows of the app's own table, sealed, with no token in
+// clear in any column. An app given both variables refuses to start.
 
-import type { ChildProcess } from 'node:child_process'
-import { execFileSync } from 'node:child_process'
-import { OngoingAccess } from '@ongoing/core'
-import { RedisTokenStore } from '@ongoing/redis'
-import { describeWithRedis, driveConsent, type RedisServer, startRedisServer } from '@ongoing/testing'
-import { afterAll, beforeAll, expect, it } from 'vitest'
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { OngoingAccess, type TokenStore } from '@ongoing/core'
+import { driveConsent } from '@ongoing/testing'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { freePort, root, start, stop, until } from '../browser/genrefy-scenario.js'
+import { type ExampleStoreServer, exampleStores, exampleTable, expectGrantsSealedInTable } from './stores.js'
 import { CookieJar, expectNoTokenMaterial, grantRows } from './support.js'
 
 const SECRET = 'genrefy examples test secret, 32+ characters long'
@@ -27,17 +28,27 @@ const examples = [
   },
 ]
 
-for (const example of examples) {
-  describeWithRedis(`examples/${example.slug} over HTTP, with its grants in Redis`, () => {
+let nestBuilt = false
+/** TypeScript compiled to CommonJS, as in a `nest new` app: compile it as its `start` script does, once. */
+function buildNestExample(): void {
+  if (nestBuilt) return
+  execFileSync(process.execPath, [root('node_modules/typescript/bin/tsc'), '-p', root('examples/nestjs')])
+  nestBuilt = true
+}
+
+// Each app with each shared store: Redis first, then PostgreSQL.
+const cases = exampleStores.flatMap((storeKind) => examples.map((example) => ({ storeKind, example })))
+for (const { storeKind, example } of cases) {
+  storeKind.describe(`examples/${example.slug} over HTTP, with its grants in ${storeKind.name}`, () => {
     const children: ChildProcess[] = []
     const jar = new CookieJar()
-    let redis: RedisServer
+    let server: ExampleStoreServer
     let issuer: string
     let appUrl: string
     let appEnv: Record<string, string>
     let app: ReturnType<typeof start>
-    /** Another instance of the app, as a second process would be: the same client, secret and Redis. */
-    let other: { access: OngoingAccess; store: RedisTokenStore }
+    /** Another instance of the app, as a second process would be: the same client, secret and store. */
+    let other: { access: OngoingAccess; store: TokenStore & { close(): Promise<void> } }
     /** Every token the other instance received from the provider. */
     const tokens: string[] = []
 
@@ -64,15 +75,8 @@ for (const example of examples) {
     }
 
     beforeAll(async () => {
-      if (example.slug === 'nestjs') {
-        // TypeScript compiled to CommonJS, as in a `nest new` app: compile it as its `start` script does.
-        execFileSync(process.execPath, [
-          root('node_modules/typescript/bin/tsc'),
-          '-p',
-          root('examples/nestjs'),
-        ])
-      }
-      redis = await startRedisServer()
+      if (example.slug === 'nestjs') buildNestExample()
+      server = await storeKind.start()
       const appPort = await freePort()
       appUrl = `http://localhost:${appPort}`
       const provider = start(children, 'examples/provider/server.mjs', {
@@ -84,12 +88,13 @@ for (const example of examples) {
         PORT: String(appPort),
         ISSUER: issuer,
         JOB_EVERY_SECONDS: '1',
-        REDIS_URL: redis.url,
+        ...server.env,
         ONGOING_SECRET: SECRET,
       }
       await startApp()
 
-      const store = new RedisTokenStore({ url: redis.url, keyPrefix: `genrefy-${example.slug}:` })
+      // Opened once the app started: in PostgreSQL, the app's migrate() made its tables.
+      const store = server.open(example.slug)
       const recordTokens: typeof fetch = async (input, init) => {
         const response = await fetch(input, init)
         const url = input instanceof Request ? input.url : String(input)
@@ -114,11 +119,11 @@ for (const example of examples) {
     }, 120_000)
 
     afterAll(async () => {
-      for (const child of children.splice(0)) child.kill('SIGTERM')
+      await Promise.all(children.splice(0).map(stop))
       other?.access.close()
       await other?.store.close()
-      await redis?.deleteKeys(`genrefy-${example.slug}:`)
-      await redis?.close()
+      await server?.clear(example.slug)
+      await server?.close()
     })
 
     it('the home page links the grants page, which lists no grant yet', async () => {
@@ -160,13 +165,13 @@ for (const example of examples) {
       expect(carol.cells['next-refresh']).toMatch(/^\d\d:\d\d:\d\d \(in \d+ s\)$/)
       expect(html).toContain('2 grants: 2 active, 0 failing, 0 consent required')
 
-      // dave's access token, opened from Redis by the other instance: not on the page either.
+      // dave's access token, opened from the store by the other instance: not on the page either.
       const dave = rows.find((row) => row.userKey !== 'carol')!
       const davesToken = await other.access.getAccessToken(dave.userKey)
       expectNoTokenMaterial(html, [...tokens, davesToken.value])
     })
 
-    it('after a restart of the app the job reads the grants from Redis again, and dave is still connected', async () => {
+    it(`after a restart of the app the job reads the grants from ${storeKind.name} again, and dave is still connected`, async () => {
       await stop(app.child)
       await startApp()
       await until(
@@ -174,10 +179,20 @@ for (const example of examples) {
         () => app.count(/^background job: read 2 of 2 /) > 0,
       )
       const genres = await navigate(`${appUrl}/genres`)
-      expect(genres.status).toBe(200) // no consent again: the cookie's user key, the grant in Redis
+      expect(genres.status).toBe(200) // no consent again: the cookie's user key, the grant in the store
       expect(await genres.text()).toContain('<h2>Top genres of dave</h2>')
       expect(grantRows(await grantsPage()).map((row) => row.status)).toEqual(['active', 'active'])
     })
+
+    if (storeKind.variable === 'DATABASE_URL')
+      it(`the grants are rows of the app's own table, ${exampleTable(example.slug)}, sealed: no token in clear in any column`, async () => {
+        const userKeys = grantRows(await grantsPage()).map((row) => row.userKey)
+        expect(userKeys).toHaveLength(2)
+        expect(userKeys).toContain('carol')
+        // Each row opens with the app's secret; neither its tokens nor those the other instance
+        // received are anywhere in the three tables, in clear or encoded.
+        await expectGrantsSealedInTable(server.url, example.slug, { secret: SECRET, userKeys, tokens })
+      })
 
     it('the provider revokes carol’s grants: the job finds hers dead, /grants says consent_required, dave reads on', async () => {
       const revoked = await fetch(`${issuer}/__ongoing/revoke-grants?accountId=carol`, { method: 'POST' })
@@ -205,6 +220,54 @@ for (const example of examples) {
       expect(html).toContain('2 grants: 1 active, 0 failing, 1 consent required')
       expect(grantRows(html).find((row) => row.userKey !== 'carol')?.status).toBe('active')
       expectNoTokenMaterial(html, tokens)
+    })
+  })
+}
+
+describe('the examples refuse to start with both REDIS_URL and DATABASE_URL', () => {
+  beforeAll(buildNestExample, 120_000)
+
+  for (const example of examples)
+    it(`${example.name}: exits with code 1 and says to pick one, before connecting to either`, async () => {
+      // Nothing listens on port 1: an app that went on would fail later, with another message.
+      const { code, stdout, stderr } = await run(example.script, {
+        PORT: '0',
+        REDIS_URL: 'redis://127.0.0.1:1',
+        DATABASE_URL: 'postgres://ongoing@127.0.0.1:1/ongoing',
+      })
+      expect(code).toBe(1)
+      expect(stderr).toContain(
+        `${example.slug} example: both REDIS_URL and DATABASE_URL are set; pick one (the grants live in Redis or in PostgreSQL)`,
+      )
+      expect(stderr).not.toMatch(/ECONNREFUSED/)
+      expect(stdout).not.toMatch(/example: http/)
+    })
+})
+
+/** Runs `node <script>` with `env` added to this process's environment, until it exits (20 s at most). */
+function run(script: string, env: Record<string, string>) {
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+    const child = spawn(process.execPath, [root(script)], {
+      cwd: root(script.slice(0, script.lastIndexOf('/'))),
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk
+    })
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk
+    })
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`${script} did not exit within 20 s; stdout:\n${stdout}\nstderr:\n${stderr}`))
+    }, 20_000)
+    child.once('error', reject)
+    child.once('exit', (code) => {
+      clearTimeout(timer)
+      resolve({ code, stdout, stderr })
     })
   })
 }

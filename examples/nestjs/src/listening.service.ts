@@ -44,7 +44,7 @@ export class ListeningService implements OnModuleInit, OnModuleDestroy {
   }
 
   // 4. The background job: no user, no request, no session. It walks the grants in the store, not a
-  // list of its own: every instance sees the same ones, and (with REDIS_URL) a restart loses none.
+  // list of its own: every instance sees the same ones, and (in Redis or PostgreSQL) a restart loses none.
   // Grants that need the user back are skipped. access.fetch calls with a fresh token, refreshing
   // it (once, however many callers) when it is about to expire, or once when the API answers 401.
   async readEveryonesHistory(): Promise<void> {

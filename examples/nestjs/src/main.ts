@@ -2,15 +2,20 @@
 // whenever it likes, on their requests and in a background job, with a fresh access token.
 //
 //   pnpm start      PORT=3003  ISSUER=http://127.0.0.1:4000  JOB_EVERY_SECONDS=10  REDIS_URL=redis://…
+//                   (or DATABASE_URL=postgres://… in place of REDIS_URL)
 import 'reflect-metadata'
 import { NestFactory } from '@nestjs/core'
+import { PostgresTokenStore } from '@ongoing/postgres'
 import { AppModule } from './app.module'
 import { port, store } from './config'
 
 async function bootstrap(): Promise<void> {
+  // PostgreSQL: create the app's tables when they are missing (idempotent; needs no superuser),
+  // before the module's background job can read them.
+  if (store instanceof PostgresTokenStore) await store.migrate()
   const app = await NestFactory.create(AppModule, { logger: ['error', 'warn'] })
-  app.enableShutdownHooks()
-  await store?.ready() // fail now, not on the first request, when Redis is unreachable
+  app.enableShutdownHooks() // SIGTERM, SIGINT: AppModule closes the store
+  await store?.ready() // fail now, not on the first request, when Redis or PostgreSQL is unreachable
   await app.listen(port, 'localhost')
   console.log(`nestjs example: http://localhost:${port}`)
 }
