@@ -57,7 +57,7 @@ export class Totals {
     return [
       `[interleavings] ${name}: ${this.runs} interleavings (runs, shrinking included), ${this.decisions} scheduling decisions, ${(ms / 1000).toFixed(1)} s`,
       `  refresh-token presentations ${t.presentations}; again after a refusal ${t.afterRefusal}; deliberate re-presentations after an unknown outcome ${t.deliberate}; again after the presenter died ${t.afterDeath}; again after the store took the presenter's lock away ${t.afterLapse}`,
-      `  permitted losses: ${losses || 'none'}; older grant served within the cache bound ${t.staleWithinBound}; consent required while the grant was stored ${t.consentWhileStored}; runs that hit the step budget ${this.budgetExhausted}`,
+      `  permitted losses: ${losses || 'none'}; older grant served within the cache bound ${t.staleWithinBound}; consent required while the grant was stored ${t.consentWhileStored}; no grant during the consent that stored it ${t.noGrantDuringConsent}; runs that hit the step budget ${this.budgetExhausted}`,
       `  runs with violations: ${this.failingRuns}${failing ? ` (${failing})` : ''}`,
     ].join('\n')
   }

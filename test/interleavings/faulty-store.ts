@@ -49,6 +49,7 @@ export type StoreEvent =
       version: number
       accessToken: string
       refreshToken?: string
+      nextAttemptAt?: number
     }
   | { kind: 'delete'; instance: number; user: string; conditional: boolean }
 
@@ -102,6 +103,7 @@ export class FaultyStore implements TokenStore {
             version,
             accessToken: record.accessToken ?? '?',
             ...(record.refreshToken === undefined ? {} : { refreshToken: record.refreshToken }),
+            ...(record.nextAttemptAt === undefined ? {} : { nextAttemptAt: record.nextAttemptAt }),
           })
         }
         if (this.#echoed.delete(key)) this.env.delivered(this.instance, user)
@@ -271,10 +273,15 @@ function describeRecord(value: string): string {
 
 /**
  * The model's tokens in a stored record (written in clear: `encryptTokens: false`), wherever the
- * record's format keeps them: every string that reads as a model token.
+ * record's format keeps them: every string that reads as a model token; and, in a failed refresh's
+ * record, when its next attempt is due (the record's `na`).
  */
-export function tokensIn(value: string): { accessToken?: string; refreshToken?: string } {
-  const found: { accessToken?: string; refreshToken?: string } = {}
+export function tokensIn(value: string): {
+  accessToken?: string
+  refreshToken?: string
+  nextAttemptAt?: number
+} {
+  const found: { accessToken?: string; refreshToken?: string; nextAttemptAt?: number } = {}
   const visit = (node: unknown): void => {
     if (typeof node === 'string') {
       const id = parseToken(node)
@@ -285,7 +292,10 @@ export function tokensIn(value: string): { accessToken?: string; refreshToken?: 
     }
   }
   try {
-    visit(JSON.parse(value))
+    const record: unknown = JSON.parse(value)
+    visit(record)
+    const next = (record as { na?: unknown } | null)?.na
+    if (typeof next === 'number') found.nextAttemptAt = next
   } catch {
     // Not JSON: no tokens the harness can see.
   }

@@ -31,6 +31,8 @@ export type StoreChange =
       version: number
       accessToken: string
       refreshToken?: string
+      /** A failed refresh's record: no token call before then (ms since epoch), as the engine wrote it. */
+      nextAttemptAt?: number
     }
   | { kind: 'delete'; seq: number; at: number; instance: number; user: string; conditional: boolean }
 

@@ -10,18 +10,20 @@
  *    earlier presentation is unanswered, never after the server answered one.
  * 2. No user gets another user's token (from getAccessToken, at the API, or in the store).
  * 3. Once a newer grant is stored (or the grant is revoked), nobody serves the older one after
- *    hearing of the change, nor past its refresh time; the store never goes back to it.
+ *    hearing of the change, nor past its refresh time (after a failed refresh, its next attempt,
+ *    never past its expiry); the store never goes back to it.
  * 4. A grant is lost (revoked by the server for a reused refresh token, consent required while
  *    the server still has it, or a spent refresh token left in the store) only when a refresh the
  *    server processed never reached the store because its answer was lost, its process died, or
- *    its lock lapsed to an injected fault.
+ *    its lock lapsed to an injected fault. (A call that began before the consent storing the grant
+ *    returned, on an instance that had not heard of it, may be told there is no grant.)
  * 5. A forced refresh never returns a token that was there from the start or handed out before it was
  *    asked; `fetch` never retries with the token the API rejected.
  * 6. getAccessToken never returns an expired token.
  * 0. Every operation of a live instance finishes.
  */
 import { EPOCH } from './clock.js'
-import type { History, StoreChange } from './history.js'
+import type { History, OpRecord, StoreChange } from './history.js'
 import { describeToken, type Presentation, parseToken } from './model-as.js'
 import { describeOp } from './scenario.js'
 
@@ -48,6 +50,8 @@ export interface Tally {
   staleWithinBound: number
   /** Told to consent again while the store held the live grant (a read older than the grant). */
   consentWhileStored: number
+  /** Told there is no grant by a call that began before the consent (or restore) that stored it returned. */
+  noGrantDuringConsent: number
 }
 
 export function emptyTally(): Tally {
@@ -60,6 +64,7 @@ export function emptyTally(): Tally {
     losses: {},
     staleWithinBound: 0,
     consentWhileStored: 0,
+    noGrantDuringConsent: 0,
   }
 }
 
@@ -71,6 +76,7 @@ export function addTally(into: Tally, from: Tally): void {
   into.afterLapse += from.afterLapse
   into.staleWithinBound += from.staleWithinBound
   into.consentWhileStored += from.consentWhileStored
+  into.noGrantDuringConsent += from.noGrantDuringConsent
   for (const [cause, n] of Object.entries(from.losses)) into.losses[cause] = (into.losses[cause] ?? 0) + n
 }
 
@@ -277,7 +283,11 @@ export function checkInvariants(h: History): { violations: Violation[]; tally: T
     if (stale === undefined || stale >= s.startSeq) continue
     // The instance heard of the change: a notification, or it made the change itself (its own
     // consent, restore or revoke ended after changing the store at or after that point). Its own
-    // write that was applied before the change tells it nothing of the change.
+    // write that was applied before the change tells it nothing of the change. The change must be
+    // one that operation makes (a consent or restore writes, a revoke deletes): a restore whose
+    // write was answered after a delete of its own instance's revoke has not heard of that delete,
+    // and a call that starts before that revoke returns is concurrent with it (the revoke forgets
+    // the cached grant again once its delete is done).
     const heard =
       h.deliveries.some(
         (d) => d.instance === s.instance && d.user === s.user && d.seq > stale && d.seq < s.startSeq,
@@ -291,13 +301,26 @@ export function checkInvariants(h: History): { violations: Violation[]; tally: T
           o.endSeq! > stale &&
           o.endSeq! < s.startSeq &&
           h.store.some(
-            (c) => c.instance === s.instance && c.user === s.user && c.seq >= stale && c.seq <= o.endSeq!,
+            (c) =>
+              c.instance === s.instance &&
+              c.user === s.user &&
+              c.seq >= stale &&
+              c.seq <= o.endSeq! &&
+              (o.op.kind === 'revoke' ? c.kind === 'delete' && !c.conditional : c.kind === 'write'),
           ),
       )
     const firstWrite = writes.find((w) => w.accessToken === s.token)
+    // After a failed refresh the still valid token is served until the next attempt is due (its
+    // refresh time moves there, never past its expiry; SECURITY.md, "Refresh and rotation"): the
+    // record of the failure, the last one of that token written before it was served, says when.
+    const nextAttemptAt = writes
+      .filter((w) => w.accessToken === s.token && w.seq < s.endSeq)
+      .at(-1)?.nextAttemptAt
     const expiresAt = h.model.accessExpiresAt(s.token) ?? 0
     const bound =
-      firstWrite === undefined ? expiresAt : refreshAtOf({ expiresAt, obtainedAt: firstWrite.at }, h.skewMs)
+      firstWrite === undefined
+        ? expiresAt
+        : refreshAtOf({ expiresAt, obtainedAt: firstWrite.at, nextAttemptAt }, h.skewMs)
     if (heard)
       fail(
         '3 newest grant',
@@ -352,6 +375,13 @@ export function checkInvariants(h: History): { violations: Violation[]; tally: T
     )
     if (storedRt !== undefined && parseToken(storedRt)?.grant === grant && aliveAtEnd && !spent) {
       tally.consentWhileStored++
+      continue
+    }
+    // "No grant" to a call that began before the consent (or restore) that stored the grant
+    // returned, on an instance that had not heard of its write: the call is concurrent with that
+    // consent and may take effect before it, whatever the store holds when it ends.
+    if (op.error?.reason === 'no_grant' && beganDuringConsent(h, op, user, current[1])) {
+      tally.noGrantDuringConsent++
       continue
     }
     if (aliveAtEnd)
@@ -438,6 +468,31 @@ export function checkInvariants(h: History): { violations: Violation[]; tally: T
 }
 
 /**
+ * Whether `op` began while the consent or restore whose write (at `writeSeq`) stored the user's
+ * current grant had not returned, and before its instance heard of that write.
+ */
+function beganDuringConsent(h: History, op: OpRecord, user: string, writeSeq: number): boolean {
+  const write = h.store.find((c) => c.seq === writeSeq)
+  if (write?.kind !== 'write' || !('instance' in op.op)) return false
+  const instance = op.op.instance
+  const grant = parseToken(write.accessToken)?.grant
+  const unanswered = h.ops.some(
+    (o) =>
+      (o.op.kind === 'consent' || o.op.kind === 'restore') &&
+      o.op.instance === write.instance &&
+      o.op.user === user &&
+      o.startSeq < writeSeq &&
+      (o.endSeq === undefined || o.endSeq > op.startSeq) &&
+      // A consent that returned says which grant it stored.
+      (o.token === undefined || parseToken(o.token)?.grant === grant),
+  )
+  const heard = h.deliveries.some(
+    (d) => d.instance === instance && d.user === user && d.seq > writeSeq && d.seq < op.startSeq,
+  )
+  return unanswered && !heard
+}
+
+/**
  * Why a lost grant may be lost: a rotation the server made that never reached the store, or a
  * request the client had given up on that reached the server after its re-presentation (the
  * server then sees the refresh token twice; whether that re-presentation was allowed at that
@@ -478,9 +533,17 @@ function injectedLapse(h: History, p: { instance: number; user: string; seq: num
   return lock?.lapse !== undefined && lock.lapse.cause !== 'ttl' ? lock.lapse.cause : undefined
 }
 
-/** DESIGN.md: refresh `skew` before expiry, or at half its life for a token living less than that. */
-function refreshAtOf(token: { expiresAt: number; obtainedAt: number }, skewMs: number): number {
-  return token.expiresAt - Math.min(skewMs, Math.max(0, token.expiresAt - token.obtainedAt) / 2)
+/**
+ * DESIGN.md: refresh `skew` before expiry, or at half its life for a token living less than that;
+ * after a failed refresh, not before its next attempt is due, while the token is still valid.
+ */
+function refreshAtOf(
+  token: { expiresAt: number; obtainedAt: number; nextAttemptAt?: number | undefined },
+  skewMs: number,
+): number {
+  const refreshAt = token.expiresAt - Math.min(skewMs, Math.max(0, token.expiresAt - token.obtainedAt) / 2)
+  const next = token.nextAttemptAt
+  return next === undefined || next <= refreshAt ? refreshAt : Math.min(next, token.expiresAt)
 }
 
 /** A virtual instant, as the trace prints it. */
