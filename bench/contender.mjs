@@ -5,7 +5,10 @@
 //
 //   kinds: express-bare | express-noop | express-ours | express-eoc | koa-bare | koa-noop | koa-ours
 //          nest-bare | nest-noop | nest-ours | storm (Express + ours with the consent routes)
-//   config: { kind, als?, param?, store?: 'memory' | 'redis', redisUrl?, keyPrefix?, issuer, client, secret }
+//          storm-floor (the storm's shape with nothing of ours: per cookie, one upstream wait shared
+//          by the requests that arrive during it)
+//   config: { kind, als?, param?, store?: 'memory' | 'redis' | 'postgres', redisUrl?, keyPrefix?,
+//             databaseUrl?, table?, issuer, client, secret, upstreamMs? (storm-floor, default 5) }
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { createServer } from 'node:http'
 import { PerformanceObserver, performance } from 'node:perf_hooks'
@@ -20,15 +23,29 @@ const now = () => Number(process.hrtime.bigint()) / 1e6 // CLOCK_MONOTONIC, comp
 let closeStore = async () => {}
 let access
 
-async function createAccess(port, { storm = false } = {}) {
-  let store
+/** The shared store of `config.store` (each package loaded only by the contenders that use it). */
+async function openStore() {
   if (config.store === 'redis') {
     const { RedisTokenStore } = await import('@ongoing/redis')
-    const redisStore = new RedisTokenStore({ url: config.redisUrl, keyPrefix: config.keyPrefix })
-    await redisStore.ready()
-    closeStore = () => redisStore.close()
-    store = storm && process.env.BENCH_STORM_DETAIL ? timedStore(redisStore) : redisStore
+    return new RedisTokenStore({ url: config.redisUrl, keyPrefix: config.keyPrefix })
   }
+  if (config.store === 'postgres') {
+    const { PostgresTokenStore } = await import('@ongoing/postgres')
+    // The runner created the table. A pool that keeps 4 connections, opened by ready(): a storm's
+    // first store calls do not wait for new ones.
+    return new PostgresTokenStore({
+      connectionString: config.databaseUrl,
+      table: config.table,
+      poolConfig: { min: 4 },
+    })
+  }
+  return undefined
+}
+
+async function createAccess(port, { storm = false } = {}) {
+  const shared = await openStore()
+  if (shared !== undefined) closeStore = () => shared.close()
+  const store = shared !== undefined && storm && process.env.BENCH_STORM_DETAIL ? timedStore(shared) : shared
   access = new OngoingAccess({
     issuer: config.issuer,
     client: config.client,
@@ -38,12 +55,16 @@ async function createAccess(port, { storm = false } = {}) {
     ...(store === undefined ? {} : { store }),
     ...(storm ? { refreshSkewSeconds: 0, fetch: timedFetch } : {}),
   })
+  // After the access subscribed: ready() also waits for the store's change subscription.
+  await shared?.ready()
   return access
 }
 
 // ------------------------------------------------------------------ refresh storm instrumentation
 const tokenCalls = [] // { start, end } of each token endpoint round trip, body read included
-const waits = [] // { t0, t1, userKey } of each request whose token was not ready when it arrived
+// { t0, t1, userKey } of each request whose token was not ready when it arrived; for the floor, also
+// `upstream`: how long the upstream wait it waited for took
+const waits = []
 const refreshes = [] // { userKey, at }: this process refreshed (and saved) the grant of userKey
 let servedFromCache = 0
 
@@ -79,6 +100,41 @@ function observeGarbageCollection() {
       storeCalls.push({ op: 'gc', start, end: start + entry.duration })
     }
   }).observe({ entryTypes: ['gc'] })
+}
+
+/** First in a storm request's chain: its arrival, and whether the rest of the chain ran in this tick. */
+function stamp(req, _res, next) {
+  req.benchT0 = now()
+  req.benchSync = true
+  next()
+  req.benchSync = false
+}
+
+/** Last in a storm request's chain: counts it as answered from cache or records its wait; answers. */
+function answerStorm(req, res, userKey, token) {
+  if (req.benchSync) servedFromCache++
+  else {
+    const wait = { t0: req.benchT0, t1: now(), userKey }
+    if (req.benchUpstream !== undefined) wait.upstream = req.benchUpstream
+    waits.push(wait)
+  }
+  res.send(token ? BODY : 'no token')
+}
+
+/** Answers the runner's `storm-report`: what happened since the last one. */
+function reportStorms() {
+  process.on('message', (message) => {
+    if (message.type !== 'storm-report') return
+    process.send({
+      type: 'storm-report',
+      tokenCalls: tokenCalls.splice(0),
+      waits: waits.splice(0),
+      refreshes: refreshes.splice(0),
+      storeCalls: storeCalls.splice(0),
+      servedFromCache,
+    })
+    servedFromCache = 0
+  })
 }
 
 async function timedFetch(input, init) {
@@ -164,40 +220,55 @@ async function express(port) {
       access.on('refresh', ({ userKey }) => refreshes.push({ userKey, at: now() }))
       if (process.env.BENCH_STORM_DETAIL) observeGarbageCollection()
       app.use('/auth', ongoingRouter(access))
+      app.get('/api', stamp, requireAccessToken(access), (req, res) =>
+        answerStorm(req, res, req.ongoing.userKey, req.ongoing.accessToken),
+      )
+      reportStorms()
+      process.on('message', (message) => {
+        if (message.type !== 'expiry') return
+        // When the cached token of the grant behind this cookie expires (ms epoch), if cached.
+        const userKey = routes.userKeyFromCookie({ method: 'GET', url: '/', header: () => message.cookie })
+        const expiresAt = userKey === undefined ? undefined : access.getCachedAccessToken(userKey)?.expiresAt
+        process.send({ type: 'expiry', expiresAt })
+      })
+      break
+    }
+    case 'storm-floor': {
+      // The storm's shape with nothing of ours in it: a router at /auth, then /api's chain. Per
+      // cookie, the first request starts one upstream wait (a timer of upstreamMs); every request
+      // for that cookie that arrives while it runs waits for it, and all are answered when it ends;
+      // the next request after that starts a new one. Its start and end are recorded as the
+      // storm's token calls are, each waiter's wait as in 'storm'.
+      const upstreamMs = config.upstreamMs ?? 5
+      const flights = new Map() // cookie → the running upstream wait: a promise of its duration
+      if (process.env.BENCH_STORM_DETAIL) observeGarbageCollection()
+      app.use('/auth', createApp.Router())
       app.get(
         '/api',
-        function stamp(req, _res, next) {
-          req.benchT0 = now()
-          req.benchSync = true
-          next()
-          req.benchSync = false
-        },
-        requireAccessToken(access),
-        (req, res) => {
-          if (req.benchSync) servedFromCache++
-          else waits.push({ t0: req.benchT0, t1: now(), userKey: req.ongoing.userKey })
-          res.send(req.ongoing.accessToken ? BODY : 'no token')
-        },
-      )
-      process.on('message', (message) => {
-        if (message.type === 'expiry') {
-          // When the cached token of the grant behind this cookie expires (ms epoch), if cached.
-          const userKey = routes.userKeyFromCookie({ method: 'GET', url: '/', header: () => message.cookie })
-          const expiresAt =
-            userKey === undefined ? undefined : access.getCachedAccessToken(userKey)?.expiresAt
-          process.send({ type: 'expiry', expiresAt })
-        } else if (message.type === 'storm-report') {
-          process.send({
-            type: 'storm-report',
-            tokenCalls: tokenCalls.splice(0),
-            waits: waits.splice(0),
-            refreshes: refreshes.splice(0),
-            storeCalls: storeCalls.splice(0),
-            servedFromCache,
+        stamp,
+        function upstream(req, _res, next) {
+          const cookie = req.headers.cookie ?? ''
+          let flight = flights.get(cookie)
+          if (flight === undefined) {
+            const start = now()
+            flight = new Promise((resolve) =>
+              setTimeout(() => {
+                const end = now()
+                tokenCalls.push({ start, end })
+                flights.delete(cookie)
+                resolve(end - start)
+              }, upstreamMs),
+            )
+            flights.set(cookie, flight)
+          }
+          flight.then((duration) => {
+            req.benchUpstream = duration
+            next()
           })
-          servedFromCache = 0
-        }
-      })
+        },
+        (req, res) => answerStorm(req, res, req.headers.cookie, true),
+      )
+      reportStorms()
       break
     }
     default:
