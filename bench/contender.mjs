@@ -8,7 +8,8 @@
 //          storm-floor (the storm's shape with nothing of ours: per cookie, one upstream wait shared
 //          by the requests that arrive during it)
 //   config: { kind, als?, param?, store?: 'memory' | 'redis' | 'postgres', redisUrl?, keyPrefix?,
-//             databaseUrl?, table?, issuer, client, secret, upstreamMs? (storm-floor, default 5) }
+//             databaseUrl?, table?, issuer, client, secret, upstreamMs? (storm-floor, default 5),
+//             roundTrip?: 'redis' | 'postgres' (storm-floor: one store round trip before the wait) }
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { createServer } from 'node:http'
 import { PerformanceObserver, performance } from 'node:perf_hooks'
@@ -240,6 +241,9 @@ async function express(port) {
       // the next request after that starts a new one. Its start and end are recorded as the
       // storm's token calls are, each waiter's wait as in 'storm'.
       const upstreamMs = config.upstreamMs ?? 5
+      // With roundTrip ('redis' | 'postgres'): one round trip to that store (PING, SELECT 1) before
+      // the upstream wait, as a refresh asks a shared store for its lock before its token call.
+      const roundTrip = await storeRoundTrip()
       const flights = new Map() // cookie → the running upstream wait: a promise of its duration
       if (process.env.BENCH_STORM_DETAIL) observeGarbageCollection()
       app.use('/auth', createApp.Router())
@@ -250,15 +254,18 @@ async function express(port) {
           const cookie = req.headers.cookie ?? ''
           let flight = flights.get(cookie)
           if (flight === undefined) {
-            const start = now()
-            flight = new Promise((resolve) =>
-              setTimeout(() => {
-                const end = now()
-                tokenCalls.push({ start, end })
-                flights.delete(cookie)
-                resolve(end - start)
-              }, upstreamMs),
-            )
+            const wait = () => {
+              const start = now()
+              return new Promise((resolve) =>
+                setTimeout(() => {
+                  const end = now()
+                  tokenCalls.push({ start, end })
+                  flights.delete(cookie)
+                  resolve(end - start)
+                }, upstreamMs),
+              )
+            }
+            flight = roundTrip === undefined ? wait() : roundTrip().then(wait)
             flights.set(cookie, flight)
           }
           flight.then((duration) => {
@@ -275,6 +282,25 @@ async function express(port) {
       throw new Error(`unknown kind ${config.kind}`)
   }
   return { handler: app, cookie }
+}
+
+/** One round trip to the store of `config.roundTrip` (the storm floor's), or `undefined`. */
+async function storeRoundTrip() {
+  if (config.roundTrip === 'redis') {
+    const { Redis } = await import('ioredis')
+    const client = new Redis(config.redisUrl)
+    await client.ping()
+    closeStore = async () => client.disconnect()
+    return () => client.ping()
+  }
+  if (config.roundTrip === 'postgres') {
+    const { default: pg } = await import('pg')
+    const pool = new pg.Pool({ connectionString: config.databaseUrl, min: 4, max: 10 })
+    await Promise.all(Array.from({ length: 4 }, () => pool.query('select 1')))
+    closeStore = () => pool.end()
+    return () => pool.query('select 1')
+  }
+  return undefined
 }
 
 // ------------------------------------------------------------------ Koa
