@@ -558,5 +558,21 @@ export function runParitySuite(harness: AdapterHarness): void {
       expect(after.accessToken).not.toBe(before.accessToken)
       expect(ok.text).not.toContain(after.accessToken)
     })
+
+    it('with pushedAuthorizationRequests, the consent route pushes the request and redirects with only client_id and request_uri (RFC 9126)', async () => {
+      const s = await start({ pushedAuthorizationRequests: true })
+      as.resetStats()
+      const { consent, done } = await connect(s, { login: 'pia' })
+      const location = new URL(consent.headers.location as string)
+      expect(location.origin + location.pathname).toBe(`${as.issuer}/auth`)
+      expect([...location.searchParams.keys()].sort()).toEqual(['client_id', 'request_uri'])
+      expect(done.headers.location).toBe('/library')
+      expect(as.stats()).toMatchObject({
+        pushedAuthorizationRequests: 1,
+        tokenCalls: { authorization_code: 1 },
+      })
+      expect(await introspect((await me(s)).accessToken)).toMatchObject({ active: true, sub: 'pia' })
+      expect(s.app.errors).toEqual([])
+    })
   })
 }

@@ -21,6 +21,13 @@ export interface Scenario {
   tokenFaults: Array<() => Response | Promise<Response>>
   /** Calls made to the token endpoint, faulted or real. */
   tokenAttempts: number
+  /**
+   * Faults of the pushed authorization request endpoint (RFC 9126), first one first: each gets the
+   * call through to the real server, to answer instead, rewrite, or hold.
+   */
+  pushFaults: Array<(real: () => Promise<Response>) => Response | Promise<Response>>
+  /** Pushed authorization requests made, faulted or real. */
+  pushAttempts: number
   /** Consents `userKey` through the real pages; returns the result and records its secrets. */
   consent(userKey: string): Promise<void>
   close(): Promise<void>
@@ -48,7 +55,12 @@ export async function startScenario(
   const store = new SnapshotStore()
   const logs: string[] = []
   const secrets = new Set<string>([APP_SECRET, as.clients.confidential.secret])
-  const scenario = { tokenFaults: [], tokenAttempts: 0 } as unknown as Scenario
+  const scenario = {
+    tokenFaults: [],
+    tokenAttempts: 0,
+    pushFaults: [],
+    pushAttempts: 0,
+  } as unknown as Scenario
   const recordSecrets: typeof fetch = async (input, init) => {
     if (String(input).endsWith('/token')) {
       scenario.tokenAttempts++
@@ -67,6 +79,11 @@ export async function startScenario(
         const value = init.body.get(name)
         if (value) secrets.add(value)
       }
+    }
+    if (String(input).endsWith('/request')) {
+      scenario.pushAttempts++
+      const fault = scenario.pushFaults.shift()
+      if (fault !== undefined) return fault(() => fetch(input, init))
     }
     const response = await fetch(input, init)
     if (String(input).endsWith('/token') && response.headers.get('content-type')?.includes('json')) {

@@ -12,6 +12,11 @@ export interface AuthorizationServerEndpoints {
   revocation?: string
   /** The JWKS of the server (RFC 7517), when it signs anything we verify. */
   jwks?: string
+  /**
+   * The pushed authorization request endpoint (RFC 9126 §5, `pushed_authorization_request_endpoint`),
+   * when the server has one: needed for `pushedAuthorizationRequests`.
+   */
+  pushedAuthorizationRequest?: string
 }
 
 /** What we use of an authorization server's metadata. */
@@ -28,6 +33,11 @@ export interface AuthorizationServerMetadata extends AuthorizationServerEndpoint
   tokenEndpointAuthSigningAlgs?: string[]
   /** `code_challenge_methods_supported` (RFC 8414 §2, RFC 7636), when the server lists it. */
   codeChallengeMethods?: string[]
+  /**
+   * RFC 9126 §5 `require_pushed_authorization_requests`: the server takes authorization requests
+   * only pushed, so every consent is pushed. `undefined` with `endpoints`.
+   */
+  requirePushedAuthorizationRequests?: boolean
 }
 
 /**
@@ -99,6 +109,17 @@ export async function discoverAuthorizationServer(
     if (doc.revocation_endpoint !== undefined)
       metadata.revocation = httpURL(doc.revocation_endpoint, 'revocation_endpoint')
     if (doc.jwks_uri !== undefined) metadata.jwks = httpURL(doc.jwks_uri, 'jwks_uri')
+    if (doc.pushed_authorization_request_endpoint !== undefined)
+      metadata.pushedAuthorizationRequest = httpURL(
+        doc.pushed_authorization_request_endpoint,
+        'pushed_authorization_request_endpoint',
+      )
+    metadata.requirePushedAuthorizationRequests = doc.require_pushed_authorization_requests === true
+    if (metadata.requirePushedAuthorizationRequests && metadata.pushedAuthorizationRequest === undefined)
+      throw new OngoingAccessError(
+        'ERR_INVALID_RESPONSE',
+        `Discovery: ${url} sets \`require_pushed_authorization_requests\` but has no \`pushed_authorization_request_endpoint\``,
+      )
     return metadata
   }
   throw new OngoingAccessError('ERR_INVALID_RESPONSE', `Discovery of ${issuer} failed: ${lastProblem}`)

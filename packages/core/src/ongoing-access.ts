@@ -404,7 +404,12 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
    * `params`, is sent as it is instead; if the server then drops `offline_access`, `finishConsent`
    * emits a `warning`.
    *
-   * @throws {OngoingAccessError} `ERR_INVALID_RESPONSE` when discovery fails, `ERR_NETWORK` when the server does not answer.
+   * With `pushedAuthorizationRequests` (or a server that requires it), the request is pushed to the
+   * server first, and `url` carries only `client_id` and `request_uri` (RFC 9126).
+   *
+   * @throws {OngoingAccessError} `ERR_CONFIGURATION` when the server does not support this client
+   *   (see `ready()`), `ERR_INVALID_RESPONSE` when discovery fails or a push is answered malformed,
+   *   `ERR_TOKEN_ENDPOINT` when the server refuses a push, `ERR_NETWORK` when the server does not answer.
    * @example
    * ```ts
    * const { url, transaction } = await access.startConsent({ userKey, returnTo: '/library' })
@@ -927,6 +932,7 @@ function checkProfile(options: OngoingAccessOptions): void {
     'authorizationParams',
     'idTokenSigningAlgorithms',
     'deadGrantErrors',
+    'pushedAuthorizationRequests',
   ] as const) {
     if (options[name] !== undefined)
       throw new TypeError(

@@ -49,6 +49,29 @@ export interface OngoingAccessOptions {
   /** Extra parameters for every authorization request (e.g. `{ prompt: 'consent' }`). Default: none. */
   authorizationParams?: Record<string, string>
   /**
+   * Push every consent request to the server before the user is sent there (RFC 9126, "PAR"): the
+   * whole authorization request (`redirect_uri`, `scope`, `state`, the PKCE challenge,
+   * `authorizationParams`…) is POSTed to the server's `pushed_authorization_request_endpoint`,
+   * authenticated as the client authenticates at the token endpoint, and the user is sent to the
+   * authorization endpoint with `client_id` and the `request_uri` the server answered, nothing
+   * else. The request then never passes through the browser, where it could be read or altered.
+   *
+   * When the server's metadata says `require_pushed_authorization_requests: true`, requests are
+   * pushed whatever this option says (RFC 9126 §5). With the option set and no such endpoint in the
+   * metadata (with explicit `endpoints`: no `endpoints.pushedAuthorizationRequest`), `ready()` and
+   * `startConsent` reject with `ERR_CONFIGURATION`. A push the server refuses is
+   * `ERR_TOKEN_ENDPOINT` (`status`, `oauthError`); a malformed answer `ERR_INVALID_RESPONSE`; no
+   * answer `ERR_NETWORK`. Default: false (pushed only where the server requires it).
+   *
+   * @example
+   * ```ts
+   * new OngoingAccess({ ...options, pushedAuthorizationRequests: true })
+   * // startConsent's url: https://as.example/authorize?client_id=my-app&request_uri=urn%3Aietf%3Aparams%3Aoauth%3Arequest_uri%3A…
+   * ```
+   * @see https://www.rfc-editor.org/rfc/rfc9126#section-2 (the push), https://www.rfc-editor.org/rfc/rfc9126#section-4 (the redirect), https://www.rfc-editor.org/rfc/rfc9126#section-5 (metadata)
+   */
+  pushedAuthorizationRequests?: boolean
+  /**
    * At least 32 characters: seals consent transactions and encrypts tokens at rest (HKDF-derived
    * keys, one per purpose). An array rotates keys: the first seals, all open.
    */

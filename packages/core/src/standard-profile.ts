@@ -28,6 +28,7 @@ import type {
   ProfileContext,
   TokenSet,
 } from './profile.js'
+import { pushAuthorizationRequest } from './pushed-authorization.js'
 import { checkServerSupport } from './server-support.js'
 import {
   authorizationCodeGrant,
@@ -47,14 +48,17 @@ export interface StandardProfileOptions {
   idTokenSigningAlgorithms?: string[] | undefined
   deadGrantErrors?: readonly string[] | undefined
   allowInsecureRequests?: boolean | undefined
+  pushedAuthorizationRequests?: boolean | undefined
 }
 
 export const OPENID_SCOPE = /(?:^|\s)openid(?:\s|$)/
 const OFFLINE_ACCESS_SCOPE = /(?:^|\s)offline_access(?:\s|$)/
+const ENDPOINT_NAMES = ['authorization', 'token', 'revocation', 'jwks', 'pushedAuthorizationRequest'] as const
 
 /**
  * The standard profile: OAuth 2.0 (RFC 6749) with PKCE, RFC 8414 / OpenID Connect discovery,
- * RFC 9207 `iss`, RFC 7009 revocation, Bearer tokens (RFC 6750), and OpenID Connect ID tokens.
+ * RFC 9207 `iss`, RFC 9126 pushed authorization requests, RFC 7009 revocation, Bearer tokens
+ * (RFC 6750), and OpenID Connect ID tokens.
  * `OngoingAccess` builds it from its own options when no `profile` is given. Options are checked
  * here, at once.
  *
@@ -64,10 +68,13 @@ const OFFLINE_ACCESS_SCOPE = /(?:^|\s)offline_access(?:\s|$)/
 export function standardProfile(options: StandardProfileOptions): Profile {
   const allowInsecure = options.allowInsecureRequests === true
   checkSecureTransport(absoluteHttpURL(options.issuer, 'issuer'), 'issuer', allowInsecure)
+  const { pushedAuthorizationRequests } = options
+  if (pushedAuthorizationRequests !== undefined && typeof pushedAuthorizationRequests !== 'boolean')
+    throw new TypeError('ongoing: `pushedAuthorizationRequests` must be a boolean')
   if (options.endpoints !== undefined) {
-    for (const name of ['authorization', 'token', 'revocation', 'jwks'] as const) {
+    for (const name of ENDPOINT_NAMES) {
       const value = options.endpoints[name]
-      if (value === undefined && (name === 'revocation' || name === 'jwks')) continue
+      if (value === undefined && name !== 'authorization' && name !== 'token') continue
       checkSecureTransport(absoluteHttpURL(value, `endpoints.${name}`), `endpoints.${name}`, allowInsecure)
     }
   }
@@ -125,7 +132,9 @@ class StandardClient implements ProfileClient {
             )
           : Promise.resolve({ ...endpoints, issuer: this.issuer, issParameterSupported: false })
       this.#metadata = this.#metadata.then(async (metadata) => {
-        await checkServerSupport(metadata, this.#auth)
+        await checkServerSupport(metadata, this.#auth, {
+          pushedAuthorizationRequests: this.#options.pushedAuthorizationRequests === true,
+        })
         const supported = this.#options.issParameterSupported
         return supported === undefined ? metadata : { ...metadata, issParameterSupported: supported }
       })
@@ -144,22 +153,38 @@ class StandardClient implements ProfileClient {
     // The callback will verify an ID token: have `jose` ready by then.
     if (openid) preloadJose()
     const nonce = openid ? generateRandomToken() : undefined
-    const url = new URL(metadata.authorization)
-    const params: Record<string, string> = {
+    const params = new URLSearchParams({
       // OpenID Connect Core §11: a request for offline_access carries prompt=consent.
       ...(OFFLINE_ACCESS_SCOPE.test(scope) ? { prompt: 'consent' } : {}),
       ...this.#options.authorizationParams,
       ...request.params,
+    })
+    params.set('response_type', 'code')
+    params.set('client_id', this.clientId)
+    params.set('redirect_uri', request.redirectUri)
+    if (scope !== '') params.set('scope', scope)
+    params.set('state', request.state)
+    if (nonce !== undefined) params.set('nonce', nonce)
+    params.set('code_challenge', request.codeChallenge)
+    params.set('code_challenge_method', request.codeChallengeMethod)
+    const url = new URL(metadata.authorization)
+    // RFC 9126 §5: a server that requires pushed requests refuses any other, whatever the option says.
+    const endpoint = metadata.pushedAuthorizationRequest
+    if (
+      endpoint !== undefined &&
+      (this.#options.pushedAuthorizationRequests === true || metadata.requirePushedAuthorizationRequests)
+    ) {
+      const { requestUri } = await pushAuthorizationRequest(
+        { fetch: this.#fetch, auth: this.#auth, limits: this.#limits },
+        endpoint,
+        params,
+      )
+      // RFC 9126 §4: the redirect carries the reference and the client, nothing of the request.
+      url.searchParams.set('client_id', this.clientId)
+      url.searchParams.set('request_uri', requestUri)
+    } else {
+      for (const [name, value] of params) url.searchParams.set(name, value)
     }
-    for (const [name, value] of Object.entries(params)) url.searchParams.set(name, value)
-    url.searchParams.set('response_type', 'code')
-    url.searchParams.set('client_id', this.clientId)
-    url.searchParams.set('redirect_uri', request.redirectUri)
-    if (scope !== '') url.searchParams.set('scope', scope)
-    url.searchParams.set('state', request.state)
-    if (nonce !== undefined) url.searchParams.set('nonce', nonce)
-    url.searchParams.set('code_challenge', request.codeChallenge)
-    url.searchParams.set('code_challenge_method', request.codeChallengeMethod)
     return { url, nonce }
   }
 

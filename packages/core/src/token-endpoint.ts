@@ -82,7 +82,7 @@ async function tokenRequest(
 }
 
 /** An `invalid_client` error, with the client's hint (if any) added to its message. */
-function withInvalidClientHint(err: unknown, auth: ClientAuthenticator): unknown {
+export function withInvalidClientHint(err: unknown, auth: ClientAuthenticator): unknown {
   if (
     !(err instanceof OngoingAccessError) ||
     err.oauthError !== 'invalid_client' ||
@@ -147,14 +147,23 @@ function invalid(problem: string): OngoingAccessError {
   })
 }
 
-function endpointError(response: ASResponse, json: Record<string, unknown> | undefined): OngoingAccessError {
+/**
+ * An RFC 6749 §5.2 error answer (or any error status) of an endpoint the client authenticates at, as
+ * `ERR_TOKEN_ENDPOINT`: `status`, `oauthError`, `oauthErrorDescription`, `retryAfterMs`. The message
+ * names the `endpoint` and the error, never anything else of the body.
+ */
+export function endpointError(
+  response: ASResponse,
+  json: Record<string, unknown> | undefined,
+  endpoint = 'Token endpoint',
+): OngoingAccessError {
   const oauthError = typeof json?.error === 'string' ? json.error.slice(0, 100) : undefined
   const description =
     typeof json?.error_description === 'string' ? json.error_description.slice(0, 500) : undefined
   const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'))
-  const what =
+  const error =
     oauthError === undefined ? `status ${response.status}` : `${oauthError} (status ${response.status})`
-  return new OngoingAccessError('ERR_TOKEN_ENDPOINT', `Token endpoint answered with an error: ${what}`, {
+  return new OngoingAccessError('ERR_TOKEN_ENDPOINT', `${endpoint} answered with an error: ${error}`, {
     status: response.status,
     outcomeUnknown: outcomeUnknownOf(response.status, retryAfterMs),
     ...(oauthError === undefined ? {} : { oauthError }),

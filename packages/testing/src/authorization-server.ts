@@ -75,6 +75,17 @@ export interface TestAuthorizationServerOptions {
    * RFC 6749 section 5.2 says.
    */
   deadRefreshTokenError?: 'invalid_grant' | 'invalid_request' | 'unauthorized_client'
+  /**
+   * Pushed authorization requests (RFC 9126), through oidc-provider's own
+   * `features.pushedAuthorizationRequests`. `true`: offered at `/request`
+   * (`pushed_authorization_request_endpoint` in the metadata), and plain authorization requests are
+   * taken too. `'required'`: the metadata says `require_pushed_authorization_requests: true`, and an
+   * authorization request that was not pushed is refused (`invalid_request`). `false`: not offered
+   * (no endpoint in the metadata). Default `true`, as oidc-provider has it.
+   *
+   * @see https://www.rfc-editor.org/rfc/rfc9126
+   */
+  pushedAuthorizationRequests?: boolean | 'required'
 }
 
 /** The clients registered at a {@link TestAuthorizationServer}. */
@@ -141,13 +152,15 @@ interface Settings {
   clientAuthMethods: string[] | undefined
   clientAuthSigningAlgorithms: string[]
   deadRefreshTokenError: 'invalid_grant' | 'invalid_request' | 'unauthorized_client'
+  pushedAuthorizationRequests: boolean | 'required'
 }
 
 /**
  * Starts a real OAuth 2.0 authorization server (oidc-provider) on 127.0.0.1 for tests.
  *
  * It has the authorization code grant with PKCE (S256, required for every client), refresh
- * tokens with strict rotation, revocation (RFC 7009), introspection (RFC 7662) and the RFC 9207
+ * tokens with strict rotation, revocation (RFC 7009), introspection (RFC 7662), pushed
+ * authorization requests (RFC 9126; optional by default, or required, or off) and the RFC 9207
  * `iss` authorization response parameter. The login and consent pages are oidc-provider's
  * development pages: any login name and password sign in, the login name is the account id.
  * {@link driveConsent} goes through them without a browser.
@@ -236,11 +249,18 @@ export async function startTestAuthorizationServer(
   const handleProvider = provider.callback()
   const tokenPath = new URL(provider.urlFor('token')).pathname
   const revocationPath = new URL(provider.urlFor('revocation')).pathname
+  const pushedAuthorizationRequestPath =
+    settings.pushedAuthorizationRequests === false
+      ? undefined
+      : new URL(provider.urlFor('pushed_authorization_request')).pathname
 
   server.on('request', function handleRequest(req: IncomingMessage, res: ServerResponse) {
     const path = (req.url ?? '/').split('?', 1)[0]
     if (path?.startsWith(CONTROL_PREFIX)) {
       void handleControl(req, res, { stats, revokeGrantsOf }).catch(() => sendStatus(res, 500))
+    } else if (req.method === 'POST' && path === pushedAuthorizationRequestPath) {
+      stats.countPushedAuthorizationRequest()
+      void handleProvider(req, res)
     } else if (req.method === 'POST' && (path === tokenPath || path === revocationPath)) {
       void countAndForward(req, res, path === tokenPath, stats, handleProvider).catch(() =>
         sendStatus(res, 500),
@@ -319,6 +339,11 @@ function resolveSettings(options: TestAuthorizationServerOptions): Settings {
     (typeof options.confidentialClientSecret !== 'string' || options.confidentialClientSecret === '')
   )
     throw new TypeError('confidentialClientSecret must be a non-empty string')
+  const pushedAuthorizationRequests = options.pushedAuthorizationRequests ?? true
+  if (typeof pushedAuthorizationRequests !== 'boolean' && pushedAuthorizationRequests !== 'required')
+    throw new TypeError(
+      `pushedAuthorizationRequests must be true, false or 'required', got ${JSON.stringify(pushedAuthorizationRequests)}`,
+    )
   return {
     clientAuthMethods: stringList('clientAuthMethods', options.clientAuthMethods),
     clientAuthSigningAlgorithms: stringList(
@@ -333,6 +358,7 @@ function resolveSettings(options: TestAuthorizationServerOptions): Settings {
     scopes: [...new Set(scopes)],
     refreshTokens,
     deadRefreshTokenError,
+    pushedAuthorizationRequests,
   }
 }
 
@@ -392,6 +418,10 @@ function buildConfiguration(
       revocation: { enabled: true, allowedPolicy: ownTokensOnly },
       introspection: { enabled: true, allowedPolicy: ownTokensOnly },
       rpInitiatedLogout: { enabled: false },
+      pushedAuthorizationRequests: {
+        enabled: settings.pushedAuthorizationRequests !== false,
+        requirePushedAuthorizationRequests: settings.pushedAuthorizationRequests === 'required',
+      },
     },
     ...(methods === undefined ? {} : { clientAuthMethods: methods as never }),
     enabledJWA: { clientAuthSigningAlgValues: settings.clientAuthSigningAlgorithms as never },

@@ -31,7 +31,8 @@ interface HTMLForm {
  * signs in at the login page with `login` (any password) and approves or cancels at the consent
  * page. Each call is a fresh browser: it always signs in.
  *
- * @param authorizationUrl - The authorization request URL the client under test built.
+ * @param authorizationUrl - The authorization request URL the client under test built: the whole
+ *   request in its query, or a pushed request's `client_id` and `request_uri` (RFC 9126).
  * @param options - Login name, redirect URI prefix, approve or cancel, and fetch.
  * @returns The callback URL (with `code`, `state` and `iss`, or `error`), not requested.
  * @throws Error when the server answers with anything but a redirect, a login page or a consent

@@ -18,6 +18,8 @@ export interface TestAuthorizationServerStats {
   refreshTokenReuse: number
   /** POST requests to the revocation endpoint, counted on arrival. */
   revocationCalls: number
+  /** POST requests to the pushed authorization request endpoint (RFC 9126), counted on arrival. */
+  pushedAuthorizationRequests: number
 }
 
 /** Mutable counters behind `TestAuthorizationServer.stats()`. */
@@ -28,6 +30,7 @@ export class ServerStats {
   #grantsRevoked = 0
   #refreshTokenReuse = 0
   #revocationCalls = 0
+  #pushedAuthorizationRequests = 0
 
   countTokenCall(grantType: string | undefined): void {
     this.#total++
@@ -40,6 +43,10 @@ export class ServerStats {
 
   countRevocationCall(): void {
     this.#revocationCalls++
+  }
+
+  countPushedAuthorizationRequest(): void {
+    this.#pushedAuthorizationRequests++
   }
 
   countGrantRevoked(): void {
@@ -57,6 +64,7 @@ export class ServerStats {
     this.#grantsRevoked = 0
     this.#refreshTokenReuse = 0
     this.#revocationCalls = 0
+    this.#pushedAuthorizationRequests = 0
   }
 
   snapshot(): TestAuthorizationServerStats {
@@ -69,6 +77,7 @@ export class ServerStats {
       grantsRevoked: this.#grantsRevoked,
       refreshTokenReuse: this.#refreshTokenReuse,
       revocationCalls: this.#revocationCalls,
+      pushedAuthorizationRequests: this.#pushedAuthorizationRequests,
     }
   }
 }

@@ -212,6 +212,7 @@ describe('startTestAuthorizationServer', () => {
       grantsRevoked: 1,
       refreshTokenReuse: 1,
       revocationCalls: 0,
+      pushedAuthorizationRequests: 0,
     })
   })
 
@@ -308,6 +309,7 @@ describe('control endpoints', () => {
       grantsRevoked: 0,
       refreshTokenReuse: 0,
       revocationCalls: 0,
+      pushedAuthorizationRequests: 0,
     })
 
     expect((await fetch(new URL('/__ongoing/reset', as.issuer), { method: 'POST' })).status).toBe(204)
@@ -390,8 +392,108 @@ describe('options', () => {
     [{ port: 70_000 }, /port/],
     [{ redirectUris: ['not a url'] }, /redirectUris/],
     [{ scopes: ['has space'] }, /scopes/],
+    [{ pushedAuthorizationRequests: 'always' as never }, /pushedAuthorizationRequests/],
   ])('throws TypeError for %j', async (options, message) => {
     await expect(startTestAuthorizationServer(options)).rejects.toThrow(TypeError)
     await expect(startTestAuthorizationServer(options)).rejects.toThrow(message)
+  })
+})
+
+describe('pushed authorization requests (RFC 9126)', () => {
+  /** Pushes `request` (its query) to the server's PAR endpoint with client_secret_basic. */
+  async function push(as: TestAuthorizationServer, request: URL) {
+    const { id, secret } = as.clients.confidential
+    const response = await fetch(new URL('/request', as.issuer), {
+      method: 'POST',
+      headers: { authorization: `Basic ${btoa(`${id}:${secret}`)}` },
+      body: request.searchParams,
+    })
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> }
+  }
+
+  async function metadataOf(as: TestAuthorizationServer) {
+    const response = await fetch(new URL('/.well-known/oauth-authorization-server', as.issuer))
+    return (await response.json()) as Record<string, unknown>
+  }
+
+  it('offers PAR by default, optional: a plain request and a pushed one both go through', async () => {
+    const as = await startTestAuthorizationServer()
+    try {
+      const metadata = await metadataOf(as)
+      expect(metadata.pushed_authorization_request_endpoint).toBe(`${as.issuer}/request`)
+      expect(metadata.require_pushed_authorization_requests).toBeUndefined()
+      const plain = buildAuthorizationRequest(as, as.clients.confidential.id)
+      expect(
+        (await driveConsent(plain.url, { redirectUriPrefix: REDIRECT_URI })).searchParams.has('code'),
+      ).toBe(true)
+      expect(as.stats().pushedAuthorizationRequests).toBe(0)
+      const pushed = await push(as, buildAuthorizationRequest(as, as.clients.confidential.id).url)
+      expect(pushed.status).toBe(201)
+      expect(pushed.body).toEqual({
+        request_uri: expect.stringMatching(/^urn:ietf:params:oauth:request_uri:/),
+        expires_in: 60,
+      })
+      expect(as.stats().pushedAuthorizationRequests).toBe(1)
+    } finally {
+      await as.close()
+    }
+  })
+
+  it("'required' refuses a request that was not pushed, and takes a pushed one", async () => {
+    const as = await startTestAuthorizationServer({ pushedAuthorizationRequests: 'required' })
+    try {
+      expect(await metadataOf(as)).toMatchObject({
+        pushed_authorization_request_endpoint: `${as.issuer}/request`,
+        require_pushed_authorization_requests: true,
+      })
+      const plain = buildAuthorizationRequest(as, as.clients.confidential.id)
+      const refused = await driveConsent(plain.url, { redirectUriPrefix: REDIRECT_URI })
+      expect(Object.fromEntries(refused.searchParams)).toMatchObject({
+        error: 'invalid_request',
+        error_description: 'Pushed Authorization Request must be used',
+      })
+      expect(refused.searchParams.has('code')).toBe(false)
+
+      const request = buildAuthorizationRequest(as, as.clients.confidential.id)
+      const pushed = await push(as, request.url)
+      expect(pushed.status).toBe(201)
+      const url = new URL('/auth', as.issuer)
+      url.searchParams.set('client_id', as.clients.confidential.id)
+      url.searchParams.set('request_uri', pushed.body.request_uri as string)
+      const callback = await driveConsent(url, { redirectUriPrefix: REDIRECT_URI })
+      expect(callback.searchParams.get('state')).toBe(request.state)
+      const code = callback.searchParams.get('code') as string
+      const { status } = await tokenRequest(
+        as,
+        { method: 'client_secret_basic', ...as.clients.confidential },
+        {
+          grant_type: 'authorization_code',
+          code,
+          redirect_uri: REDIRECT_URI,
+          code_verifier: request.codeVerifier,
+        },
+      )
+      expect(status).toBe(200)
+      expect(as.stats()).toMatchObject({
+        pushedAuthorizationRequests: 1,
+        tokenCalls: { authorization_code: 1 },
+      })
+    } finally {
+      await as.close()
+    }
+  })
+
+  it('false offers no PAR endpoint', async () => {
+    const as = await startTestAuthorizationServer({ pushedAuthorizationRequests: false })
+    try {
+      const metadata = await metadataOf(as)
+      expect(metadata.pushed_authorization_request_endpoint).toBeUndefined()
+      expect(metadata.require_pushed_authorization_requests).toBeUndefined()
+      const pushed = await fetch(new URL('/request', as.issuer), { method: 'POST' })
+      expect(pushed.status).toBe(404)
+      expect(as.stats().pushedAuthorizationRequests).toBe(0)
+    } finally {
+      await as.close()
+    }
   })
 })
