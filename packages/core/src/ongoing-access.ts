@@ -323,6 +323,7 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
       this.#profile.clientId,
       storeTimeoutMs,
       (userKey, grant, alone) => this.#written(userKey, grant, alone),
+      this.sealer,
     )
     this.#inventory = new GrantInventory(this.#repository, this.#skewMs)
     const defaultExpiresInMs =
@@ -547,11 +548,23 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
     const request = new Request(input, init)
     const retry = request.clone()
     const token = await this.getAccessToken(userKey)
-    const response = await this.#fetch(await this.#profile.authorize(request, token))
+    const response = await this.#send(request, token)
     if (!this.#profile.rejectsToken(response)) return response
     await response.body?.cancel().catch(() => {})
     const fresh = await this.#refresh(userKey, { force: false, rejectedValue: token.value })
-    return this.#fetch(await this.#profile.authorize(retry, fresh))
+    return this.#send(retry, fresh)
+  }
+
+  /**
+   * Sends `request` with `token`; when the answer asks for a new proof (a DPoP nonce challenge,
+   * RFC 9449 §9), sends it once more with the same token, never more.
+   */
+  async #send(request: Request, token: AccessToken): Promise<Response> {
+    const again = this.#profile.asksForNewProof === undefined ? undefined : request.clone()
+    const response = await this.#fetch(await this.#profile.authorize(request, token))
+    if (again === undefined || !this.#profile.asksForNewProof?.(again, response)) return response
+    await response.body?.cancel().catch(() => {})
+    return this.#fetch(await this.#profile.authorize(again, token))
   }
 
   /**
@@ -581,7 +594,7 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
       if (grant !== undefined) await this.#profile.ready()
       if (this.#profile.revoke !== undefined && token !== undefined && grant !== undefined) {
         const hint = grant.refreshToken === undefined ? 'access_token' : 'refresh_token'
-        revokedAtServer = await this.#profile.revoke(token, hint).catch((err: unknown) => {
+        revokedAtServer = await this.#profile.revoke(token, hint, grant.dpopKey).catch((err: unknown) => {
           this.#logger('warn', 'ongoing: revocation at the server failed; forgetting locally', {
             userKey,
             reason: (err as Error).message,
@@ -933,6 +946,7 @@ function checkProfile(options: OngoingAccessOptions): void {
     'idTokenSigningAlgorithms',
     'deadGrantErrors',
     'pushedAuthorizationRequests',
+    'dpop',
   ] as const) {
     if (options[name] !== undefined)
       throw new TypeError(
