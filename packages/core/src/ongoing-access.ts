@@ -532,7 +532,10 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
   }
 
   /**
-   * `fetch` with `userKey`'s bearer token. On a `401` it refreshes once and retries once, never
+   * `fetch` with `userKey`'s token: a bearer token, or with the `dpop` option a DPoP-bound one and a
+   * fresh proof of this request (RFC 9449 §7.1: `Authorization: DPoP …`, `DPoP: <proof>` with
+   * `ath`); a resource server's nonce challenge (`401`, `DPoP error="use_dpop_nonce"`) is answered
+   * by sending the request once more with its nonce. On a `401` it refreshes once and retries once, never
    * more: whatever the challenge (`Bearer error="invalid_token"`, another scheme, or none), unless
    * the `WWW-Authenticate` header names another error (e.g. `error="insufficient_scope"`), in which
    * case the `401` is returned as is, without a refresh.
@@ -543,6 +546,7 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
    * const res = await access.fetch(userKey, 'https://api.example.com/me/history')
    * ```
    * @see https://www.rfc-editor.org/rfc/rfc6750#section-3.1
+   * @see https://www.rfc-editor.org/rfc/rfc9449#section-9 (nonces at the resource server)
    */
   async fetch(userKey: string, input: string | URL | Request, init?: RequestInit): Promise<Response> {
     const request = new Request(input, init)

@@ -132,7 +132,12 @@ class StandardClient implements ProfileClient {
     this.#fetch = context.fetch
     this.#limits = { timeoutMs: context.requestTimeoutMs, maxBodyBytes: context.maxResponseBytes }
     this.#dpop = options.dpop === true ? new DPoPServerState() : undefined
+    // Only with DPoP: without it, `fetch` keeps no spare copy of each request for a nonce retry.
+    if (this.#dpop !== undefined)
+      this.asksForNewProof = (request, response) => this.#asksForNonce(request, response)
   }
+
+  readonly asksForNewProof?: (request: Request, response: Response) => boolean
 
   ready(): Promise<AuthorizationServerMetadata> {
     if (this.#metadata === undefined) {
@@ -288,7 +293,7 @@ class StandardClient implements ProfileClient {
     return new Request(request, { headers })
   }
 
-  asksForNewProof(request: Request, response: Response): boolean {
+  #asksForNonce(request: Request, response: Response): boolean {
     if (this.#dpop === undefined) return false
     // Any answer may carry the next nonce (RFC 9449 §8.2); a 401 `use_dpop_nonce` asks for it now.
     const nonce = this.#dpop.noteNonce(request.url, response.headers)
