@@ -38,7 +38,8 @@ export interface TokenEndpointDPoP {
 }
 
 /**
- * Exchanges an authorization code and its PKCE verifier for tokens. Never retried: a code is single use.
+ * Exchanges an authorization code and its PKCE verifier for tokens. Never retried: a code is single
+ * use (a DPoP nonce challenge excepted: the server refused the proof before it looked at the code).
  *
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.3
  * @see https://www.rfc-editor.org/rfc/rfc7636#section-4.5
