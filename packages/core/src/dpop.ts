@@ -193,10 +193,7 @@ export class DPoPServerState {
 export function asksForDPoPNonce(response: Response): boolean {
   if (response.status !== 401) return false
   const header = response.headers.get('www-authenticate')
-  if (
-    header === null ||
-    (!/^\s*dpop\b/i.test(header.split(',')[0] ?? '') && !/(?:^|,)\s*dpop\s/i.test(header))
-  )
-    return false
+  // A DPoP challenge (the scheme at the start, or after another challenge's comma) naming the error.
+  if (header === null || !/(?:^|,)\s*DPoP(?:\s|$)/i.test(header)) return false
   return /\berror\s*=\s*"?use_dpop_nonce"?/i.test(header)
 }
