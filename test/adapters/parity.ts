@@ -4,7 +4,12 @@ import { once } from 'node:events'
 import { createServer as createHttpServer, type RequestListener } from 'node:http'
 import { createServer } from 'node:net'
 import { OngoingAccess, type OngoingAccessOptions } from '@ongoing/core'
-import { driveConsent, startTestAuthorizationServer, type TestAuthorizationServer } from '@ongoing/testing'
+import {
+  driveConsent,
+  startDPoPResourceServer,
+  startTestAuthorizationServer,
+  type TestAuthorizationServer,
+} from '@ongoing/testing'
 import request from 'supertest'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { startTestAPI } from '../core/test-api.js'
@@ -216,7 +221,12 @@ export function runParitySuite(harness: AdapterHarness): void {
         headers: { authorization: `Basic ${btoa(`${id}:${secret}`)}` },
         body: new URLSearchParams({ token }),
       })
-      return (await response.json()) as { active: boolean; client_id?: string; sub?: string }
+      return (await response.json()) as {
+        active: boolean
+        client_id?: string
+        sub?: string
+        cnf?: { jkt?: string }
+      }
     }
 
     it('consent redirects with S256 and state, and sets an HttpOnly SameSite=Lax transaction cookie', async () => {
@@ -329,6 +339,28 @@ export function runParitySuite(harness: AdapterHarness): void {
         const renewed = api.calls[2]?.token
         expect(renewed).not.toBe(first.accessToken)
         expect((await me(s)).accessToken).toBe(renewed)
+      } finally {
+        await api.close()
+      }
+    })
+
+    it("with dpop: the per-request value's fetch presents the DPoP-bound token with a proof the API accepts (RFC 9449)", async () => {
+      const api = await startDPoPResourceServer({ introspect, requireNonce: true })
+      try {
+        const s = await start({ dpop: true })
+        await connect(s, { login: 'dpop-dana' })
+        const { accessToken } = await me(s)
+        expect((await introspect(accessToken)).cnf?.jkt).toMatch(/^[\w-]{43}$/)
+        as.resetStats()
+        const called = await get(
+          s,
+          `/api/call?url=${encodeURIComponent(`${api.url}/history`)}`,
+          'application/json',
+        )
+        expect(called.body).toMatchObject({ status: 200 })
+        // The API's nonce challenge cost one retry; no token call.
+        expect(api.stats()).toMatchObject({ requests: 2, accepted: 1, nonceChallenges: 1 })
+        expect(as.stats().tokenCalls.total).toBe(0)
       } finally {
         await api.close()
       }

@@ -1,3 +1,4 @@
+import type { DPoPKeyMaterial } from './dpop.js'
 import type { OngoingAccessErrorCode } from './errors.js'
 import type { TokenSet } from './profile.js'
 
@@ -14,7 +15,7 @@ import type { TokenSet } from './profile.js'
 export interface AccessToken {
   /** The token itself. Never log it. */
   readonly value: string
-  /** Always `Bearer`. */
+  /** `Bearer`, or `DPoP` with the `dpop` option (then only `access.fetch` can present it: it signs the proofs). */
   readonly tokenType: string
   /** When it expires, in ms since epoch. */
   readonly expiresAt: number
@@ -41,6 +42,11 @@ export interface Grant {
    * share it, a new consent has another. Absent in records written before it existed.
    */
   grantId: string | undefined
+  /**
+   * The grant's DPoP key pair (RFC 9449), made at consent and kept by every refresh: stored sealed
+   * with the grant, never in clear. Absent without the `dpop` option.
+   */
+  dpopKey?: DPoPKeyMaterial | undefined
   /** Failed refreshes since the last success (0 or absent when the last one succeeded). */
   failures?: number | undefined
   /** After a failed refresh: no token call for this grant before then, ms since epoch. */
@@ -99,14 +105,25 @@ export function keptRefreshAtOf(
   return grant.nextAttemptAt === undefined ? at : Math.max(at, grant.nextAttemptAt)
 }
 
+// The DPoP key of each access token handed out, for the profile that signs its proofs. Not a
+// property: a token can be logged or serialized, its key must not go with it.
+const dpopKeys = new WeakMap<AccessToken, DPoPKeyMaterial>()
+
 export function accessTokenOf(grant: Grant, refreshed: boolean): AccessToken {
-  return {
+  const token: AccessToken = {
     value: grant.accessToken,
     tokenType: grant.tokenType,
     expiresAt: grant.expiresAt,
     scope: grant.scope,
     refreshed,
   }
+  if (grant.dpopKey !== undefined) dpopKeys.set(token, grant.dpopKey)
+  return token
+}
+
+/** The DPoP key of an access token's grant, when it has one. */
+export function dpopKeyOf(token: AccessToken): DPoPKeyMaterial | undefined {
+  return dpopKeys.get(token)
 }
 
 /**

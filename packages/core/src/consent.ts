@@ -76,7 +76,7 @@ export class ConsentFlow {
     const state = generateRandomToken()
     const codeVerifier = generateCodeVerifier()
     const returnTo = options.returnTo === undefined ? undefined : sanitizeReturnTo(options.returnTo)
-    const { url, nonce } = await this.#deps.profile.startAuthorization({
+    const { url, nonce, dpopKey } = await this.#deps.profile.startAuthorization({
       state,
       codeChallenge: calculatePKCECodeChallenge(codeVerifier),
       codeChallengeMethod: 'S256',
@@ -93,6 +93,7 @@ export class ConsentFlow {
       returnTo,
       scope,
       nonce,
+      dpopKey,
       expiresAt: Date.now() + this.#deps.transactionTtlMs,
     })
     return { url, transaction, state, codeVerifier }
@@ -121,6 +122,7 @@ export class ConsentFlow {
       redirectUri: this.#deps.redirectUri,
       nonce: tx.nonce,
       claimsRequired: this.#deps.userKeyFromClaims !== undefined,
+      dpopKey: tx.dpopKey,
     })
     const { claims } = tokens
     const userKey = this.#deps.userKeyFromClaims === undefined ? tx.userKey : this.#userKeyOf(claims)
@@ -136,6 +138,7 @@ export class ConsentFlow {
       scope: tokens.scope ?? (tx.scope === '' ? undefined : tx.scope),
       grantId: generateRandomToken(12),
     }
+    if (tx.dpopKey !== undefined) grant.dpopKey = tx.dpopKey
     const warning = offlineAccessWarning(tx.scope, tokens.scope, tokens.refreshToken !== undefined)
     await this.#deps.save(userKey, grant)
     if (warning !== undefined) {

@@ -38,6 +38,8 @@ export interface AuthorizationServerMetadata extends AuthorizationServerEndpoint
    * only pushed, so every consent is pushed. `undefined` with `endpoints`.
    */
   requirePushedAuthorizationRequests?: boolean
+  /** `dpop_signing_alg_values_supported` (RFC 9449 §5.1), when the server lists it. */
+  dpopSigningAlgs?: string[]
 }
 
 /**
@@ -106,6 +108,8 @@ export async function discoverAuthorizationServer(
     if (signingAlgs !== undefined) metadata.tokenEndpointAuthSigningAlgs = signingAlgs
     const challengeMethods = stringList(doc, 'code_challenge_methods_supported', url)
     if (challengeMethods !== undefined) metadata.codeChallengeMethods = challengeMethods
+    const dpopAlgs = stringList(doc, 'dpop_signing_alg_values_supported', url)
+    if (dpopAlgs !== undefined) metadata.dpopSigningAlgs = dpopAlgs
     if (doc.revocation_endpoint !== undefined)
       metadata.revocation = httpURL(doc.revocation_endpoint, 'revocation_endpoint')
     if (doc.jwks_uri !== undefined) metadata.jwks = httpURL(doc.jwks_uri, 'jwks_uri')

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { Grant, RefreshFailure } from './access-token.js'
+import { type DPoPKeyMaterial, isDPoPKeyMaterial } from './dpop.js'
 import { OngoingAccessError } from './errors.js'
 import type { ConsentRequiredRecord } from './grant-info.js'
 import { OwnWrites } from './own-writes.js'
@@ -46,6 +47,8 @@ interface RecordShape {
   fa?: number
   na?: number
   le?: RefreshFailure
+  /** The DPoP key: in a sealed record as is; in a clear one (`encryptTokens: false`), sealed on its own. */
+  dk?: DPoPKeyMaterial | string
 }
 
 /** A dead grant's record: why and since when (`cr`), and what it granted. */
@@ -83,6 +86,11 @@ export class GrantRepository {
       grant: Grant | undefined,
       alone: boolean,
     ) => void = () => {},
+    /**
+     * Seals a grant's DPoP private key when the record itself is not sealed (`encryptTokens:
+     * false`): the key is never stored in clear.
+     */
+    private readonly keySealer: Sealer | undefined = sealer,
   ) {
     this.#prefix = keyPrefixOf(issuer, clientId)
     this.otherIssuerSpelling = otherIssuerSpelling(issuer)
@@ -239,6 +247,7 @@ export class GrantRepository {
     if (grant.failures) record.fa = grant.failures
     if (grant.nextAttemptAt !== undefined) record.na = grant.nextAttemptAt
     if (grant.lastError !== undefined) record.le = grant.lastError
+    if (grant.dpopKey !== undefined) record.dk = this.#sealKey(key, grant.dpopKey)
     return this.#seal(key, record)
   }
 
@@ -246,6 +255,31 @@ export class GrantRepository {
     const json = JSON.stringify(record)
     // The record is bound to its key: copied under another user's key, it does not open.
     return this.sealer === undefined ? json : this.sealer.seal('token-store', json, key)
+  }
+
+  #sealKey(key: string, dpopKey: DPoPKeyMaterial): DPoPKeyMaterial | string {
+    if (this.sealer !== undefined) return dpopKey
+    if (this.keySealer === undefined)
+      throw new OngoingAccessError(
+        'ERR_CONFIGURATION',
+        'ongoing: a DPoP key cannot be stored without a sealer',
+      )
+    return this.keySealer.seal('token-store', JSON.stringify(dpopKey), `dpop-key:${key}`)
+  }
+
+  #openKey(key: string, dk: unknown): DPoPKeyMaterial | undefined | false {
+    if (dk === undefined) return undefined
+    let material: unknown = dk
+    if (typeof dk === 'string') {
+      const json = this.keySealer?.open('token-store', dk, `dpop-key:${key}`)
+      if (json === undefined) return false
+      try {
+        material = JSON.parse(json)
+      } catch {
+        return false
+      }
+    } else if (this.sealer === undefined) return false
+    return isDPoPKeyMaterial(material) ? material : false
   }
 
   #decode(key: string, value: string): Grant | ConsentRequiredShape | undefined {
@@ -258,7 +292,13 @@ export class GrantRepository {
       return undefined
     }
     if (r?.v === 1 && 'cr' in r) return consentRequiredShapeOf(r)
-    return grantOf(r as RecordShape)
+    const grant = grantOf(r as RecordShape)
+    if (grant === undefined) return undefined
+    // A key that does not open (or one stored in clear) makes the record unreadable, not keyless.
+    const dpopKey = this.#openKey(key, (r as RecordShape).dk)
+    if (dpopKey === false) return undefined
+    if (dpopKey !== undefined) grant.dpopKey = dpopKey
+    return grant
   }
 
   #bounded<T>(operation: Promise<T>, what: string): Promise<T> {

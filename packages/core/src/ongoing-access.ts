@@ -323,6 +323,7 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
       this.#profile.clientId,
       storeTimeoutMs,
       (userKey, grant, alone) => this.#written(userKey, grant, alone),
+      this.sealer,
     )
     this.#inventory = new GrantInventory(this.#repository, this.#skewMs)
     const defaultExpiresInMs =
@@ -531,7 +532,10 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
   }
 
   /**
-   * `fetch` with `userKey`'s bearer token. On a `401` it refreshes once and retries once, never
+   * `fetch` with `userKey`'s token: a bearer token, or with the `dpop` option a DPoP-bound one and a
+   * fresh proof of this request (RFC 9449 §7.1: `Authorization: DPoP …`, `DPoP: <proof>` with
+   * `ath`); a resource server's nonce challenge (`401`, `DPoP error="use_dpop_nonce"`) is answered
+   * by sending the request once more with its nonce. On a `401` it refreshes once and retries once, never
    * more: whatever the challenge (`Bearer error="invalid_token"`, another scheme, or none), unless
    * the `WWW-Authenticate` header names another error (e.g. `error="insufficient_scope"`), in which
    * case the `401` is returned as is, without a refresh.
@@ -542,16 +546,29 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
    * const res = await access.fetch(userKey, 'https://api.example.com/me/history')
    * ```
    * @see https://www.rfc-editor.org/rfc/rfc6750#section-3.1
+   * @see https://www.rfc-editor.org/rfc/rfc9449#section-9 (nonces at the resource server)
    */
   async fetch(userKey: string, input: string | URL | Request, init?: RequestInit): Promise<Response> {
     const request = new Request(input, init)
     const retry = request.clone()
     const token = await this.getAccessToken(userKey)
-    const response = await this.#fetch(await this.#profile.authorize(request, token))
+    const response = await this.#send(request, token)
     if (!this.#profile.rejectsToken(response)) return response
     await response.body?.cancel().catch(() => {})
     const fresh = await this.#refresh(userKey, { force: false, rejectedValue: token.value })
-    return this.#fetch(await this.#profile.authorize(retry, fresh))
+    return this.#send(retry, fresh)
+  }
+
+  /**
+   * Sends `request` with `token`; when the answer asks for a new proof (a DPoP nonce challenge,
+   * RFC 9449 §9), sends it once more with the same token, never more.
+   */
+  async #send(request: Request, token: AccessToken): Promise<Response> {
+    const again = this.#profile.asksForNewProof === undefined ? undefined : request.clone()
+    const response = await this.#fetch(await this.#profile.authorize(request, token))
+    if (again === undefined || !this.#profile.asksForNewProof?.(again, response)) return response
+    await response.body?.cancel().catch(() => {})
+    return this.#fetch(await this.#profile.authorize(again, token))
   }
 
   /**
@@ -581,7 +598,7 @@ export class OngoingAccess extends EventEmitter<OngoingAccessEvents> {
       if (grant !== undefined) await this.#profile.ready()
       if (this.#profile.revoke !== undefined && token !== undefined && grant !== undefined) {
         const hint = grant.refreshToken === undefined ? 'access_token' : 'refresh_token'
-        revokedAtServer = await this.#profile.revoke(token, hint).catch((err: unknown) => {
+        revokedAtServer = await this.#profile.revoke(token, hint, grant.dpopKey).catch((err: unknown) => {
           this.#logger('warn', 'ongoing: revocation at the server failed; forgetting locally', {
             userKey,
             reason: (err as Error).message,
@@ -933,6 +950,7 @@ function checkProfile(options: OngoingAccessOptions): void {
     'idTokenSigningAlgorithms',
     'deadGrantErrors',
     'pushedAuthorizationRequests',
+    'dpop',
   ] as const) {
     if (options[name] !== undefined)
       throw new TypeError(

@@ -72,6 +72,29 @@ export interface OngoingAccessOptions {
    */
   pushedAuthorizationRequests?: boolean
   /**
+   * Sender-constrained tokens with DPoP (RFC 9449): each grant gets its own key pair, made at
+   * consent (its thumbprint goes on the authorization request as `dpop_jkt`, §10) and kept with the
+   * grant, sealed like the refresh token (never in clear, even with `encryptTokens: false`), so
+   * every instance sharing the store refreshes and calls the API with it. Every token call (code
+   * exchange, refresh, revocation) carries a proof (§4), and so does every API call made through
+   * `access.fetch` (with `ath`, §7.1); server nonces are remembered per origin and a nonce challenge
+   * costs one retry (§8, §9). Access tokens then have `tokenType: 'DPoP'`: present them through
+   * `access.fetch`, which signs each request's proof. ES256 keys, or the first of EdDSA, PS256 and
+   * RS256 the server's `dpop_signing_alg_values_supported` lists.
+   *
+   * A server that answers a proof with a Bearer token, or demands DPoP (or returns a DPoP token)
+   * without this option, is `ERR_CONFIGURATION`. Grants made before the option was set stay
+   * Bearer until the next consent. Default: false.
+   *
+   * @example
+   * ```ts
+   * const access = new OngoingAccess({ ...options, dpop: true })
+   * const res = await access.fetch(userKey, 'https://api.example.com/me') // Authorization: DPoP …, DPoP: <proof>
+   * ```
+   * @see https://www.rfc-editor.org/rfc/rfc9449#section-4 (proofs), https://www.rfc-editor.org/rfc/rfc9449#section-5 (token requests), https://www.rfc-editor.org/rfc/rfc9449#section-7 (resource requests), https://www.rfc-editor.org/rfc/rfc9449#section-8 (nonces), https://www.rfc-editor.org/rfc/rfc9449#section-10 (`dpop_jkt`)
+   */
+  dpop?: boolean
+  /**
    * At least 32 characters: seals consent transactions and encrypts tokens at rest (HKDF-derived
    * keys, one per purpose). An array rotates keys: the first seals, all open.
    */

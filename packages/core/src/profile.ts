@@ -1,6 +1,7 @@
 import type { AccessToken } from './access-token.js'
 import type { DeadGrantPolicy } from './dead-grant.js'
 import type { AuthorizationServerMetadata } from './discovery.js'
+import type { DPoPKeyMaterial } from './dpop.js'
 import type { IdTokenClaims } from './id-token.js'
 import type { Logger } from './logger.js'
 
@@ -74,6 +75,8 @@ export interface AuthorizationStart {
   readonly url: URL
   /** An OpenID Connect `nonce` sent with the request, to find again in the ID token. */
   readonly nonce?: string | undefined
+  /** The DPoP key made for the grant (its thumbprint is on the request): sealed in the transaction. */
+  readonly dpopKey?: DPoPKeyMaterial | undefined
 }
 
 /**
@@ -117,6 +120,8 @@ export interface CodeExchange {
   readonly nonce: string | undefined
   /** True when the app keys grants by the claims: an answer without verified claims is an error. */
   readonly claimsRequired: boolean
+  /** The DPoP key the consent made, if any: it signs the exchange's proof. */
+  readonly dpopKey?: DPoPKeyMaterial | undefined
 }
 
 /**
@@ -174,12 +179,17 @@ export interface ProfileClient {
   checkIssuer(response: AuthorizationResponse): Promise<void>
   /** Exchanges the code: never retried (a code is single use). */
   exchangeCode(exchange: CodeExchange): Promise<TokenSet>
-  /** One refresh attempt. */
-  refresh(refreshToken: string): Promise<TokenSet>
+  /** One refresh attempt, with the grant's DPoP key when it has one. */
+  refresh(refreshToken: string, dpopKey?: DPoPKeyMaterial): Promise<TokenSet>
   /** Puts `token` on a resource request, the way the server wants it. */
   authorize(request: Request, token: AccessToken): Request | Promise<Request>
   /** Whether a resource server's answer says the token was refused (refresh once, retry once). */
   rejectsToken(response: Response): boolean
+  /**
+   * Whether a resource server's answer asks for the request again with a new proof (a DPoP nonce
+   * challenge, RFC 9449 §9): then it is sent again once, with the same token. Absent: never.
+   */
+  asksForNewProof?(request: Request, response: Response): boolean
   /** Revokes a token at the server; whether the server confirmed. Absent: nothing to call. */
-  revoke?(token: string, hint: 'refresh_token' | 'access_token'): Promise<boolean>
+  revoke?(token: string, hint: 'refresh_token' | 'access_token', dpopKey?: DPoPKeyMaterial): Promise<boolean>
 }

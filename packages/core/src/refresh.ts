@@ -206,7 +206,7 @@ export async function refreshGrant(
     const saved = await saveUnsaved(ctx, userKey, current, hold.lease)
     if ('value' in saved) return saved
     current = saved
-    const { refreshToken, refreshExpiresAt } = current.grant
+    const { refreshToken, refreshExpiresAt, dpopKey } = current.grant
     if (refreshToken === undefined) throw consentRequired(ctx, userKey, 'no_refresh_token')
     if (refreshExpiresAt !== undefined && Date.now() >= refreshExpiresAt) {
       // The server said when the refresh token ends: past it, a token call can only fail.
@@ -227,7 +227,7 @@ export async function refreshGrant(
     let response: TokenSet
     try {
       response = await withRetries(
-        () => ctx.profile.refresh(refreshToken),
+        () => ctx.profile.refresh(refreshToken, dpopKey),
         ctx.retry,
         ({ attempt, delayMs, error }) =>
           ctx.logger('warn', 'ongoing: token refresh failed, retrying', {
@@ -546,6 +546,8 @@ function refreshedGrant(
       refreshExpiresAt ?? (response.refreshToken === undefined ? previous.refreshExpiresAt : undefined),
     scope: response.scope ?? previous.scope,
     grantId: previous.grantId,
+    // The key travels with the grant: the new tokens are bound to it too.
+    ...(previous.dpopKey === undefined ? {} : { dpopKey: previous.dpopKey }),
   }
 }
 

@@ -1,4 +1,4 @@
-import type { AccessToken } from './access-token.js'
+import { type AccessToken, dpopKeyOf } from './access-token.js'
 import { parseCallbackParameters } from './callback.js'
 import { type ClientAuthenticator, type ClientOptions, createClientAuthenticator } from './client-auth.js'
 import { type DeadGrantPolicy, deadGrantPolicy } from './dead-grant.js'
@@ -7,6 +7,15 @@ import {
   type AuthorizationServerMetadata,
   discoverAuthorizationServer,
 } from './discovery.js'
+import {
+  asksForDPoPNonce,
+  calculateDPoPThumbprint,
+  chooseDPoPAlgorithm,
+  createDPoPProof,
+  type DPoPKeyMaterial,
+  DPoPServerState,
+  generateDPoPKey,
+} from './dpop.js'
 import { OngoingAccessError } from './errors.js'
 import type { ASRequestLimits } from './http.js'
 import {
@@ -49,6 +58,7 @@ export interface StandardProfileOptions {
   deadGrantErrors?: readonly string[] | undefined
   allowInsecureRequests?: boolean | undefined
   pushedAuthorizationRequests?: boolean | undefined
+  dpop?: boolean | undefined
 }
 
 export const OPENID_SCOPE = /(?:^|\s)openid(?:\s|$)/
@@ -58,7 +68,7 @@ const ENDPOINT_NAMES = ['authorization', 'token', 'revocation', 'jwks', 'pushedA
 /**
  * The standard profile: OAuth 2.0 (RFC 6749) with PKCE, RFC 8414 / OpenID Connect discovery,
  * RFC 9207 `iss`, RFC 9126 pushed authorization requests, RFC 7009 revocation, Bearer tokens
- * (RFC 6750), and OpenID Connect ID tokens.
+ * (RFC 6750) or DPoP-bound ones (RFC 9449, the `dpop` option), and OpenID Connect ID tokens.
  * `OngoingAccess` builds it from its own options when no `profile` is given. Options are checked
  * here, at once.
  *
@@ -71,6 +81,8 @@ export function standardProfile(options: StandardProfileOptions): Profile {
   const { pushedAuthorizationRequests } = options
   if (pushedAuthorizationRequests !== undefined && typeof pushedAuthorizationRequests !== 'boolean')
     throw new TypeError('ongoing: `pushedAuthorizationRequests` must be a boolean')
+  if (options.dpop !== undefined && typeof options.dpop !== 'boolean')
+    throw new TypeError('ongoing: `dpop` must be a boolean')
   if (options.endpoints !== undefined) {
     for (const name of ENDPOINT_NAMES) {
       const value = options.endpoints[name]
@@ -99,6 +111,8 @@ class StandardClient implements ProfileClient {
   readonly #fetch: typeof fetch
   readonly #limits: ASRequestLimits
   #metadata: Promise<AuthorizationServerMetadata> | undefined
+  /** With `dpop`: the servers' nonces and clock, for every proof of this client. */
+  readonly #dpop: DPoPServerState | undefined
   #idTokenVerifier: IdTokenVerifier | undefined
 
   constructor(
@@ -117,7 +131,13 @@ class StandardClient implements ProfileClient {
     this.#algorithms = algorithms
     this.#fetch = context.fetch
     this.#limits = { timeoutMs: context.requestTimeoutMs, maxBodyBytes: context.maxResponseBytes }
+    this.#dpop = options.dpop === true ? new DPoPServerState() : undefined
+    // Only with DPoP: without it, `fetch` keeps no spare copy of each request for a nonce retry.
+    if (this.#dpop !== undefined)
+      this.asksForNewProof = (request, response) => this.#asksForNonce(request, response)
   }
+
+  readonly asksForNewProof?: (request: Request, response: Response) => boolean
 
   ready(): Promise<AuthorizationServerMetadata> {
     if (this.#metadata === undefined) {
@@ -167,6 +187,12 @@ class StandardClient implements ProfileClient {
     if (nonce !== undefined) params.set('nonce', nonce)
     params.set('code_challenge', request.codeChallenge)
     params.set('code_challenge_method', request.codeChallengeMethod)
+    let dpopKey: DPoPKeyMaterial | undefined
+    if (this.#dpop !== undefined) {
+      // RFC 9449 §10: the code is bound to the grant's key from the start.
+      dpopKey = await generateDPoPKey(chooseDPoPAlgorithm(metadata.dpopSigningAlgs))
+      params.set('dpop_jkt', await calculateDPoPThumbprint(dpopKey))
+    }
     const url = new URL(metadata.authorization)
     // RFC 9126 §5: a server that requires pushed requests refuses any other, whatever the option says.
     const endpoint = metadata.pushedAuthorizationRequest
@@ -185,7 +211,7 @@ class StandardClient implements ProfileClient {
     } else {
       for (const [name, value] of params) url.searchParams.set(name, value)
     }
-    return { url, nonce }
+    return { url, nonce, dpopKey }
   }
 
   readCallback(callbackUrl: URL): AuthorizationResponse {
@@ -220,7 +246,7 @@ class StandardClient implements ProfileClient {
   }
 
   async exchangeCode(exchange: CodeExchange): Promise<TokenSet> {
-    const client = await this.tokenEndpointClient()
+    const client = await this.tokenEndpointClient(exchange.dpopKey)
     const response = await authorizationCodeGrant(
       client,
       exchange.code,
@@ -231,35 +257,82 @@ class StandardClient implements ProfileClient {
     return { ...tokenSetOf(response), claims }
   }
 
-  async refresh(refreshToken: string): Promise<TokenSet> {
-    return tokenSetOf(await refreshTokenGrant(await this.tokenEndpointClient(), refreshToken))
+  async refresh(refreshToken: string, dpopKey?: DPoPKeyMaterial): Promise<TokenSet> {
+    return tokenSetOf(await refreshTokenGrant(await this.tokenEndpointClient(dpopKey), refreshToken))
   }
 
-  authorize(request: Request, token: AccessToken): Request {
+  authorize(request: Request, token: AccessToken): Request | Promise<Request> {
+    const key = this.#dpop === undefined ? undefined : dpopKeyOf(token)
     const headers = new Headers(request.headers)
-    headers.set('authorization', `Bearer ${token.value}`)
+    if (key === undefined || this.#dpop === undefined) {
+      headers.set('authorization', `Bearer ${token.value}`)
+      return new Request(request, { headers })
+    }
+    return this.#authorizeDPoP(request, headers, token.value, key, this.#dpop)
+  }
+
+  /** RFC 9449 §7.1: `Authorization: DPoP <token>` and a proof of this request, with `ath`. */
+  async #authorizeDPoP(
+    request: Request,
+    headers: Headers,
+    token: string,
+    key: DPoPKeyMaterial,
+    state: DPoPServerState,
+  ): Promise<Request> {
+    headers.set('authorization', `DPoP ${token}`)
+    headers.set(
+      'dpop',
+      await createDPoPProof(key, {
+        htm: request.method,
+        url: request.url,
+        nonce: state.nonceFor(request.url),
+        accessToken: token,
+        clockOffsetSeconds: state.clockOffsetSeconds,
+      }),
+    )
     return new Request(request, { headers })
+  }
+
+  #asksForNonce(request: Request, response: Response): boolean {
+    if (this.#dpop === undefined) return false
+    // Any answer may carry the next nonce (RFC 9449 §8.2); a 401 `use_dpop_nonce` asks for it now.
+    const nonce = this.#dpop.noteNonce(request.url, response.headers)
+    return nonce !== undefined && asksForDPoPNonce(response)
   }
 
   rejectsToken(response: Response): boolean {
     return response.status === 401 && !namesAnotherError(response.headers.get('www-authenticate'))
   }
 
-  async revoke(token: string, hint: 'refresh_token' | 'access_token'): Promise<boolean> {
+  async revoke(
+    token: string,
+    hint: 'refresh_token' | 'access_token',
+    dpopKey?: DPoPKeyMaterial,
+  ): Promise<boolean> {
     const metadata = await this.ready()
     if (metadata.revocation === undefined) return false
     return revokeToken(
-      { fetch: this.#fetch, auth: this.#auth, limits: this.#limits },
+      { fetch: this.#fetch, auth: this.#auth, limits: this.#limits, dpop: this.#dpopOf(dpopKey) },
       metadata.revocation,
       token,
       hint,
     )
   }
 
-  /** The token endpoint, its client authentication and limits. */
-  async tokenEndpointClient(): Promise<TokenEndpointClient> {
+  /** The token endpoint, its client authentication and limits (and DPoP, with a grant's key). */
+  async tokenEndpointClient(dpopKey?: DPoPKeyMaterial): Promise<TokenEndpointClient> {
     const metadata = await this.ready()
-    return { fetch: this.#fetch, tokenEndpoint: metadata.token, auth: this.#auth, limits: this.#limits }
+    return {
+      fetch: this.#fetch,
+      tokenEndpoint: metadata.token,
+      auth: this.#auth,
+      limits: this.#limits,
+      dpop: this.#dpopOf(dpopKey),
+    }
+  }
+
+  #dpopOf(key: DPoPKeyMaterial | undefined) {
+    return this.#dpop === undefined ? undefined : { key, state: this.#dpop }
   }
 
   /**

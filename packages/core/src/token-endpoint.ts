@@ -1,4 +1,5 @@
 import type { ClientAuthenticator } from './client-auth.js'
+import { createDPoPProof, type DPoPKeyMaterial, type DPoPServerState } from './dpop.js'
 import { OngoingAccessError } from './errors.js'
 import { type ASRequestLimits, type ASResponse, parseJSONObject, requestAS } from './http.js'
 import { parseRetryAfter } from './retry.js'
@@ -6,7 +7,7 @@ import { parseRetryAfter } from './retry.js'
 /** A successful token response, validated (RFC 6749 §5.1). */
 export interface TokenEndpointResponse {
   accessToken: string
-  /** Normalized to `Bearer` (the only type we send). */
+  /** Normalized: `Bearer`, or `DPoP` when a proof was sent. */
   tokenType: string
   /** Seconds, when the server said. */
   expiresIn: number | undefined
@@ -24,10 +25,21 @@ export interface TokenEndpointClient {
   tokenEndpoint: string
   auth: ClientAuthenticator
   limits: ASRequestLimits
+  /** DPoP (RFC 9449), when the client has the `dpop` option. */
+  dpop?: TokenEndpointDPoP | undefined
+}
+
+/** How a client proves possession at the authorization server's endpoints. */
+export interface TokenEndpointDPoP {
+  /** The grant's key; `undefined` for a grant made without one (then no proof is sent). */
+  key: DPoPKeyMaterial | undefined
+  /** The servers' nonces and the clock offset, shared by every call of one client. */
+  state: DPoPServerState
 }
 
 /**
- * Exchanges an authorization code and its PKCE verifier for tokens. Never retried: a code is single use.
+ * Exchanges an authorization code and its PKCE verifier for tokens. Never retried: a code is single
+ * use (a DPoP nonce challenge excepted: the server refused the proof before it looked at the code).
  *
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.3
  * @see https://www.rfc-editor.org/rfc/rfc7636#section-4.5
@@ -62,24 +74,69 @@ async function tokenRequest(
   client: TokenEndpointClient,
   body: URLSearchParams,
 ): Promise<TokenEndpointResponse> {
+  const key = client.dpop?.key
+  let response = await sendTokenRequest(client, body)
+  if (key !== undefined && client.dpop !== undefined) {
+    const { state } = client.dpop
+    state.noteDate(response.headers)
+    const nonce = state.noteNonce(client.tokenEndpoint, response.headers)
+    // RFC 9449 §8: `use_dpop_nonce` means the server refused the proof before looking at the grant:
+    // the code or refresh token was not used, so sending it once more (with the nonce) does not
+    // break "never present a refresh token twice". Once only: a second challenge is an error.
+    if (response.status === 400 && nonce !== undefined && oauthErrorOf(response) === 'use_dpop_nonce') {
+      response = await sendTokenRequest(client, body)
+      state.noteDate(response.headers)
+      state.noteNonce(client.tokenEndpoint, response.headers)
+    }
+  }
+  try {
+    return processTokenResponse(response, { dpop: key !== undefined })
+  } catch (err) {
+    throw withInvalidClientHint(err, client.auth)
+  }
+}
+
+/** One token request: a fresh client authentication and, with DPoP, a fresh proof. */
+async function sendTokenRequest(client: TokenEndpointClient, form: URLSearchParams): Promise<ASResponse> {
+  const body = new URLSearchParams(form)
   const headers = new Headers({
     accept: 'application/json',
     'content-type': 'application/x-www-form-urlencoded;charset=UTF-8',
   })
   await client.auth.apply(headers, body)
-  const response = await requestAS(
+  await addDPoPProof(headers, client.dpop, client.tokenEndpoint)
+  return requestAS(
     client.fetch,
     client.tokenEndpoint,
     { method: 'POST', headers, body },
     client.limits,
     'token endpoint',
   )
-  try {
-    return processTokenResponse(response)
-  } catch (err) {
-    throw withInvalidClientHint(err, client.auth)
-  }
 }
+
+async function addDPoPProof(
+  headers: Headers,
+  dpop: TokenEndpointDPoP | undefined,
+  endpoint: string,
+): Promise<void> {
+  if (dpop?.key === undefined) return
+  headers.set(
+    'dpop',
+    await createDPoPProof(dpop.key, {
+      htm: 'POST',
+      url: endpoint,
+      nonce: dpop.state.nonceFor(endpoint),
+      clockOffsetSeconds: dpop.state.clockOffsetSeconds,
+    }),
+  )
+}
+
+function oauthErrorOf(response: ASResponse): string | undefined {
+  const error = parseJSONObject(response.body)?.error
+  return typeof error === 'string' ? error : undefined
+}
+
+const DPOP_ERRORS = new Set(['invalid_dpop_proof', 'use_dpop_nonce'])
 
 /** An `invalid_client` error, with the client's hint (if any) added to its message. */
 export function withInvalidClientHint(err: unknown, auth: ClientAuthenticator): unknown {
@@ -96,13 +153,28 @@ export function withInvalidClientHint(err: unknown, auth: ClientAuthenticator): 
 /**
  * Validates a token endpoint answer. Errors never quote the body (it may hold tokens).
  *
+ * @param sent - `dpop`: whether the request carried a DPoP proof (then the token must be a DPoP one).
  * @throws {OngoingAccessError} `ERR_TOKEN_ENDPOINT` for an RFC 6749 §5.2 error (or any non-200
- *   status); `ERR_INVALID_RESPONSE` for anything malformed.
+ *   status); `ERR_INVALID_RESPONSE` for anything malformed; `ERR_CONFIGURATION` when the server
+ *   and the `dpop` option disagree (RFC 9449 §5).
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-5
  */
-export function processTokenResponse(response: ASResponse): TokenEndpointResponse {
+export function processTokenResponse(
+  response: ASResponse,
+  sent: { dpop: boolean } = { dpop: false },
+): TokenEndpointResponse {
   const json = parseJSONObject(response.body)
-  if (response.status !== 200) throw endpointError(response, json)
+  if (response.status !== 200) {
+    const error = endpointError(response, json)
+    if (!sent.dpop && error.oauthError !== undefined && DPOP_ERRORS.has(error.oauthError))
+      throw new OngoingAccessError(
+        'ERR_CONFIGURATION',
+        `Token endpoint answered ${error.oauthError}: the server requires DPoP-bound tokens (RFC 9449); set the \`dpop\` option`,
+        { status: response.status, oauthError: error.oauthError },
+      )
+    throw error
+  }
   if (json === undefined) {
     throw invalid('the body is not a JSON object')
   }
@@ -112,8 +184,16 @@ export function processTokenResponse(response: ASResponse): TokenEndpointRespons
     throw invalid('`access_token` is missing or not a string')
   if (typeof token_type !== 'string' || token_type.length === 0)
     throw invalid('`token_type` is missing or not a string')
-  if (token_type.toLowerCase() !== 'bearer')
-    throw invalid(`\`token_type\` ${JSON.stringify(token_type.slice(0, 20))} is not supported (only Bearer)`)
+  const type = token_type.toLowerCase()
+  if (type === 'dpop' && !sent.dpop) throw dpopMismatch('a DPoP-bound token, which needs the `dpop` option')
+  if (type === 'bearer' && sent.dpop)
+    throw dpopMismatch(
+      'a Bearer token to a request with a DPoP proof: the server does not bind tokens to keys (RFC 9449); turn the `dpop` option off',
+    )
+  if (type !== 'bearer' && type !== 'dpop')
+    throw invalid(
+      `\`token_type\` ${JSON.stringify(token_type.slice(0, 20))} is not supported (only Bearer and DPoP)`,
+    )
   if (refresh_token !== undefined && (typeof refresh_token !== 'string' || refresh_token.length === 0)) {
     throw invalid('`refresh_token` is not a non-empty string')
   }
@@ -121,7 +201,7 @@ export function processTokenResponse(response: ASResponse): TokenEndpointRespons
   if (id_token !== undefined && typeof id_token !== 'string') throw invalid('`id_token` is not a string')
   return {
     accessToken: access_token,
-    tokenType: 'Bearer',
+    tokenType: sent.dpop ? 'DPoP' : 'Bearer',
     expiresIn: seconds(expires_in, 'expires_in'),
     refreshToken: refresh_token,
     refreshExpiresIn: seconds(refresh_expires_in, 'refresh_expires_in'),
@@ -137,6 +217,14 @@ function seconds(value: unknown, name: string): number | undefined {
   if (typeof n !== 'number' || !Number.isFinite(n) || n < 0)
     throw invalid(`\`${name}\` is not a non-negative number`)
   return n
+}
+
+function dpopMismatch(what: string): OngoingAccessError {
+  // As for a malformed answer: the server processed the request, a rotated refresh token is spent.
+  return new OngoingAccessError('ERR_CONFIGURATION', `Token endpoint answered 200 with ${what}`, {
+    status: 200,
+    outcomeUnknown: true,
+  })
 }
 
 function invalid(problem: string): OngoingAccessError {
@@ -197,6 +285,8 @@ export async function revokeToken(
   const body = new URLSearchParams({ token, token_type_hint: tokenTypeHint })
   const headers = new Headers({ 'content-type': 'application/x-www-form-urlencoded;charset=UTF-8' })
   await client.auth.apply(headers, body)
+  // RFC 9449 does not define proofs at the revocation endpoint; servers that check them take one.
+  await addDPoPProof(headers, client.dpop, revocationEndpoint)
   const response = await requestAS(
     client.fetch,
     revocationEndpoint,

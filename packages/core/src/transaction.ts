@@ -1,3 +1,4 @@
+import { type DPoPKeyMaterial, isDPoPKeyMaterial } from './dpop.js'
 import { OngoingAccessError } from './errors.js'
 import type { Sealer } from './sealing.js'
 
@@ -14,6 +15,8 @@ export interface ConsentTransaction {
   scope: string
   /** The OpenID Connect `nonce` sent with the request, when `openid` is in the scope. */
   nonce?: string | undefined
+  /** The grant's DPoP key, made at consent (only ever sealed). */
+  dpopKey?: DPoPKeyMaterial | undefined
   /** ms since epoch. */
   expiresAt: number
 }
@@ -28,6 +31,7 @@ interface SealedShape {
   rt?: string
   sc: string
   nc?: string
+  dk?: DPoPKeyMaterial
   ex: number
 }
 
@@ -45,6 +49,7 @@ export function sealTransaction(sealer: Sealer, tx: ConsentTransaction): string 
   }
   if (tx.returnTo !== undefined) shape.rt = tx.returnTo
   if (tx.nonce !== undefined) shape.nc = tx.nonce
+  if (tx.dpopKey !== undefined) shape.dk = tx.dpopKey
   return sealer.seal('transaction', JSON.stringify(shape))
 }
 
@@ -87,6 +92,7 @@ export function openTransaction(
     returnTo: s.rt,
     scope: s.sc,
     nonce: s.nc,
+    dpopKey: isDPoPKeyMaterial(s.dk) ? s.dk : undefined,
     expiresAt: s.ex,
   }
 }

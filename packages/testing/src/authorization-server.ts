@@ -86,6 +86,17 @@ export interface TestAuthorizationServerOptions {
    * @see https://www.rfc-editor.org/rfc/rfc9126
    */
   pushedAuthorizationRequests?: boolean | 'required'
+  /**
+   * DPoP (RFC 9449), through oidc-provider's own `features.dPoP`. `true`: offered
+   * (`dpop_signing_alg_values_supported` in the metadata: ES256, Ed25519, EdDSA): a token request
+   * with a proof gets DPoP-bound tokens (`token_type: DPoP`, `cnf.jkt` in introspection), one
+   * without gets Bearer ones. `'nonce'`: as `true`, and every proof must carry a server nonce:
+   * a proof without one (or with a stale one) gets `400 use_dpop_nonce` with a `DPoP-Nonce` header.
+   * `false`: not offered. Default `true`, as oidc-provider has it.
+   *
+   * @see https://www.rfc-editor.org/rfc/rfc9449#section-8
+   */
+  dpop?: boolean | 'nonce'
 }
 
 /** The clients registered at a {@link TestAuthorizationServer}. */
@@ -153,6 +164,7 @@ interface Settings {
   clientAuthSigningAlgorithms: string[]
   deadRefreshTokenError: 'invalid_grant' | 'invalid_request' | 'unauthorized_client'
   pushedAuthorizationRequests: boolean | 'required'
+  dpop: boolean | 'nonce'
 }
 
 /**
@@ -160,8 +172,8 @@ interface Settings {
  *
  * It has the authorization code grant with PKCE (S256, required for every client), refresh
  * tokens with strict rotation, revocation (RFC 7009), introspection (RFC 7662), pushed
- * authorization requests (RFC 9126; optional by default, or required, or off) and the RFC 9207
- * `iss` authorization response parameter. The login and consent pages are oidc-provider's
+ * authorization requests (RFC 9126; optional by default, or required, or off), DPoP (RFC 9449; with
+ * or without server nonces, or off) and the RFC 9207 `iss` authorization response parameter. The login and consent pages are oidc-provider's
  * development pages: any login name and password sign in, the login name is the account id.
  * {@link driveConsent} goes through them without a browser.
  *
@@ -344,7 +356,11 @@ function resolveSettings(options: TestAuthorizationServerOptions): Settings {
     throw new TypeError(
       `pushedAuthorizationRequests must be true, false or 'required', got ${JSON.stringify(pushedAuthorizationRequests)}`,
     )
+  const dpop = options.dpop ?? true
+  if (typeof dpop !== 'boolean' && dpop !== 'nonce')
+    throw new TypeError(`dpop must be true, false or 'nonce', got ${JSON.stringify(dpop)}`)
   return {
+    dpop,
     clientAuthMethods: stringList('clientAuthMethods', options.clientAuthMethods),
     clientAuthSigningAlgorithms: stringList(
       'clientAuthSigningAlgorithms',
@@ -421,6 +437,11 @@ function buildConfiguration(
       pushedAuthorizationRequests: {
         enabled: settings.pushedAuthorizationRequests !== false,
         requirePushedAuthorizationRequests: settings.pushedAuthorizationRequests === 'required',
+      },
+      dPoP: {
+        enabled: settings.dpop !== false,
+        // Nonces are HMACs of the time under this secret, good for a minute or so (RFC 9449 §8).
+        ...(settings.dpop === 'nonce' ? { nonceSecret: randomBytes(32), requireNonce: () => true } : {}),
       },
     },
     ...(methods === undefined ? {} : { clientAuthMethods: methods as never }),

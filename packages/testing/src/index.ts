@@ -31,6 +31,13 @@ export {
   type ForgeNextTokenResponseResult,
   startDigiMeServer,
 } from './digime-server.js'
+export {
+  type DPoPResourceServer,
+  type DPoPResourceServerOptions,
+  type DPoPResourceServerStats,
+  type DPoPTokenInfo,
+  startDPoPResourceServer,
+} from './dpop-resource-server.js'
 export { type AuthorizeAsNativeAppOptions, authorizeAsNativeApp } from './native-app.js'
 export {
   type PostgresAvailability,

@@ -14,7 +14,10 @@ import type { AccessToken } from '../access-token.js'
  * ```
  */
 export interface OngoingRequestState {
-  /** A fresh access token for `userKey`'s grant. Send it as a bearer token; never log it. */
+  /**
+   * A fresh access token for `userKey`'s grant. Send it as a bearer token (a DPoP-bound one, with
+   * the `dpop` option, only through `fetch`, which signs the proofs); never log it.
+   */
   accessToken: string
   /** When `accessToken` expires, in ms since epoch. */
   expiresAt: number
