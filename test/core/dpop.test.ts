@@ -25,24 +25,11 @@ import {
   SignJWT,
 } from 'jose'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { accessFor, advanceClock, consentAs, REDIRECT_URI } from './real-as.js'
+import { accessFor, advanceClock, consentAs, introspection, REDIRECT_URI } from './real-as.js'
 
 /** RFC 7662 introspection at the real server, as the confidential client. */
-async function introspect(
-  as: TestAuthorizationServer,
-  token: string,
-): Promise<DPoPTokenInfo & Record<string, unknown>> {
-  const { id, secret } = as.clients.confidential
-  const response = await fetch(`${as.issuer}/token/introspection`, {
-    method: 'POST',
-    headers: {
-      authorization: `Basic ${btoa(`${id}:${secret}`)}`,
-      'content-type': 'application/x-www-form-urlencoded',
-    },
-    body: new URLSearchParams({ token }),
-  })
-  return (await response.json()) as DPoPTokenInfo & Record<string, unknown>
-}
+const introspect = (as: TestAuthorizationServer, token: string) =>
+  introspection(as, token) as Promise<DPoPTokenInfo & Record<string, unknown>>
 
 /** A fetch that records every DPoP proof sent (and where), and every request's target. */
 function recordProofs(inner: typeof fetch = fetch) {

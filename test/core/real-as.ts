@@ -61,8 +61,11 @@ export function advanceClock(ms: number): () => void {
   }
 }
 
-/** RFC 7662 introspection at the real server: is `token` active? */
-export async function introspect(as: TestAuthorizationServer, token: string): Promise<boolean> {
+/** RFC 7662 introspection at the real server, as the confidential client: what it says of `token`. */
+export async function introspection(
+  as: TestAuthorizationServer,
+  token: string,
+): Promise<{ active: boolean; cnf?: { jkt?: string } } & Record<string, unknown>> {
   const { id, secret } = as.clients.confidential
   const response = await fetch(`${as.issuer}/token/introspection`, {
     method: 'POST',
@@ -72,5 +75,10 @@ export async function introspect(as: TestAuthorizationServer, token: string): Pr
     },
     body: new URLSearchParams({ token }),
   })
-  return ((await response.json()) as { active: boolean }).active
+  return (await response.json()) as { active: boolean } & Record<string, unknown>
+}
+
+/** RFC 7662 introspection at the real server: is `token` active? */
+export async function introspect(as: TestAuthorizationServer, token: string): Promise<boolean> {
+  return (await introspection(as, token)).active
 }

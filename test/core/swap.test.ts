@@ -5,9 +5,10 @@ import {
   type TestAuthorizationServer,
 } from '@ongoing/testing'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import { APP_SECRET, accessFor, introspect, REDIRECT_URI } from './real-as.js'
+import { APP_SECRET, accessFor, introspect, introspection, REDIRECT_URI } from './real-as.js'
 
 const FORM = 'application/x-www-form-urlencoded'
+
 const MOBILE_REDIRECT = 'http://127.0.0.1:7777/callback'
 
 /** What a native app does: PKCE + the authorization request with the server's client id. */
@@ -98,6 +99,25 @@ describe('token swap service against the real authorization server (strict rotat
     expect(as.stats().grantsRevoked).toBeGreaterThanOrEqual(1)
     const newest = await service.refresh(form({ refresh_token: handles.at(-1)! }))
     expect(newest).toMatchObject({ status: 400, json: { error: 'invalid_grant' } })
+  })
+
+  it('with dpop on the access, the swap still hands the app bearer tokens it can use (the app holds no key of ours)', async () => {
+    const { code, verifier } = await mobileAuthorization(as, 'mobile-dpop')
+    const service = new TokenSwapService(accessFor(as, { dpop: true }), {
+      redirectUris: [MOBILE_REDIRECT],
+      rateLimit: false,
+    })
+    const swapped = await service.swap(form({ code, code_verifier: verifier, redirect_uri: MOBILE_REDIRECT }))
+    expect(swapped.status).toBe(200)
+    expect(swapped.json.token_type).toBe('Bearer')
+    const refreshed = await service.refresh(form({ refresh_token: swapped.json.refresh_token as string }))
+    expect(refreshed.status).toBe(200)
+    expect(refreshed.json.token_type).toBe('Bearer')
+    for (const token of [swapped.json.access_token, refreshed.json.access_token] as string[]) {
+      const claims = await introspection(as, token)
+      expect(claims.active).toBe(true)
+      expect(claims.cnf, 'a token bound to a key the app does not hold').toBeUndefined()
+    }
   })
 
   it('passes the server’s own error through (a used code → invalid_grant)', async () => {
