@@ -86,7 +86,11 @@ describe('DPoP with the real authorization server (RFC 9449)', () => {
   const opened: OngoingAccess[] = []
 
   beforeAll(async () => {
-    as = await startTestAuthorizationServer({ accessTokenTTLSeconds: 600, rotateRefreshToken: true })
+    as = await startTestAuthorizationServer({
+      accessTokenTTLSeconds: 600,
+      rotateRefreshToken: true,
+      pushedAuthorizationRequests: 'required',
+    })
     rs = await startDPoPResourceServer({ introspect: (token) => introspect(as, token) })
   })
   afterEach(() => {
@@ -108,8 +112,10 @@ describe('DPoP with the real authorization server (RFC 9449)', () => {
     const store = new MemoryTokenStore()
     const access = dpopAccess({ fetch: traffic.fetch, store })
     const started = await access.startConsent({ userKey: 'alice', returnTo: '/after' })
-    // §10: the thumbprint is on the authorization request.
-    const jkt = started.url.searchParams.get('dpop_jkt')
+    // §10: the thumbprint is on the authorization request: pushed, as this server requires (RFC
+    // 9126), so the redirect carries nothing but client_id and request_uri.
+    expect([...started.url.searchParams.keys()].sort()).toEqual(['client_id', 'request_uri'])
+    const jkt = traffic.pushes[0]?.get('dpop_jkt')
     expect(jkt).toMatch(/^[\w-]{43}$/)
     const callbackUrl = await driveConsent(started.url, { redirectUriPrefix: REDIRECT_URI, login: 'alice' })
     const { token } = await access.finishConsent({ callbackUrl, transaction: started.transaction })

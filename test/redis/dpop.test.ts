@@ -63,7 +63,11 @@ describeHere('DPoP across two processes sharing Redis (RFC 9449)', () => {
 
   beforeAll(async () => {
     redis = await startRedisServer()
-    as = await startTestAuthorizationServer({ accessTokenTTLSeconds: TTL_SECONDS, rotateRefreshToken: true })
+    as = await startTestAuthorizationServer({
+      accessTokenTTLSeconds: TTL_SECONDS,
+      rotateRefreshToken: true,
+      pushedAuthorizationRequests: 'required',
+    })
     rs = await startDPoPResourceServer({
       introspect: async (token) => {
         const { id, secret } = as.clients.confidential
