@@ -16,7 +16,8 @@
 // fired the same way, to read each storm's excess against ("excess over the floor"; not a target).
 // Then the RedisTokenStore and
 // PostgresTokenStore figures of bench/redis-store.mjs and bench/postgres-store.mjs (cross-process
-// wake-up included: its p99 is a target for both) and the core hot path of bench/core-hot-path.mjs.
+// wake-up included: its p99 is a target for both), the core hot path of bench/core-hot-path.mjs, and
+// what a DPoP proof adds to an API call through access.fetch (bench/dpop.mjs).
 // Prints a table and writes bench/results.json. Never logs token material.
 //
 //   pnpm bench                       (builds first; or: node bench/run.mjs after pnpm build)
@@ -975,6 +976,10 @@ function printReport(results) {
     lines.push('', `${title}:`)
     for (const [k, v] of Object.entries(store)) if (k !== 'figures') lines.push(`  ${k}: ${v}`)
   }
+  if (results.dpop) {
+    lines.push('', 'DPoP per API call (bench/dpop.mjs):')
+    for (const [k, v] of Object.entries(results.dpop)) lines.push(`  ${k}: ${v}`)
+  }
   if (results.coreHotPath) {
     lines.push('', 'Core hot path (bench/core-hot-path.mjs):')
     for (const [k, v] of Object.entries(results.coreHotPath)) lines.push(`  ${k}: ${v}`)
@@ -1083,6 +1088,7 @@ async function main() {
       results.redisStore = runScript('./redis-store.mjs', [], { REDIS_URL: redis.url })
       results.postgresStore = runScript('./postgres-store.mjs', [], { DATABASE_URL: postgres.url })
       results.coreHotPath = runScript('./core-hot-path.mjs', ['--expose-gc'])
+      results.dpop = runScript('./dpop.mjs', [])
     }
   } finally {
     as.close()
