@@ -1,21 +1,36 @@
 // One app instance in its own process for the DPoP test: an OngoingAccess with `dpop: true` on a
-// RedisTokenStore, driven by its parent over IPC. Imports the built packages (run `pnpm build`).
+// RedisTokenStore or a PostgresTokenStore (config.store), driven by its parent over IPC. Imports
+// the built packages (run `pnpm build`).
 //
-// parent → worker: { type: 'init', config } | { type: 'call', userKey, url } | { type: 'exit' }
+// parent → worker: { type: 'init', config: { store, options } } | { type: 'call', userKey, url } | { type: 'exit' }
 // worker → parent: { type: 'ready' } | { type: 'called', status, tokenType, refreshed, digest } | { type: 'failed', message }
+//
+// config.store: { kind: 'redis', url, keyPrefix } | { kind: 'postgres', url, table } (the parent
+// has created the table: migrate() runs once, before the workers start).
 //
 // Token values never leave the process: results carry a short SHA-256 digest.
 import { createHash } from 'node:crypto'
 import { OngoingAccess } from '@ongoing/core'
-import { RedisTokenStore } from '@ongoing/redis'
 
 let access
 let store
 const send = (message) => process.send?.(message)
 const digest = (value) => createHash('sha256').update(value).digest('base64url').slice(0, 16)
 
+async function openStore(config) {
+  if (config.kind === 'redis') {
+    const { RedisTokenStore } = await import('@ongoing/redis')
+    return new RedisTokenStore({ url: config.url, keyPrefix: config.keyPrefix })
+  }
+  if (config.kind === 'postgres') {
+    const { PostgresTokenStore } = await import('@ongoing/postgres')
+    return new PostgresTokenStore({ connectionString: config.url, table: config.table })
+  }
+  throw new Error(`unknown store kind: ${config.kind}`)
+}
+
 async function init(config) {
-  store = new RedisTokenStore({ url: config.url, keyPrefix: config.keyPrefix })
+  store = await openStore(config.store)
   access = new OngoingAccess({ ...config.options, store })
   await access.metadata()
   await store.ready()
