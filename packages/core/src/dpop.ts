@@ -9,7 +9,23 @@ import { loadJose } from './jose.js'
  */
 export interface DPoPKeyMaterial {
   readonly alg: string
-  readonly jwk: JWK
+  readonly jwk: DPoPJWK
+}
+
+/**
+ * A DPoP key as a JWK (RFC 7517): the members of EC, OKP and RSA keys, private ones included.
+ * Our own type, so the published types name nothing of `jose` (an ES module a CommonJS consumer's
+ * types cannot `require`).
+ */
+export interface DPoPJWK {
+  kty?: string
+  crv?: string
+  x?: string
+  y?: string
+  n?: string
+  e?: string
+  d?: string
+  [member: string]: unknown
 }
 
 /** The DPoP signing algorithms we use, in order of preference (RFC 9449 §5.1). */
