@@ -79,21 +79,15 @@ export class Lease {
     if (this.#released) return Promise.resolve()
     this.#released = true
     clearInterval(this.#heartbeat)
-    let pending = Lease.#releasing.get(this.repository)
-    if (pending === undefined) {
-      pending = new Map()
-      Lease.#releasing.set(this.repository, pending)
-    }
-    const inFlight = pending
-    const released: Promise<void> = this.repository.release(this.lock).finally(() => {
-      if (inFlight.get(this.userKey) === settled) inFlight.delete(this.userKey)
-    })
+    const inFlight = Lease.#releasing.get(this.repository) ?? new Map<string, Promise<void>>()
+    Lease.#releasing.set(this.repository, inFlight)
+    const released = this.repository.release(this.lock)
     // Waiters of `acquire` wait for the release to land, whether or not it succeeded.
-    const settled = released.then(
-      () => {},
-      () => {},
-    )
-    inFlight.set(this.userKey, settled)
+    const forget = () => {
+      if (inFlight.get(this.userKey) === landed) inFlight.delete(this.userKey)
+    }
+    const landed: Promise<void> = released.then(forget, forget)
+    inFlight.set(this.userKey, landed)
     return released
   }
 }
