@@ -10,9 +10,12 @@
 // from the first waiter's arrival to the token call, from its answer to the first waiter's handler,
 // and the time between two handlers.
 //
-//   node bench/pool.mjs results-1.json results-2.json …   (copies of bench/results.json)
-//   BENCH_JSON=1 node bench/pool.mjs …                    the same as JSON
-import { readFileSync } from 'node:fs'
+//   node bench/pool.mjs bench/runs/run-*.json                runs 28–47, BENCHMARKS.md's headline
+//   node bench/pool.mjs bench/runs/nest-floor/*.json         runs N21–N40, the NestJS floor
+//   node bench/pool.mjs results-1.json results-2.json …      your own runs (copies of bench/results.json,
+//                                                            or compacted by bench/compact.mjs: the same figures)
+//   BENCH_JSON=1 node bench/pool.mjs …                       the same as JSON
+import { readRun, timelineFigures } from './run-file.mjs'
 import { median, percentile, ratioTo } from './stats.mjs'
 
 const files = process.argv.slice(2)
@@ -20,7 +23,7 @@ if (files.length === 0) {
   console.error('usage: node bench/pool.mjs <results.json> [<results.json> …]')
   process.exit(2)
 }
-const runs = files.map((file) => JSON.parse(readFileSync(file, 'utf8')))
+const runs = files.map(readRun)
 for (const [i, run] of runs.entries())
   if (!run.throughput?.rows?.[0]?.perCycle)
     throw new Error(
@@ -100,39 +103,6 @@ const rows = runs[0].throughput.rows.map((row) => {
   return figures
 })
 
-/** When the first token call of `storm` (its per-process timelines) was answered. */
-const answeredAt = (storm) =>
-  Math.min(...storm.detail.flatMap((process) => process.tokenCalls.map((call) => call.end)))
-
-/** Whether a process of `storm` paused for GC after the token call's answer and before its last waiter. */
-function pausedInAnswer(storm) {
-  const answered = answeredAt(storm)
-  return storm.detail.some((process) => {
-    const lastWaiter = Math.max(...process.waits.map((wait) => wait.t1))
-    return process.storeCalls.some(
-      (event) => event.op === 'gc' && event.end > answered && event.start < lastWaiter,
-    )
-  })
-}
-
-/**
- * A storm's phases (ms), over its processes: the first waiter's arrival → the first token call
- * sent (`toCall`); that call's answer → the first waiter's handler (`toFirstHandler`); the median
- * time between two handlers, in the order they ran (`betweenHandlers`).
- */
-function phasesOf(storm) {
-  const waits = storm.detail.flatMap((process) => process.waits)
-  const calls = storm.detail.flatMap((process) => process.tokenCalls)
-  if (waits.length === 0 || calls.length === 0) return undefined
-  const handlers = waits.map((wait) => wait.t1).sort((x, y) => x - y)
-  return {
-    toCall: Math.min(...calls.map((call) => call.start)) - Math.min(...waits.map((wait) => wait.t0)),
-    toFirstHandler: handlers[0] - answeredAt(storm),
-    betweenHandlers:
-      handlers.length < 2 ? undefined : median(handlers.slice(1).map((t, i) => t - handlers[i])),
-  }
-}
-
 // Each storm's waits, by storm kind, from the runs that kept them; disturbed storms left out, as
 // in the runs themselves. A run's first storm (the refresh path still cold) is kept apart for the
 // phases.
@@ -145,8 +115,8 @@ for (const run of runs)
     storm.detail.forEach((one, i) => {
       if (one.disturbed) return
       kind.storms.push(one.excess)
-      if (!pausedInAnswer(one)) kind.unpaused.push(one.excess)
-      const phases = phasesOf(one)
+      const { pausedInAnswer, phases } = timelineFigures(one)
+      if (!pausedInAnswer) kind.unpaused.push(one.excess)
       if (phases !== undefined) (i === 0 ? kind.first : kind.phases).push(phases)
     })
     stormsByName.set(storm.name, kind)

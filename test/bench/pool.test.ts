@@ -1,8 +1,9 @@
-// The arithmetic behind BENCHMARKS.md's headline: bench/stats.mjs (median, per-cycle ratio) and
-// bench/pool.mjs (cycles of several runs pooled, a bootstrap interval over rounds), on synthetic
-// results whose answers are known.
+// The arithmetic behind BENCHMARKS.md's headline: bench/stats.mjs (median, per-cycle ratio),
+// bench/pool.mjs (cycles of several runs pooled, a bootstrap interval over rounds) and
+// bench/compact.mjs (a run kept in bench/runs/ pools as the full run does), on synthetic results
+// whose answers are known.
 import { execFile } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
@@ -268,6 +269,97 @@ describe('bench/pool.mjs', () => {
     expect(stdout).toMatch(
       /Refresh storm, memory store, 1 process: 1 run with every wait kept, 2 storms, 100 waiters; wait − its AS round trip, p99 \+99\.00 ms/,
     )
+  })
+
+  const compact = async (file: string) => (await run(process.execPath, [bench('compact.mjs'), file])).stdout
+  const writeText = (name: string, text: string) => {
+    const file = join(dir, name)
+    writeFileSync(file, text)
+    return file
+  }
+
+  it('compacts a run so that it pools as the full run does, keeping no wait and no timeline', async () => {
+    const text = await compact(a)
+    const small = writeText('a-compact.json', text)
+    expect(await pool(small, b)).toBe(await pool(a, b))
+    expect(await pool(small)).toBe(await pool(a))
+    const { stdout } = await run(process.execPath, [bench('pool.mjs'), small, b], {
+      env: { ...process.env, BENCH_JSON: '' },
+    })
+    expect(stdout).toContain('1 of them with a GC pause in their answer phase, p99 of the others +50.00 ms')
+    // The timelines' figures are kept in their place, and each row's cycles as a list per figure.
+    const kept = JSON.parse(text)
+    expect(kept.storms[0].detail.map((storm: { pausedInAnswer: boolean }) => storm.pausedInAnswer)).toEqual([
+      false,
+      true,
+      true,
+    ])
+    expect(kept.storms[0].detail[0].phases).toEqual({ toCall: 3, toFirstHandler: 2, betweenHandlers: 0.75 })
+    expect(kept.throughput.rows[3].perCycle).toEqual({
+      round: [0, 0, 0, 1, 1, 1],
+      rps: [950, 960, 970, 980, 990, 1000],
+      cpuMicrosPerRequest: Array(6).fill(80 / 0.95),
+    })
+    expect(text).not.toMatch(/"t0"|"t1"|"storeCalls"|"tokenCalls"/)
+    expect(text.length).toBeLessThan(readFileSync(a, 'utf8').length)
+    // Compacting a compact run changes nothing.
+    expect(await compact(small)).toBe(text)
+  })
+
+  it("keeps a waiter's excess to the nanosecond, drops the waits and timelines, keeps the token calls", async () => {
+    const full = write('noisy.json', {
+      ...(results([[0.95, 0.96, 0.97]]) as object),
+      storms: [
+        {
+          name: 'memory store, 1 process',
+          tokenCallsPerStorm: [1],
+          refreshTokenReuse: 0,
+          excessP99: 3.0000000004,
+          detail: [
+            {
+              grant: 0,
+              disturbed: false,
+              excess: [1.0000000004, 2.9999999996, -0.0000012344, null],
+              waits: [9.1, 9.2, 9.3, 9.4],
+              detail: timeline({ start: 5, end: 6 }).map((process) => ({
+                ...process,
+                waits: process.waits.map((wait) => ({ ...wait, userKey: 'u1' })),
+              })),
+            },
+          ],
+        },
+      ],
+    })
+    const kept = JSON.parse(await compact(full))
+    expect(kept.storms).toEqual([
+      {
+        name: 'memory store, 1 process',
+        tokenCallsPerStorm: [1],
+        refreshTokenReuse: 0,
+        excessP99: 3.0000000004,
+        detail: [
+          {
+            disturbed: false,
+            excess: [1, 3, -0.000001, null],
+            pausedInAnswer: false,
+            phases: { toCall: 2, toFirstHandler: 2, betweenHandlers: 0.75 },
+          },
+        ],
+      },
+    ])
+  })
+
+  it('refuses to compact a results file without per-cycle figures, and wants exactly one file', async () => {
+    const old = write('old-compact.json', {
+      throughput: { rows: [{ id: 'g-bare' }] },
+      settings: { rounds: 1 },
+    })
+    await expect(compact(old)).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining('old-compact.json: no per-cycle figures'),
+    })
+    await expect(run(process.execPath, [bench('compact.mjs')])).rejects.toMatchObject({ code: 2 })
+    await expect(run(process.execPath, [bench('compact.mjs'), a, b])).rejects.toMatchObject({ code: 2 })
   })
 
   it('refuses a results file without per-cycle figures, naming it', async () => {
