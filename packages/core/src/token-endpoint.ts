@@ -180,6 +180,12 @@ export function processTokenResponse(
   }
   if (json.error !== undefined) throw endpointError(response, json)
   const { access_token, token_type, expires_in, refresh_token, refresh_expires_in, scope, id_token } = json
+  // The refresh token's lifetime has no standard field: Keycloak sends refresh_expires_in, GitHub
+  // (expiring user tokens) refresh_token_expires_in.
+  const [refreshLifetime, refreshLifetimeName] =
+    refresh_expires_in !== undefined
+      ? [refresh_expires_in, 'refresh_expires_in']
+      : [json.refresh_token_expires_in, 'refresh_token_expires_in']
   if (typeof access_token !== 'string' || access_token.length === 0)
     throw invalid('`access_token` is missing or not a string')
   if (typeof token_type !== 'string' || token_type.length === 0)
@@ -204,7 +210,7 @@ export function processTokenResponse(
     tokenType: sent.dpop ? 'DPoP' : 'Bearer',
     expiresIn: seconds(expires_in, 'expires_in'),
     refreshToken: refresh_token,
-    refreshExpiresIn: seconds(refresh_expires_in, 'refresh_expires_in'),
+    refreshExpiresIn: seconds(refreshLifetime, refreshLifetimeName),
     scope,
     idToken: id_token,
   }

@@ -303,6 +303,30 @@ describe('token responses at refresh', () => {
       fake.bodies.filter((b) => b.get('grant_type') === 'refresh_token').map((b) => b.get('refresh_token')),
     ).toEqual(['rt-initial', 'rt-initial'])
   })
+
+  // Keycloak names the refresh token's lifetime refresh_expires_in; GitHub (expiring user tokens)
+  // names it refresh_token_expires_in. Past it, a token call can only fail: none is made.
+  it.each(['refresh_expires_in', 'refresh_token_expires_in'])(
+    "a refresh token's lifetime given as %s: past it, consent is required without a token call",
+    async (field) => {
+      vi.useFakeTimers({ toFake: ['Date'] })
+      try {
+        const { fake, access } = await expiredUser()
+        fake.answer(() => json(tokens({ expires_in: 0, [field]: 60 })))
+        await access.getAccessToken('alice')
+        expect(fake.calls.refresh_token).toBe(1)
+        expect((await access.inspect('alice'))?.refreshExpiresAt).toBe(Date.now() + 60_000)
+        vi.setSystemTime(Date.now() + 61_000)
+        // The store may already have let the record go with its refresh token (no_grant).
+        const err = await rejection(access.getAccessToken('alice'))
+        expect(err.code).toBe('ERR_CONSENT_REQUIRED')
+        expect(['invalid_grant', 'no_grant']).toContain((err as { reason?: string }).reason)
+        expect(fake.calls.refresh_token).toBe(1)
+      } finally {
+        vi.useRealTimers()
+      }
+    },
+  )
 })
 
 export { expiredUser }
