@@ -145,14 +145,14 @@ export function toSnippet(root: string, block: CodeBlock): Snippet | string {
 
 /**
  * Why `excerpt` is not a faithful excerpt of `full`, or `undefined`. The excerpt's lines must be
- * the full form's lines, in order; a line `// …` (alone, any indentation) in the excerpt stands for
- * lines of the full form left out, and elsewhere consecutive lines must stay consecutive.
+ * the full form's lines, in order; a line that starts with `// …` (any indentation) in the excerpt
+ * stands for lines of the full form left out, and elsewhere consecutive lines must stay consecutive.
  */
 export function excerptProblem(excerpt: string, full: string): string | undefined {
   const fullLines = full.split('\n').map((line) => line.trimEnd())
   const chunks: string[][] = [[]]
   for (const line of excerpt.trimEnd().split('\n')) {
-    if (line.trim() === '// …') chunks.push([])
+    if (line.trim().startsWith('// …')) chunks.push([])
     else chunks.at(-1)?.push(line.trimEnd())
   }
   let from = 0

@@ -36,7 +36,7 @@ import {
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
-import { basename, dirname, join } from 'node:path'
+import { basename, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import {
@@ -64,8 +64,10 @@ const PACKAGES = ['core', 'digime', 'express', 'koa', 'nestjs', 'postgres', 'red
 const THIRD_PARTY: Record<string, string> = {
   '@koa/router': '15.7.0',
   '@nestjs/common': '11.2.10',
+  '@nestjs/config': '4.0.4',
   '@nestjs/core': '11.2.10',
   '@nestjs/platform-express': '11.2.10',
+  '@nestjs/schedule': '6.1.3',
   '@opentelemetry/api': '1.9.1',
   '@opentelemetry/sdk-metrics': '2.12.1',
   '@types/express': '5.0.6',
@@ -213,12 +215,16 @@ describeRequiring('README snippets, as pasted into a fresh project', problem, ()
     expect(compileErrors.filter((error) => !snippetFiles.some((file) => error.startsWith(file)))).toEqual([])
   })
 
-  it.each(checked.map((snippet) => [label(snippet), snippet] as const))('%s', async (_, snippet, ctx) => {
+  it.for(checked.map((snippet) => [label(snippet), snippet] as const))('%s', async ([, snippet], ctx) => {
     requireOrSkip(ctx, unavailable)
     const entry = written.get(snippet)
     if (entry === undefined) throw new Error('not written')
+    const length = snippet.source.split('\n').length
     const errors = compileErrors
-      .filter((error) => error.startsWith(`${entry.file}(`))
+      .filter((error) => {
+        const line = Number(/^[^(]+\((\d+),/.exec(error)?.[1])
+        return error.startsWith(`${entry.file}(`) && line >= entry.offset && line < entry.offset + length
+      })
       .map((error) => readmeLine(error, entry))
     expect(errors, 'tsc').toEqual([])
     if (snippet.what.kind === 'typecheck') return
@@ -236,6 +242,7 @@ describeRequiring('README snippets, as pasted into a fresh project', problem, ()
       expect(code, output).toBe(0)
       return
     }
+    if (snippet.what.kind !== 'serve') throw new Error(`not runnable: ${snippet.what.kind}`)
     await serveAndDrive(project, program, env, snippet.what.path, as as TestAuthorizationServer, api as API)
   })
 })
