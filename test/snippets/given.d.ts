@@ -7,6 +7,9 @@
 declare const access: import('@ongoing/core').OngoingAccess
 declare const OngoingAccess: typeof import('@ongoing/core').OngoingAccess
 declare const options: import('@ongoing/core').OngoingAccessOptions
+declare const store: import('@ongoing/core').TokenStore
+// A secret being rotated in: `secret: [newSecret, oldSecret]`.
+declare const newSecret: string
 
 // The consent in progress: the callback URL the browser came back to, and the sealed transaction.
 declare const callbackUrl: URL
@@ -20,6 +23,7 @@ declare const handler: import('express').RequestHandler
 declare const router: import('@koa/router').default
 declare class AppModule {}
 declare const log: {
+  debug(fields: object, message: string): void
   info(fields: object, message: string): void
   warn(fields: object, message: string): void
 }

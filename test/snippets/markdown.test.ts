@@ -59,6 +59,28 @@ describe('snippet markers', () => {
     expect(shell).toMatchObject({ lang: 'sh', what: { kind: 'skip' } })
   })
 
+  it('reads a block indented in a list item, without its indentation', () => {
+    const [marked, unmarked] = parse(
+      [
+        '1. Rotate:',
+        '',
+        '   <!-- snippet: typecheck -->',
+        '',
+        '   ```js',
+        '   if (x) {',
+        '     y()',
+        '   }',
+        '   ```',
+        '',
+        '   ```ts',
+        '   z',
+        '   ```',
+      ].join('\n'),
+    )
+    expect(marked).toMatchObject({ line: 5, code: 'if (x) {\n  y()\n}\n', what: { kind: 'typecheck' } })
+    expect(unmarked).toMatch(/^pkg\/README\.md:11: a ts block without a/)
+  })
+
   it('fails a TypeScript or JavaScript block without a marker, or one that is skipped', () => {
     expect(parse('```ts\nx\n```\n\n```mjs\ny\n```\n')).toEqual([
       'pkg/README.md:1: a ts block without a <!-- snippet: … --> marker (run, serve, full, typecheck)',

@@ -67,19 +67,24 @@ export function codeBlocks(root: string, readme: string): CodeBlock[] {
   const lines = readFileSync(join(root, readme), 'utf8').split('\n')
   const blocks: CodeBlock[] = []
   for (let i = 0; i < lines.length; i++) {
-    const open = /^(`{3,})(\S*)/.exec(lines[i] ?? '')
+    // A fence may be indented (a block in a list item): its lines lose that indentation.
+    const open = /^( *)(`{3,})(\S*)/.exec(lines[i] ?? '')
     if (!open) continue
-    const fence = open[1] ?? '```'
+    const indent = open[1] ?? ''
+    const fence = open[2] ?? '```'
     const start = i
     const body: string[] = []
-    for (i++; i < lines.length && !(lines[i] ?? '').startsWith(fence); i++) body.push(lines[i] ?? '')
+    for (i++; i < lines.length && !(lines[i] ?? '').trimStart().startsWith(fence); i++) {
+      const line = lines[i] ?? ''
+      body.push(line.startsWith(indent) ? line.slice(indent.length) : line.trimStart())
+    }
     let above = start - 1
     while (above > 0 && (lines[above] ?? '').trim() === '') above--
     const before = (lines[above] ?? '').trim()
     blocks.push({
       readme,
       line: start + 1,
-      lang: (open[2] ?? '').toLowerCase(),
+      lang: (open[3] ?? '').toLowerCase(),
       code: `${body.join('\n')}\n`,
       marker: MARKER.exec(before)?.[1],
     })
