@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { OngoingRoutes, setCookiesOf, toHttpError, type WebRequest } from '../src/index.js'
+import { OngoingRoutes, setCookiesOf, toHttpError, type WebRequest } from '../src/adapter.js'
 import { findCookiesByPrefix } from '../src/web/cookies.js'
 import { createAccess, createFakeAS, ISSUER } from './fake-as.js'
 

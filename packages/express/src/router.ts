@@ -1,4 +1,5 @@
-import { type OngoingAccess, OngoingRoutes, type WebResponse } from '@ongoing/core'
+import type { OngoingAccess } from '@ongoing/core'
+import { OngoingRoutes, type WebResponse } from '@ongoing/core/adapter'
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
 import type { OngoingRouterOptions } from './options.js'
 import { checkAccess, checkUserKey, httpErrorOf, send, toWebRequest } from './web.js'

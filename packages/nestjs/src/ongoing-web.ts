@@ -1,14 +1,13 @@
 import type { ServerResponse } from 'node:http'
+import { isOngoingAccessError, type OngoingAccess } from '@ongoing/core'
 import {
-  isOngoingAccessError,
   isPromiseLike,
-  type OngoingAccess,
   OngoingRoutes,
   RequestProperty,
   setCookiesOf,
   type WebRequest,
   type WebResponse,
-} from '@ongoing/core'
+} from '@ongoing/core/adapter'
 import type { Request } from 'express'
 import { OngoingAccessException } from './exception.js'
 import type { OngoingAccessModuleOptions, OngoingRequestState } from './options.js'
