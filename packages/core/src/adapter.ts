@@ -15,9 +15,9 @@
  * import { OngoingRoutes, toHttpError, type WebRequest } from '@ongoing/core/adapter'
  *
  * const routes = new OngoingRoutes(access)
- * const request: WebRequest = { method: 'POST', url: '/auth/refresh', header: (name) => headers[name] }
+ * const request: WebRequest = { method: 'POST', url: '/auth/disconnect', header: (name) => headers[name] }
  * try {
- *   const { status, headers: out, cookies, json } = await routes.refresh(request, undefined)
+ *   const { status, headers: out, cookies, json } = await routes.disconnect(request, undefined)
  *   // write status, out, cookies (one Set-Cookie each) and json back with the framework
  * } catch (err) {
  *   throw toHttpError(err) // an OngoingAccessError with status, expose and headers set

@@ -41,6 +41,12 @@ export class OngoingWeb {
     return this.#answer(res, async () => this.routes.refresh(toWebRequest(req), await this.#userKeyOf?.(req)))
   }
 
+  disconnect(req: Request, res: ServerResponse): Promise<void> {
+    return this.#answer(res, async () =>
+      this.routes.disconnect(toWebRequest(req), await this.#userKeyOf?.(req)),
+    )
+  }
+
   /** Sets `req.ongoing`; synchronous when the token is cached. Throws what Nest should answer. */
   authorize(req: OngoingRequest, res: ServerResponse): boolean | Promise<boolean> {
     const given = this.#userKeyOf?.(req)
