@@ -426,7 +426,17 @@ function siblingPath(path: string, name: string): string {
   return `${path.slice(0, slash + 1)}${name}`
 }
 
-/** A top-level navigation that can be redirected (not fetch/XHR asking for JSON). */
+/**
+ * A top-level navigation that can be redirected (not fetch/XHR asking for JSON): `GET` or `HEAD`
+ * with `Sec-Fetch-Mode: navigate`, or, without Fetch Metadata, an `Accept` that names `text/html`.
+ *
+ * @example
+ * ```ts
+ * if (isBrowserNavigation(request)) redirectTo('/auth/consent')
+ * else answer401()
+ * ```
+ * @see https://www.w3.org/TR/fetch-metadata/
+ */
 export function isBrowserNavigation(request: WebRequest): boolean {
   if (request.method !== 'GET' && request.method !== 'HEAD') return false
   const mode = request.header('sec-fetch-mode')
@@ -447,6 +457,10 @@ function isFormNavigation(request: WebRequest): boolean {
  * Whether a state-changing request comes from our own site: `Sec-Fetch-Site` when the browser sends
  * it, otherwise `Origin` compared with the redirect URI's origin (never with `Host`).
  *
+ * @example
+ * ```ts
+ * if (!isSameOriginRequest(request, access.redirectUri)) return { status: 403, headers: {}, cookies: [] }
+ * ```
  * @see https://www.w3.org/TR/fetch-metadata/
  */
 export function isSameOriginRequest(request: WebRequest, redirectUri: string): boolean {
