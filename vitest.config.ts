@@ -6,6 +6,8 @@ const src = (name: string) => fileURLToPath(new URL(`./packages/${name}/src/inde
 export default defineConfig({
   resolve: {
     alias: {
+      // Before '@ongoing/core', which would match it as a prefix.
+      '@ongoing/core/adapter': fileURLToPath(new URL('./packages/core/src/adapter.ts', import.meta.url)),
       '@ongoing/core': src('core'),
       '@ongoing/digime': src('digime'),
       '@ongoing/testing': src('testing'),

@@ -13,7 +13,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { createServer } from 'node:http'
 import { PerformanceObserver, performance } from 'node:perf_hooks'
-import { OngoingAccess, OngoingRoutes } from '@ongoing/core'
+import { OngoingAccess } from '@ongoing/core'
+import { OngoingRoutes } from '@ongoing/core/adapter'
 import { createNestApp } from './nest-app.mjs'
 import { seedGrant } from './offline-access.mjs'
 

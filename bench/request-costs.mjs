@@ -16,7 +16,7 @@
 //   pnpm build && taskset -c 1 node bench/request-costs.mjs   (about 10 s)
 //   BENCH_FRAMEWORK=express (the default) | nest
 //   BENCH_ROUNDS=400 (the default; the first 40, or a quarter of fewer, warm up), BENCH_JSON=1 for JSON
-import { OngoingRoutes, RequestProperty } from '@ongoing/core'
+import { OngoingRoutes, RequestProperty } from '@ongoing/core/adapter'
 import { requireAccessToken } from '@ongoing/express'
 import express from 'express'
 import { requestsWithCookie } from './in-process-request.mjs'

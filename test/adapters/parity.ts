@@ -25,7 +25,8 @@ export interface RunningApp {
 
 /**
  * Starts an app built the way that framework's users would build it:
- * - the adapter's consent routes under `/auth` (GET consent, GET callback, POST refresh), without
+ * - the adapter's consent routes under `/auth` (GET consent, GET callback, POST refresh, POST
+ *   disconnect), without
  *   a `userKey` option (the sealed cookie);
  * - `GET /api/me` behind the adapter's per-request middleware or guard, answering
  *   `{ accessToken, expiresAt, userKey }` from the per-request value;
@@ -589,6 +590,120 @@ export function runParitySuite(harness: AdapterHarness): void {
       const after = await me(s)
       expect(after.accessToken).not.toBe(before.accessToken)
       expect(ok.text).not.toContain(after.accessToken)
+    })
+
+    /** POST /auth/disconnect with the jar's cookies, as fetch would send it (JSON). */
+    function disconnect(s: Started, path = '/auth/disconnect') {
+      const req = s.http.post(path).set('Accept', 'application/json')
+      const cookie = s.jar.header(path)
+      return cookie === '' ? req : req.set('Cookie', cookie)
+    }
+
+    it('POST /auth/disconnect from our own site revokes the grant at the server and here, and clears the user-key cookie', async () => {
+      const s = await start()
+      await connect(s, { login: 'ida' })
+      const { userKey, accessToken } = await me(s)
+      expect(await s.app.access.inspect(userKey)).toMatchObject({ userKey, status: 'active' })
+      expect(s.jar.cookies.has('ongoing.uid')).toBe(true)
+      as.resetStats()
+
+      const done = await disconnect(s).set('Origin', new URL(s.redirectUri).origin)
+      expect(done.status).toBe(200)
+      expect(done.headers['cache-control']).toBe('no-store')
+      expect(done.body).toEqual({ disconnected: true, revokedAtServer: true })
+      expect(setCookies(done)).toEqual(['ongoing.uid=; Path=/; Max-Age=0; SameSite=Lax; HttpOnly'])
+      expect(as.stats()).toMatchObject({ revocationCalls: 1, grantsRevoked: 1, tokenCalls: { total: 0 } })
+      // Gone here, and at the server: its access token no longer works either.
+      expect(await s.app.access.inspect(userKey)).toBeUndefined()
+      expect(await introspect(accessToken)).toMatchObject({ active: false })
+      expect(done.text).not.toContain(accessToken)
+
+      // The browser drops the cookie: a protected route now asks for consent.
+      s.jar.store(setCookies(done))
+      expect(s.jar.cookies.has('ongoing.uid')).toBe(false)
+      const after = await get(s, '/api/me', 'application/json')
+      expect(after.status).toBe(401)
+      expect(after.body).toMatchObject({ error: 'consent_required', reason: 'no_grant' })
+
+      // No user any more: a second click is a harmless no-op.
+      const again = await disconnect(s).set('Origin', new URL(s.redirectUri).origin)
+      expect(again.status).toBe(200)
+      expect(again.body).toEqual({ disconnected: false, revokedAtServer: false })
+      expect(setCookies(again)).toEqual([])
+      expect(as.stats().revocationCalls).toBe(1)
+    })
+
+    it("a browser's form post to /auth/disconnect is redirected (303) to returnTo, a same-origin path", async () => {
+      const s = await start()
+      await connect(s, { login: 'ivo' })
+      const { userKey } = await me(s)
+      as.resetStats()
+      const form = (returnTo: string) =>
+        disconnect(s, `/auth/disconnect?returnTo=${encodeURIComponent(returnTo)}`)
+          .set('Accept', 'text/html')
+          .set('Sec-Fetch-Site', 'same-origin')
+          .set('Sec-Fetch-Mode', 'navigate')
+          .type('form')
+          .send('')
+      const done = await form('/goodbye?from=settings')
+      expect(done.status).toBe(303)
+      expect(done.headers.location).toBe('/goodbye?from=settings')
+      expect(done.headers['cache-control']).toBe('no-store')
+      expect(setCookies(done)).toEqual(['ongoing.uid=; Path=/; Max-Age=0; SameSite=Lax; HttpOnly'])
+      expect(as.stats().revocationCalls).toBe(1)
+      expect(await s.app.access.inspect(userKey)).toBeUndefined()
+      s.jar.store(setCookies(done))
+      // A returnTo that would leave the site lands on defaultReturnTo.
+      const away = await form('//evil.example/phish')
+      expect(away.status).toBe(303)
+      expect(away.headers.location).toBe('/')
+      expect(as.stats().revocationCalls).toBe(1)
+      expect(s.app.errors).toEqual([])
+    })
+
+    it('a cross-site POST /auth/disconnect gets 403 and deletes nothing', async () => {
+      const s = await start()
+      await connect(s, { login: 'jon' })
+      const before = await me(s)
+      as.resetStats()
+      const refusals = [
+        await disconnect(s).set('Origin', 'https://evil.example'),
+        await disconnect(s).set('Sec-Fetch-Site', 'cross-site'),
+        await disconnect(s).set('Sec-Fetch-Site', 'same-site'),
+        await disconnect(s), // no Origin at all
+        // A cross-site form (the CSRF shape): refused, not redirected.
+        await disconnect(s)
+          .set('Accept', 'text/html')
+          .set('Sec-Fetch-Site', 'cross-site')
+          .set('Sec-Fetch-Mode', 'navigate')
+          .set('Origin', 'https://evil.example')
+          .type('form')
+          .send(''),
+      ]
+      for (const refused of refusals) {
+        expect(refused.status).toBe(403)
+        expect(refused.body).toEqual({ error: 'cross_site_request' })
+        expect(setCookies(refused)).toEqual([])
+      }
+      expect(as.stats()).toMatchObject({ revocationCalls: 0, grantsRevoked: 0, tokenCalls: { total: 0 } })
+      expect(await s.app.access.inspect(before.userKey)).toMatchObject({ status: 'active' })
+      expect(await me(s)).toEqual(before)
+      expect(await introspect(before.accessToken)).toMatchObject({ active: true })
+    })
+
+    it('GET /auth/disconnect is not a disconnect', async () => {
+      const s = await start()
+      await connect(s, { login: 'kai' })
+      const before = await me(s)
+      as.resetStats()
+      for (const accept of ['text/html', 'application/json']) {
+        const response = await get(s, '/auth/disconnect', accept).set('Origin', new URL(s.redirectUri).origin)
+        expect(response.status).toBe(404)
+        expect(setCookies(response).filter((c) => c.startsWith('ongoing.'))).toEqual([])
+      }
+      expect(as.stats().revocationCalls).toBe(0)
+      expect(await s.app.access.inspect(before.userKey)).toMatchObject({ status: 'active' })
+      expect(await me(s)).toEqual(before)
     })
 
     it('with pushedAuthorizationRequests, the consent route pushes the request and redirects with only client_id and request_uri (RFC 9126)', async () => {

@@ -2,12 +2,8 @@
 // authorization server with strict refresh token rotation, as a native app would use it.
 import { once } from 'node:events'
 import { connect } from 'node:net'
-import {
-  OngoingAccess,
-  type OngoingAccessOptions,
-  type TokenSwapOptions,
-  TokenSwapService,
-} from '@ongoing/core'
+import { OngoingAccess, type OngoingAccessOptions, type TokenSwapOptions } from '@ongoing/core'
+import { TokenSwapService } from '@ongoing/core/adapter'
 import {
   authorizeAsNativeApp,
   startTestAuthorizationServer,

@@ -1,4 +1,5 @@
-import { OngoingAccessError, parseCallbackParameters, Sealer, sanitizeReturnTo } from '@ongoing/core'
+import { OngoingAccessError } from '@ongoing/core'
+import { parseCallbackParameters, Sealer, sanitizeReturnTo } from '@ongoing/core/adapter'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 

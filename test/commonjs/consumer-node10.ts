@@ -4,3 +4,4 @@ export function expiresAt(token: AccessToken): number {
   return token.expiresAt
 }
 export const Access = OngoingAccess
+export { OngoingRoutes } from '@ongoing/core/adapter'

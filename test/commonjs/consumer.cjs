@@ -1,11 +1,7 @@
 // A CommonJS app, as a default `nest new` project compiles to.
 const { generateKeyPairSync } = require('node:crypto')
-const {
-  OngoingAccess,
-  MemoryTokenStore,
-  OngoingAccessError,
-  calculatePKCECodeChallenge,
-} = require('@ongoing/core')
+const { OngoingAccess, MemoryTokenStore, OngoingAccessError } = require('@ongoing/core')
+const { calculatePKCECodeChallenge, OngoingRoutes } = require('@ongoing/core/adapter')
 
 const access = new OngoingAccess({
   issuer: 'https://as.example',
@@ -48,6 +44,17 @@ access
     await signing.restore('u2', { accessToken: 'at-1', refreshToken: 'rt-1', expiresIn: 0 })
     const token = await signing.getAccessToken('u2')
     const assertion = seen[0]?.get('client_assertion') ?? ''
+    // The adapter entry shares the main entry's classes: its routes take this access, and know
+    // the ConsentRequiredError it throws for a user with no grant (a 401, not an exception).
+    const routes = new OngoingRoutes(access)
+    const refreshed = await routes.refresh(
+      {
+        method: 'POST',
+        url: '/auth/refresh',
+        header: (name) => (name === 'origin' ? 'https://app.example' : undefined),
+      },
+      'u1',
+    )
     process.stdout.write(
       JSON.stringify({
         host: url.host,
@@ -56,6 +63,7 @@ access
         isError: err instanceof OngoingAccessError,
         refreshed: token.refreshed,
         assertionHeader: JSON.parse(Buffer.from(assertion.split('.')[0], 'base64url').toString()).alg,
+        routesAnswer: [refreshed.status, refreshed.json.error],
       }),
     )
   })

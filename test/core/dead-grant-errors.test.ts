@@ -4,8 +4,8 @@ import {
   OngoingAccess,
   OngoingAccessError,
   type OngoingAccessEvents,
-  TokenSwapService,
 } from '@ongoing/core'
+import { TokenSwapService } from '@ongoing/core/adapter'
 import {
   authorizeAsNativeApp,
   startTestAuthorizationServer,

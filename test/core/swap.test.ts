@@ -1,4 +1,5 @@
-import { OngoingAccess, TokenSwapService } from '@ongoing/core'
+import { OngoingAccess } from '@ongoing/core'
+import { TokenSwapService } from '@ongoing/core/adapter'
 import {
   authorizeAsNativeApp,
   startTestAuthorizationServer,

@@ -1,7 +1,8 @@
 // Issue 17, item 1: a refresh whose outcome is unknown (the server may have processed it: a late
 // answer, a 502/504 from a gateway) is not presented again at once. Under strict rotation a second
 // presentation of the spent refresh token is reuse, and the server revokes the whole grant.
-import { ConsentRequiredError, isOngoingAccessError, TokenSwapService } from '@ongoing/core'
+import { ConsentRequiredError, isOngoingAccessError } from '@ongoing/core'
+import { TokenSwapService } from '@ongoing/core/adapter'
 import { authorizeAsNativeApp } from '@ongoing/testing'
 import { describe, expect, it } from 'vitest'
 import {

@@ -2,7 +2,8 @@
 // key prefix per app, `genrefy-express:`) or DATABASE_URL (PostgreSQL, tables per app,
 // `genrefy_express_grants`). What the examples' HTTP tests need of each: a server, the app's store
 // as another instance of the app opens it, and cleaning up after the app.
-import { Sealer, type TokenStore } from '@ongoing/core'
+import type { TokenStore } from '@ongoing/core'
+import { Sealer } from '@ongoing/core/adapter'
 import { PostgresTokenStore } from '@ongoing/postgres'
 import { RedisTokenStore } from '@ongoing/redis'
 import {

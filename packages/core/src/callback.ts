@@ -18,6 +18,11 @@ const MAX_PARAMETER_LENGTH = 4096
  * Reads an authorization response from the callback URL's query. A parameter that appears twice,
  * a parameter over 4 KB, or a response carrying tokens (the implicit flow's `access_token`) is refused.
  *
+ * @example
+ * ```ts
+ * const { code, state, iss, error } = parseCallbackParameters(callbackUrl)
+ * if (error === 'access_denied') throw new OngoingAccessError('ERR_CONSENT_DENIED', 'The user cancelled')
+ * ```
  * @throws {OngoingAccessError} `ERR_AUTHORIZATION`
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2
  */

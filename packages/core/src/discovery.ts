@@ -47,6 +47,16 @@ export interface AuthorizationServerMetadata extends AuthorizationServerEndpoint
  * OpenID Connect Discovery (`/.well-known/openid-configuration`). The `issuer` in the document must
  * be exactly the configured one (RFC 8414 §3.3).
  *
+ * @throws {OngoingAccessError} `ERR_NETWORK`, `ERR_INVALID_RESPONSE` (no usable document),
+ *   `ERR_ISSUER_MISMATCH` (the document names another `issuer`).
+ * @example
+ * ```ts
+ * const metadata = await discoverAuthorizationServer('https://as.example.com', fetch, {
+ *   timeoutMs: 10_000,
+ *   maxBodyBytes: 1024 * 1024,
+ * })
+ * metadata.token // 'https://as.example.com/oauth/token'
+ * ```
  * @see https://www.rfc-editor.org/rfc/rfc8414#section-3
  */
 export async function discoverAuthorizationServer(

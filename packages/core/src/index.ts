@@ -1,5 +1,19 @@
+/**
+ * `@ongoing/core`: ongoing access to a user's data at an OAuth 2.0 authorization server. What an
+ * app uses: {@link OngoingAccess}, its errors, the in-memory store and the types of their options
+ * and results. What framework adapters and wire profiles are built from is in
+ * `@ongoing/core/adapter`.
+ *
+ * @example
+ * ```ts
+ * import { OngoingAccess } from '@ongoing/core'
+ *
+ * const access = new OngoingAccess({ issuer, client, redirectUri, scope, secret })
+ * const token = await access.getAccessToken('user-42')
+ * ```
+ * @packageDocumentation
+ */
 export type { AccessToken } from './access-token.js'
-export { type CallbackParameters, parseCallbackParameters } from './callback.js'
 export type {
   ClientAssertionAlgorithm,
   ClientOptions,
@@ -7,12 +21,7 @@ export type {
   PublicClientOptions,
   SecretClientOptions,
 } from './client-auth.js'
-export { type DeadGrantPolicy, deadGrantPolicy } from './dead-grant.js'
-export {
-  type AuthorizationServerEndpoints,
-  type AuthorizationServerMetadata,
-  discoverAuthorizationServer,
-} from './discovery.js'
+export type { AuthorizationServerEndpoints, AuthorizationServerMetadata } from './discovery.js'
 export {
   ConsentRequiredError,
   type ConsentRequiredReason,
@@ -46,7 +55,6 @@ export {
   type StartConsentResult,
 } from './ongoing-access.js'
 export type { OngoingAccessOptions, OnRefreshTokenExpired } from './options.js'
-export { calculatePKCECodeChallenge, generateCodeVerifier, generateRandomToken } from './pkce.js'
 export type {
   AuthorizationCode,
   AuthorizationDenied,
@@ -61,22 +69,13 @@ export type {
   ProfileResponse,
   TokenSet,
 } from './profile.js'
-export { parseRetryAfter, type RetryOptions } from './retry.js'
-export { sanitizeReturnTo } from './return-to.js'
-export { Sealer, type SealPurpose } from './sealing.js'
+export type { RetryOptions } from './retry.js'
 export {
   createMemoryRateLimiter,
   type MemoryRateLimiter,
   type MemoryRateLimiterOptions,
 } from './swap/memory-rate-limiter.js'
-export { readSwapRequestBody, type SwapRequestStream } from './swap/read-swap-body.js'
-export {
-  type SwapRateLimiter,
-  type SwapRequest,
-  type SwapResponse,
-  type TokenSwapOptions,
-  TokenSwapService,
-} from './swap/token-swap-service.js'
+export type { SwapRateLimiter, TokenSwapOptions } from './swap/token-swap-service.js'
 export type {
   TokenStore,
   TokenStoreEntry,
@@ -85,29 +84,4 @@ export type {
   TokenStoreLock,
   TokenStoreSetOptions,
 } from './token-store.js'
-export {
-  type CookieAttributes,
-  clearCookie,
-  cookieHeaderOf,
-  type RequestWithHeaders,
-  readCookie,
-  serializeCookie,
-} from './web/cookies.js'
-export {
-  CONSENT_REQUIRED_CHALLENGE,
-  httpHeadersOf,
-  httpStatusOf,
-  setCookiesOf,
-  toHttpError,
-} from './web/http-status.js'
-export { isPromiseLike } from './web/promise-like.js'
-export { RequestProperty } from './web/request-property.js'
 export type { OngoingFetch, OngoingRequestState } from './web/request-state.js'
-export {
-  isBrowserNavigation,
-  isSameOriginRequest,
-  OngoingRoutes,
-  type OngoingRoutesOptions,
-  type WebRequest,
-  type WebResponse,
-} from './web/routes.js'

@@ -57,6 +57,10 @@ export function maxTotalBackoffMs(options: ResolvedRetryOptions): number {
 /**
  * Parses `Retry-After` (delta-seconds or an HTTP-date) into milliseconds from `now`.
  *
+ * @example
+ * ```ts
+ * parseRetryAfter(response.headers.get('retry-after')) // '120' → 120000; absent or malformed → undefined
+ * ```
  * @see https://www.rfc-editor.org/rfc/rfc9110#section-10.2.3
  */
 export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {

@@ -2,7 +2,7 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { connect } from 'node:net'
 import { describe, expect, it } from 'vitest'
-import { cookieHeaderOf, readCookie } from '../src/index.js'
+import { cookieHeaderOf, readCookie } from '../src/adapter.js'
 
 describe('readCookie', () => {
   it.each<[string | undefined, string | undefined]>([

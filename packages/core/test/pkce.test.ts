@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { calculatePKCECodeChallenge, generateCodeVerifier, generateRandomToken } from '../src/index.js'
+import { calculatePKCECodeChallenge, generateCodeVerifier, generateRandomToken } from '../src/adapter.js'
 
 describe('PKCE', () => {
   it('matches the RFC 7636 Appendix B test vector for S256', () => {

@@ -2,7 +2,7 @@ import { IncomingMessage } from 'node:http'
 import { Socket } from 'node:net'
 import { inspect } from 'node:util'
 import { describe, expect, it } from 'vitest'
-import { RequestProperty } from '../src/index.js'
+import { RequestProperty } from '../src/adapter.js'
 
 interface State {
   accessToken: string

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { sanitizeReturnTo } from '../src/index.js'
+import { sanitizeReturnTo } from '../src/adapter.js'
 
 describe('sanitizeReturnTo', () => {
   it('keeps same-origin relative paths', () => {

@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { OngoingRoutes, setCookiesOf, toHttpError, type WebRequest } from '../src/index.js'
+import { OngoingRoutes, setCookiesOf, toHttpError, type WebRequest } from '../src/adapter.js'
+import { MemoryTokenStore } from '../src/index.js'
 import { findCookiesByPrefix } from '../src/web/cookies.js'
-import { createAccess, createFakeAS, ISSUER } from './fake-as.js'
+import { consent, createAccess, createFakeAS, type FakeAS, ISSUER } from './fake-as.js'
 
 function webRequest(url: string, cookie?: string): WebRequest {
   return { method: 'GET', url, header: (name) => (name === 'cookie' ? cookie : undefined) }
@@ -109,5 +110,106 @@ describe('findCookiesByPrefix', () => {
     ])
     expect(findCookiesByPrefix(undefined, 'ongoing.tx.')).toEqual([])
     expect(findCookiesByPrefix(`ongoing.tx.a=1; big=${'x'.repeat(70_000)}`, 'ongoing.tx.')).toEqual([])
+  })
+})
+
+describe('OngoingRoutes disconnect', () => {
+  const ORIGIN = 'https://app.test'
+  function post(url: string, headers: Record<string, string>): WebRequest {
+    return { method: 'POST', url, header: (name) => headers[name] }
+  }
+
+  /** The fake server, with its revocation endpoint answering `status`. */
+  function failingRevocation(status: number): FakeAS {
+    const fake = createFakeAS()
+    const answer = fake.fetch
+    fake.fetch = async (input, init) => {
+      const url = new URL(new Request(input, init).url)
+      if (url.pathname !== '/revoke') return answer(input, init)
+      fake.calls.revocation++
+      return new Response(JSON.stringify({ error: 'temporarily_unavailable' }), { status })
+    }
+    return fake
+  }
+
+  it("revokes the app's user key, and leaves the router's cookie alone when the app gives the key", async () => {
+    const fake = createFakeAS()
+    const access = createAccess(fake)
+    await consent(access, 'alice')
+    await consent(access, 'bob')
+    const routes = new OngoingRoutes(access)
+    const answer = await routes.disconnect(
+      post('/auth/disconnect', { origin: ORIGIN, cookie: 'ongoing.uid=someone-else' }),
+      'alice',
+    )
+    expect(answer).toEqual({
+      status: 200,
+      headers: { 'cache-control': 'no-store' },
+      cookies: [],
+      json: { disconnected: true, revokedAtServer: true },
+    })
+    expect(fake.calls.revocation).toBe(1)
+    expect(await access.inspect('alice')).toBeUndefined()
+    expect(await access.inspect('bob')).toMatchObject({ status: 'active' })
+  })
+
+  it('a revocation the server refuses still forgets the grant here, and says so: revokedAtServer false', async () => {
+    const fake = failingRevocation(503)
+    const access = createAccess(fake, { logger: false })
+    await consent(access, 'alice')
+    const answer = await new OngoingRoutes(access).disconnect(
+      post('/auth/disconnect', { origin: ORIGIN }),
+      'alice',
+    )
+    expect(answer.status).toBe(200)
+    expect(answer.json).toEqual({ disconnected: true, revokedAtServer: false })
+    expect(fake.calls.revocation).toBe(1)
+    expect(await access.inspect('alice')).toBeUndefined()
+    await expect(access.getAccessToken('alice')).rejects.toMatchObject({
+      code: 'ERR_CONSENT_REQUIRED',
+      reason: 'no_grant',
+    })
+  })
+
+  it('a store that cannot delete the grant is an ERR_STORE (503), not a disconnect', async () => {
+    class NoDeletes extends MemoryTokenStore {
+      override async delete(): Promise<boolean> {
+        throw new Error('store down')
+      }
+    }
+    const fake = createFakeAS()
+    const access = createAccess(fake, { store: new NoDeletes(), logger: false })
+    await consent(access, 'alice')
+    const error = await new OngoingRoutes(access)
+      .disconnect(post('/auth/disconnect', { origin: ORIGIN }), 'alice')
+      .catch((err: unknown) => err)
+    expect(error).toMatchObject({ code: 'ERR_STORE' })
+    expect(toHttpError(error)).toMatchObject({ status: 503 })
+  })
+
+  it('without a user: a 200 that does nothing, and a form post still lands on defaultReturnTo', async () => {
+    const fake = createFakeAS()
+    const routes = new OngoingRoutes(createAccess(fake), { defaultReturnTo: '/settings' })
+    const json = await routes.disconnect(post('/auth/disconnect', { origin: ORIGIN }), undefined)
+    expect(json).toMatchObject({
+      status: 200,
+      cookies: [],
+      json: { disconnected: false, revokedAtServer: false },
+    })
+    // A cookie that no longer opens (another secret) names no grant: cleared, nothing revoked.
+    const form = await routes.disconnect(
+      post('/auth/disconnect', {
+        'sec-fetch-site': 'same-origin',
+        accept: 'text/html',
+        cookie: 'ongoing.uid=stale',
+      }),
+      undefined,
+    )
+    expect(form).toEqual({
+      status: 303,
+      headers: { location: '/settings', 'cache-control': 'no-store' },
+      cookies: ['ongoing.uid=; Path=/; Max-Age=0; SameSite=Lax; HttpOnly; Secure'],
+    })
+    expect(fake.calls.revocation).toBe(0)
   })
 })

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { Sealer } from '../src/index.js'
+import { Sealer } from '../src/adapter.js'
 
 const A = 'secret-a-secret-a-secret-a-secret-a-0001'
 const B = 'secret-b-secret-b-secret-b-secret-b-0002'

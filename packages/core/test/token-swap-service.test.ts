@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { createMemoryRateLimiter, OngoingAccess, TokenSwapService } from '../src/index.js'
+import { TokenSwapService } from '../src/adapter.js'
+import { createMemoryRateLimiter, OngoingAccess } from '../src/index.js'
 import { json, SECRET } from './fake-as.js'
 
 const FORM = 'application/x-www-form-urlencoded'

@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from 'vitest'
-import { OngoingAccess, OngoingRoutes, Sealer } from '../src/index.js'
+import { OngoingRoutes, Sealer } from '../src/adapter.js'
+import { OngoingAccess } from '../src/index.js'
 import { UserKeyCache } from '../src/web/user-key-cache.js'
 
 const SECRET = 'a-test-secret-of-at-least-32-characters!'

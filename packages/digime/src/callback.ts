@@ -1,4 +1,5 @@
-import { type AuthorizationResponse, OngoingAccessError, parseCallbackParameters } from '@ongoing/core'
+import { type AuthorizationResponse, OngoingAccessError } from '@ongoing/core'
+import { parseCallbackParameters } from '@ongoing/core/adapter'
 
 const DIGIME_PARAMETERS = ['success', 'errorCode', 'error_message'] as const
 const MAX_PARAMETER_LENGTH = 4096

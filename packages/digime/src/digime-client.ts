@@ -5,13 +5,13 @@ import {
   type AuthorizationServerMetadata,
   type AuthorizationStart,
   type CodeExchange,
-  type DeadGrantPolicy,
   OngoingAccessError,
   type ProfileClient,
   type ProfileContext,
   type ProfileResponse,
   type TokenSet,
 } from '@ongoing/core'
+import type { DeadGrantPolicy } from '@ongoing/core/adapter'
 import { readDigiMeCallback } from './callback.js'
 import { DIGIME_DEAD_GRANT, digiMeError } from './errors.js'
 import { preloadJose } from './jose.js'

@@ -1,10 +1,5 @@
-import {
-  type DeadGrantPolicy,
-  isOngoingAccessError,
-  OngoingAccessError,
-  type ProfileResponse,
-  parseRetryAfter,
-} from '@ongoing/core'
+import { isOngoingAccessError, OngoingAccessError, type ProfileResponse } from '@ongoing/core'
+import { type DeadGrantPolicy, parseRetryAfter } from '@ongoing/core/adapter'
 
 /** digi.me's error codes are words (`InvalidToken`, `InvalidJWT`); anything else is not taken. */
 const ERROR_CODE = /^[A-Za-z0-9_.-]{1,100}$/

@@ -1,12 +1,7 @@
 // The digi.me profile against the local digi.me-compatible server, over real loopback HTTP (issue 19).
 import { createPublicKey } from 'node:crypto'
-import {
-  type AccessToken,
-  ConsentRequiredError,
-  calculatePKCECodeChallenge,
-  MemoryTokenStore,
-  type OngoingAccess,
-} from '@ongoing/core'
+import { type AccessToken, ConsentRequiredError, MemoryTokenStore, type OngoingAccess } from '@ongoing/core'
+import { calculatePKCECodeChallenge } from '@ongoing/core/adapter'
 import {
   type DigiMeListeningHistoryFile,
   type DigiMeServer,

@@ -1,4 +1,5 @@
-import type { OngoingRequestState, OngoingRoutesOptions } from '@ongoing/core'
+import type { OngoingRequestState } from '@ongoing/core'
+import type { OngoingRoutesOptions } from '@ongoing/core/adapter'
 import type { Request } from 'express'
 
 /**

@@ -1,10 +1,5 @@
-import {
-  isPromiseLike,
-  type OngoingAccess,
-  type OngoingRequestState,
-  OngoingRoutes,
-  RequestProperty,
-} from '@ongoing/core'
+import type { OngoingAccess, OngoingRequestState } from '@ongoing/core'
+import { isPromiseLike, OngoingRoutes, RequestProperty } from '@ongoing/core/adapter'
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
 import type { RequireAccessTokenOptions } from './options.js'
 import { checkAccess, checkUserKey, httpErrorOf, send, toWebRequest } from './web.js'
@@ -15,7 +10,7 @@ import { checkAccess, checkUserKey, httpErrorOf, send, toWebRequest } from './we
  * token costs no promise, and `req.ongoing` costs no property added to `req`: it is an accessor on
  * `express.request` whose value is kept in `res.locals` under a symbol, in a holder with private
  * fields (so it is not an own property of `req`, and logging `req` or `res.locals`, or rendering a
- * view, does not print the token; see `RequestProperty` in `@ongoing/core`). Replacing `res.locals`
+ * view, does not print the token; see `RequestProperty` in `@ongoing/core/adapter`). Replacing `res.locals`
  * after this middleware with an object that does not carry its symbol keys over loses `req.ongoing`.
  * `req.ongoing` is typed optional (a route may lack this middleware): read it with
  * {@link getOngoing}, which throws if the middleware did not run.

@@ -1,12 +1,10 @@
+import { type FinishConsentResult, isOngoingAccessError, type OngoingAccess } from '@ongoing/core'
 import {
-  type FinishConsentResult,
-  isOngoingAccessError,
-  type OngoingAccess,
   OngoingRoutes,
   type OngoingRoutesOptions,
   setCookiesOf,
   type WebRequest,
-} from '@ongoing/core'
+} from '@ongoing/core/adapter'
 import type { Request, Response } from 'express'
 import { Strategy } from 'passport-strategy'
 import { checkAccess, checkUserKey, httpErrorOf, toWebRequest, type UserKeyOf, writeHeaders } from './web.js'

@@ -1,10 +1,5 @@
-import {
-  type OngoingAccess,
-  readSwapRequestBody,
-  type SwapResponse,
-  type TokenSwapOptions,
-  TokenSwapService,
-} from '@ongoing/core'
+import type { OngoingAccess, TokenSwapOptions } from '@ongoing/core'
+import { readSwapRequestBody, type SwapResponse, TokenSwapService } from '@ongoing/core/adapter'
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
 import { checkAccess } from './web.js'
 

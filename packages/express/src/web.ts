@@ -1,4 +1,5 @@
-import type { OngoingAccess, WebRequest, WebResponse } from '@ongoing/core'
+import type { OngoingAccess } from '@ongoing/core'
+import type { WebRequest, WebResponse } from '@ongoing/core/adapter'
 import type { Request, Response } from 'express'
 
 /** Whose grant a request uses: a user key, or `undefined` for the router's sealed cookie. */
@@ -38,5 +39,5 @@ export function send(res: Response, response: WebResponse): void {
   else res.json(response.json)
 }
 
-/** The error to hand to the framework's error handling: see `toHttpError` in `@ongoing/core`. */
-export { toHttpError as httpErrorOf } from '@ongoing/core'
+/** The error to hand to the framework's error handling: see `toHttpError` in `@ongoing/core/adapter`. */
+export { toHttpError as httpErrorOf } from '@ongoing/core/adapter'

@@ -1,4 +1,5 @@
-import { isPromiseLike, type OngoingAccess, type OngoingRequestState, OngoingRoutes } from '@ongoing/core'
+import type { OngoingAccess, OngoingRequestState } from '@ongoing/core'
+import { isPromiseLike, OngoingRoutes } from '@ongoing/core/adapter'
 import type { Context, Next } from 'koa'
 import type { RequireAccessTokenMiddleware, RequireAccessTokenOptions } from './options.js'
 import { checkAccess, checkUserKey, httpErrorOf, send, toWebRequest } from './web.js'

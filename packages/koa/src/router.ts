@@ -1,4 +1,5 @@
-import { type OngoingAccess, OngoingRoutes, type WebResponse } from '@ongoing/core'
+import type { OngoingAccess } from '@ongoing/core'
+import { OngoingRoutes, type WebResponse } from '@ongoing/core/adapter'
 import type { Context, Middleware, Next } from 'koa'
 import type { OngoingRouterOptions } from './options.js'
 import { checkAccess, checkUserKey, httpErrorOf, send, toWebRequest } from './web.js'
@@ -8,7 +9,10 @@ import { checkAccess, checkUserKey, httpErrorOf, send, toWebRequest } from './we
  * sealed transaction in an HttpOnly SameSite=Lax cookie) and redirects to the authorization
  * server; `GET ${prefix}/callback` finishes it, stores the grant and redirects (303) to
  * `returnTo`, a same-origin path; `POST ${prefix}/refresh` forces a refresh and answers
- * `{ expiresAt, refreshed }`, never a token, and only to same-origin requests.
+ * `{ expiresAt, refreshed }`, never a token, and only to same-origin requests; `POST
+ * ${prefix}/disconnect` revokes the user's grant (`access.revoke`), clears the user-key cookie and
+ * answers `{ disconnected, revokedAtServer }` (a browser's form post is redirected, 303, to
+ * `?returnTo` or `defaultReturnTo`), also only to same-origin requests.
  *
  * Koa has no mounting, so the prefix is an option (default `/auth`); the callback route is the
  * last segment of `redirectUri`'s path, so `${prefix}/callback` must be that path. A
@@ -21,12 +25,13 @@ import { checkAccess, checkUserKey, httpErrorOf, send, toWebRequest } from './we
  *
  * @param access - The app's `OngoingAccess`.
  * @param options - `prefix`, `userKey(ctx)`, `cookieName`, `consentPath`, `defaultReturnTo`.
- * @returns A named middleware (`ongoingRouterMiddleware`) that serves the three routes and passes the rest on.
+ * @returns A named middleware (`ongoingRouterMiddleware`) that serves the four routes and passes the rest on.
  * @throws {TypeError} at once, for a bad option.
  * @example
  * ```ts
  * app.use(ongoingRouter(access)) // redirectUri: http://localhost:3000/auth/callback
  * // <a href="/auth/consent?returnTo=/library">Connect</a>
+ * // <form method="post" action="/auth/disconnect"><button>Disconnect</button></form>
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1 (authorization code grant),
  *   https://www.rfc-editor.org/rfc/rfc7636#section-4 (PKCE), https://www.rfc-editor.org/rfc/rfc9700#section-2.1
@@ -41,6 +46,7 @@ export function ongoingRouter(access: OngoingAccess, options: OngoingRouterOptio
   const consentPath = `${prefix}/consent`
   const callbackPath = prefix + routes.callbackPath.slice(routes.callbackPath.lastIndexOf('/'))
   const refreshPath = `${prefix}/refresh`
+  const disconnectPath = `${prefix}/disconnect`
 
   const handle = (route: (ctx: Context) => Promise<WebResponse>) => async (ctx: Context) => {
     let response: WebResponse
@@ -54,12 +60,14 @@ export function ongoingRouter(access: OngoingAccess, options: OngoingRouterOptio
   const consent = handle(async (ctx) => routes.consent(toWebRequest(ctx), await userKeyOf?.(ctx)))
   const callback = handle((ctx) => routes.callback(toWebRequest(ctx)))
   const refresh = handle(async (ctx) => routes.refresh(toWebRequest(ctx), await userKeyOf?.(ctx)))
+  const disconnect = handle(async (ctx) => routes.disconnect(toWebRequest(ctx), await userKeyOf?.(ctx)))
 
   return function ongoingRouterMiddleware(ctx: Context, next: Next) {
     const { method, path } = ctx
     if (method === 'GET' && path === consentPath) return consent(ctx)
     if (method === 'GET' && path === callbackPath) return callback(ctx)
     if (method === 'POST' && path === refreshPath) return refresh(ctx)
+    if (method === 'POST' && path === disconnectPath) return disconnect(ctx)
     return next()
   }
 }

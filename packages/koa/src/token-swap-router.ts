@@ -1,9 +1,5 @@
-import {
-  type OngoingAccess,
-  readSwapRequestBody,
-  type TokenSwapOptions,
-  TokenSwapService,
-} from '@ongoing/core'
+import type { OngoingAccess, TokenSwapOptions } from '@ongoing/core'
+import { readSwapRequestBody, TokenSwapService } from '@ongoing/core/adapter'
 import type { Context, Middleware, Next } from 'koa'
 import { checkAccess } from './web.js'
 

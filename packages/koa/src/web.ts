@@ -1,4 +1,5 @@
-import type { OngoingAccess, WebRequest, WebResponse } from '@ongoing/core'
+import type { OngoingAccess } from '@ongoing/core'
+import type { WebRequest, WebResponse } from '@ongoing/core/adapter'
 import type { Context } from 'koa'
 import type { OngoingKoaOptions } from './options.js'
 
@@ -27,5 +28,5 @@ export function send(ctx: Context, response: WebResponse): void {
   if (response.json !== undefined) ctx.body = response.json
 }
 
-/** The error to hand to the framework's error handling: see `toHttpError` in `@ongoing/core`. */
-export { toHttpError as httpErrorOf } from '@ongoing/core'
+/** The error to hand to the framework's error handling: see `toHttpError` in `@ongoing/core/adapter`. */
+export { toHttpError as httpErrorOf } from '@ongoing/core/adapter'

@@ -26,6 +26,11 @@ export function createConsentController(): Type<unknown> {
     refresh(@Req() req: Request, @Res() res: ServerResponse): Promise<void> {
       return this.web.refresh(req, res)
     }
+
+    @Post('disconnect')
+    disconnect(@Req() req: Request, @Res() res: ServerResponse): Promise<void> {
+      return this.web.disconnect(req, res)
+    }
   }
   return OngoingConsentController
 }

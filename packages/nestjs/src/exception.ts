@@ -1,11 +1,6 @@
 import { HttpException } from '@nestjs/common'
-import {
-  httpHeadersOf,
-  httpStatusOf,
-  type OngoingAccessError,
-  type OngoingAccessErrorCode,
-  type WebResponse,
-} from '@ongoing/core'
+import type { OngoingAccessError, OngoingAccessErrorCode } from '@ongoing/core'
+import { httpHeadersOf, httpStatusOf, type WebResponse } from '@ongoing/core/adapter'
 
 /**
  * How `@ongoing/nestjs` reports an `OngoingAccessError` to Nest's exception handling: an

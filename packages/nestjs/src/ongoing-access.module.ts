@@ -27,7 +27,8 @@ export type OngoingAccessModuleAsyncOptions = typeof ASYNC_OPTIONS_TYPE
 /**
  * Ongoing access for a Nest app: provides `OngoingAccess` (inject the class itself, in services
  * and background jobs), serves the consent routes (`GET <path>/consent`, `GET <path>/callback`,
- * `POST <path>/refresh`) and backs `AccessTokenGuard` and `@AccessToken()`. Global by default.
+ * `POST <path>/refresh`, `POST <path>/disconnect`) and backs `AccessTokenGuard` and `@AccessToken()`.
+ * Global by default.
  *
  * @example
  * ```ts

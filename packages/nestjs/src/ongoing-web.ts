@@ -1,14 +1,13 @@
 import type { ServerResponse } from 'node:http'
+import { isOngoingAccessError, type OngoingAccess } from '@ongoing/core'
 import {
-  isOngoingAccessError,
   isPromiseLike,
-  type OngoingAccess,
   OngoingRoutes,
   RequestProperty,
   setCookiesOf,
   type WebRequest,
   type WebResponse,
-} from '@ongoing/core'
+} from '@ongoing/core/adapter'
 import type { Request } from 'express'
 import { OngoingAccessException } from './exception.js'
 import type { OngoingAccessModuleOptions, OngoingRequestState } from './options.js'
@@ -40,6 +39,12 @@ export class OngoingWeb {
 
   refresh(req: Request, res: ServerResponse): Promise<void> {
     return this.#answer(res, async () => this.routes.refresh(toWebRequest(req), await this.#userKeyOf?.(req)))
+  }
+
+  disconnect(req: Request, res: ServerResponse): Promise<void> {
+    return this.#answer(res, async () =>
+      this.routes.disconnect(toWebRequest(req), await this.#userKeyOf?.(req)),
+    )
   }
 
   /** Sets `req.ongoing`; synchronous when the token is cached. Throws what Nest should answer. */

@@ -1,4 +1,5 @@
-import type { OngoingAccessOptions, OngoingRequestState, OngoingRoutesOptions } from '@ongoing/core'
+import type { OngoingAccessOptions, OngoingRequestState } from '@ongoing/core'
+import type { OngoingRoutesOptions } from '@ongoing/core/adapter'
 import type { Request } from 'express'
 
 /**

@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http'
-import { type OngoingAccess, type TokenSwapOptions, TokenSwapService } from '@ongoing/core'
+import type { OngoingAccess, TokenSwapOptions } from '@ongoing/core'
+import { TokenSwapService } from '@ongoing/core/adapter'
 import type { Request } from 'express'
 import { TokenSwapWeb } from './token-swap-web.js'
 

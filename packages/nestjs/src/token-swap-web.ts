@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http'
-import { readSwapRequestBody, type TokenSwapService } from '@ongoing/core'
+import { readSwapRequestBody, type TokenSwapService } from '@ongoing/core/adapter'
 import type { Request } from 'express'
 
 /** @internal The request conversion of the token swap routes, shared by the controller and `tokenSwapRouter`. */

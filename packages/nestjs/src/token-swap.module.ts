@@ -10,7 +10,8 @@ import {
   Res,
   type Type,
 } from '@nestjs/common'
-import { OngoingAccess, TokenSwapService } from '@ongoing/core'
+import { OngoingAccess } from '@ongoing/core'
+import { TokenSwapService } from '@ongoing/core/adapter'
 import type { Request } from 'express'
 import type { TokenSwapRouterOptions } from './token-swap-router.js'
 import { TokenSwapWeb } from './token-swap-web.js'

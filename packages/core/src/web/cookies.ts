@@ -12,6 +12,10 @@ const MAX_COOKIE_HEADER = 8 * 1024
 /**
  * Reads one cookie from a `Cookie` header. A header over 8 KB is ignored as a whole.
  *
+ * @example
+ * ```ts
+ * readCookie('theme=dark; ongoing.uid=abc', 'ongoing.uid') // 'abc'
+ * ```
  * @see https://www.rfc-editor.org/rfc/rfc6265#section-5.4
  */
 export function readCookie(header: string | null | undefined, name: string): string | undefined {
@@ -75,6 +79,10 @@ export interface RequestWithHeaders {
  * as HTTP/2 clients send, joined with `; `), read from `req.rawHeaders`: Node builds
  * `req.headers` on first access, and a hot path that needs one header should not pay for all.
  *
+ * @example
+ * ```ts
+ * const userKey = routes.userKeyFromCookieHeader(cookieHeaderOf(req)) // req: an IncomingMessage
+ * ```
  * @see https://www.rfc-editor.org/rfc/rfc6265#section-5.4, https://www.rfc-editor.org/rfc/rfc9113#section-8.2.3
  */
 export function cookieHeaderOf(req: RequestWithHeaders): string | undefined {
@@ -91,7 +99,17 @@ export function cookieHeaderOf(req: RequestWithHeaders): string | undefined {
   return header
 }
 
-/** A `Set-Cookie` value. `value` must already be cookie-safe (we only set base64url values). */
+/**
+ * A `Set-Cookie` value: `SameSite=Lax` and `HttpOnly` unless told otherwise. `value` must already
+ * be cookie-safe (we only set base64url values).
+ *
+ * @example
+ * ```ts
+ * serializeCookie('ongoing.uid', sealed, { path: '/', maxAgeSeconds: 3600, secure: true })
+ * // 'ongoing.uid=…; Path=/; Max-Age=3600; SameSite=Lax; HttpOnly; Secure'
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc6265#section-4.1
+ */
 export function serializeCookie(name: string, value: string, attributes: CookieAttributes): string {
   let cookie = `${name}=${value}; Path=${attributes.path}; Max-Age=${attributes.maxAgeSeconds}; SameSite=${attributes.sameSite ?? 'Lax'}`
   if (attributes.httpOnly !== false) cookie += '; HttpOnly'
@@ -99,7 +117,15 @@ export function serializeCookie(name: string, value: string, attributes: CookieA
   return cookie
 }
 
-/** A `Set-Cookie` value that deletes the cookie. */
+/**
+ * A `Set-Cookie` value that deletes the cookie (`Max-Age=0`): give the `path` it was set with.
+ *
+ * @example
+ * ```ts
+ * clearCookie('ongoing.uid', { path: '/', secure: false }) // 'ongoing.uid=; Path=/; Max-Age=0; SameSite=Lax; HttpOnly'
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc6265#section-3.1
+ */
 export function clearCookie(name: string, attributes: Omit<CookieAttributes, 'maxAgeSeconds'>): string {
   return serializeCookie(name, '', { ...attributes, maxAgeSeconds: 0 })
 }

@@ -17,6 +17,10 @@ const STATUS: Record<OngoingAccessErrorCode, number> = {
 /**
  * The `WWW-Authenticate` challenge of every consent-required 401.
  *
+ * @example
+ * ```ts
+ * res.setHeader('www-authenticate', CONSENT_REQUIRED_CHALLENGE)
+ * ```
  * @see https://www.rfc-editor.org/rfc/rfc6750#section-3.1
  */
 export const CONSENT_REQUIRED_CHALLENGE = 'Bearer error="invalid_token", error_description="consent required"'
@@ -34,7 +38,16 @@ export function httpStatusOf(err: unknown): number {
   return isOngoingAccessError(err) ? STATUS[err.code] : 500
 }
 
-/** The headers of an adapter's error answer: never cached; a 401 carries the Bearer challenge. */
+/**
+ * The headers of an adapter's error answer: never cached; a 401 carries the Bearer challenge.
+ *
+ * @example
+ * ```ts
+ * const status = httpStatusOf(err)
+ * res.writeHead(status, httpHeadersOf(status))
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-3.1
+ */
 export function httpHeadersOf(status: number): Record<string, string> {
   return status === 401
     ? { 'cache-control': 'no-store', 'www-authenticate': CONSENT_REQUIRED_CHALLENGE }

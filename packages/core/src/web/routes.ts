@@ -61,7 +61,7 @@ const MAX_RETURN_TO_LENGTH = 1024
 const MAX_CLEARED_PER_ANSWER = 16
 
 /**
- * The consent, callback and refresh routes and the per-request token logic, framework-free.
+ * The consent, callback, refresh and disconnect routes and the per-request token logic, framework-free.
  * Adapters (`@ongoing/express`, `@ongoing/koa`, `@ongoing/nestjs`) only convert their request into a
  * {@link WebRequest} and a {@link WebResponse} back.
  *
@@ -235,14 +235,8 @@ export class OngoingRoutes {
    * never a token. Cross-site requests are refused (Fetch Metadata, then `Origin`).
    */
   async refresh(request: WebRequest, userKey: string | undefined): Promise<WebResponse> {
-    if (!isSameOriginRequest(request, this.#access.redirectUri)) {
-      return {
-        status: 403,
-        headers: { 'cache-control': 'no-store' },
-        cookies: [],
-        json: { error: 'cross_site_request' },
-      }
-    }
+    const refused = this.#refuseCrossSite(request)
+    if (refused !== undefined) return refused
     const key = userKey ?? this.userKeyFromCookie(request)
     if (key === undefined) return this.consentRequired(request, new ConsentRequiredError('', 'no_grant'))
     try {
@@ -256,6 +250,54 @@ export class OngoingRoutes {
     } catch (err) {
       if (err instanceof ConsentRequiredError) return this.consentRequired(request, err)
       throw err
+    }
+  }
+
+  /**
+   * `POST disconnect`: the user disconnects. Revokes the caller's grant with
+   * {@link OngoingAccess.revoke} (at the authorization server when it has a revocation endpoint,
+   * RFC 7009; the grant is forgotten here whatever the server answers) and clears the user-key
+   * cookie when the app gives no `userKey` and the request carries one. Cross-site requests are
+   * refused (403) as for {@link OngoingRoutes.refresh}, and touch nothing.
+   *
+   * Answers `{ disconnected, revokedAtServer }`, never a token: `disconnected` is whether there was
+   * a user to disconnect (no `userKey` and no valid cookie: nothing is done, `false`, still a 200,
+   * so a second click is harmless); `revokedAtServer` whether the server confirmed the revocation.
+   * A browser's form post (`Sec-Fetch-Mode: navigate`, or `Accept: text/html` without Fetch
+   * Metadata) is redirected (303) instead, to the `returnTo` of the query when it is a same-origin
+   * path, else to `defaultReturnTo`.
+   *
+   * @throws {OngoingAccessError} `ERR_STORE` when the store cannot delete the grant.
+   * @example
+   * ```ts
+   * const answer = await routes.disconnect(webRequest, userKeyFromSession)
+   * // 200 { disconnected: true, revokedAtServer: true }, or a 303 for a form post
+   * ```
+   * @see https://www.rfc-editor.org/rfc/rfc7009#section-2
+   */
+  async disconnect(request: WebRequest, userKey: string | undefined): Promise<WebResponse> {
+    const refused = this.#refuseCrossSite(request)
+    if (refused !== undefined) return refused
+    const cookies: string[] = []
+    let key = userKey
+    if (key === undefined) {
+      key = this.userKeyFromCookie(request)
+      // The router's own cookie goes, readable or not: it names no grant any more.
+      if (findCookie(request.header('cookie'), this.#userCookieNeedle) !== undefined)
+        cookies.push(clearCookie(this.#userCookie, { path: '/', secure: this.#secure }))
+    }
+    const { revokedAtServer } =
+      key === undefined ? { revokedAtServer: false } : await this.#access.revoke(key)
+    if (isFormNavigation(request)) {
+      const url = new URL(request.url, 'http://request.invalid')
+      const location = this.#returnTo(url.searchParams.get('returnTo') ?? this.#defaultReturnTo)
+      return { status: 303, headers: { location, 'cache-control': 'no-store' }, cookies }
+    }
+    return {
+      status: 200,
+      headers: { 'cache-control': 'no-store' },
+      cookies,
+      json: { disconnected: key !== undefined, revokedAtServer },
     }
   }
 
@@ -303,6 +345,20 @@ export class OngoingRoutes {
       headers: httpHeadersOf(401),
       cookies: [],
       json: { error: 'consent_required', reason: err.reason, consentUrl },
+    }
+  }
+
+  /**
+   * The answer to a state-changing request from another site (`POST refresh`, `POST disconnect`),
+   * or `undefined` when it comes from ours.
+   */
+  #refuseCrossSite(request: WebRequest): WebResponse | undefined {
+    if (isSameOriginRequest(request, this.#access.redirectUri)) return undefined
+    return {
+      status: 403,
+      headers: { 'cache-control': 'no-store' },
+      cookies: [],
+      json: { error: 'cross_site_request' },
     }
   }
 
@@ -370,7 +426,17 @@ function siblingPath(path: string, name: string): string {
   return `${path.slice(0, slash + 1)}${name}`
 }
 
-/** A top-level navigation that can be redirected (not fetch/XHR asking for JSON). */
+/**
+ * A top-level navigation that can be redirected (not fetch/XHR asking for JSON): `GET` or `HEAD`
+ * with `Sec-Fetch-Mode: navigate`, or, without Fetch Metadata, an `Accept` that names `text/html`.
+ *
+ * @example
+ * ```ts
+ * if (isBrowserNavigation(request)) redirectTo('/auth/consent')
+ * else answer401()
+ * ```
+ * @see https://www.w3.org/TR/fetch-metadata/
+ */
 export function isBrowserNavigation(request: WebRequest): boolean {
   if (request.method !== 'GET' && request.method !== 'HEAD') return false
   const mode = request.header('sec-fetch-mode')
@@ -379,10 +445,22 @@ export function isBrowserNavigation(request: WebRequest): boolean {
   return accept.includes('text/html')
 }
 
+/** A form a browser posts as a navigation (it shows the answer as a page), not fetch/XHR. */
+function isFormNavigation(request: WebRequest): boolean {
+  if (request.method !== 'POST') return false
+  const mode = request.header('sec-fetch-mode')
+  if (mode !== undefined) return mode === 'navigate'
+  return (request.header('accept') ?? '').includes('text/html')
+}
+
 /**
  * Whether a state-changing request comes from our own site: `Sec-Fetch-Site` when the browser sends
  * it, otherwise `Origin` compared with the redirect URI's origin (never with `Host`).
  *
+ * @example
+ * ```ts
+ * if (!isSameOriginRequest(request, access.redirectUri)) return { status: 403, headers: {}, cookies: [] }
+ * ```
  * @see https://www.w3.org/TR/fetch-metadata/
  */
 export function isSameOriginRequest(request: WebRequest, redirectUri: string): boolean {
