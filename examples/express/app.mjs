@@ -3,7 +3,7 @@
 //
 //   node app.mjs     PORT=3001  ISSUER=http://127.0.0.1:4000  JOB_EVERY_SECONDS=10  REDIS_URL=redis://…
 //                    (or DATABASE_URL=postgres://… in place of REDIS_URL)
-import { OngoingAccess } from '@ongoing/core'
+import { OngoingAccess, OngoingRoutes } from '@ongoing/core'
 import { getOngoing, ongoingRouter, requireAccessToken } from '@ongoing/express'
 import { PostgresTokenStore } from '@ongoing/postgres'
 import { RedisTokenStore } from '@ongoing/redis'
@@ -64,8 +64,14 @@ const options = { cookieName: 'genrefy-express' }
 app.use('/auth', ongoingRouter(access, options))
 
 const connectUrl = '/auth/consent?returnTo=/genres'
-app.get('/', (_req, res) => {
-  res.send(renderHomePage({ framework: 'Express', connectUrl, grantsUrl: '/grants' }))
+// The home page shows whether this browser's user is connected: the user key is the one the
+// router keeps in its sealed cookie, and inspect() reads the grant's health, never a token.
+const userKeys = new OngoingRoutes(access, options)
+app.get('/', async (req, res) => {
+  const userKey = userKeys.userKeyFromNodeRequest(req)
+  const grant = userKey === undefined ? undefined : await access.inspect(userKey)
+  res.set('cache-control', 'no-store')
+  res.send(renderHomePage({ framework: 'Express', connectUrl, grantsUrl: '/grants', grant }))
 })
 
 // 3. requireAccessToken: a fresh token in req.ongoing (read it with getOngoing), refreshed when
