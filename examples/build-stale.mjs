@@ -2,13 +2,15 @@
 // is missing or older than one of its sources, and nothing else. With nothing changed since the
 // last build it builds nothing and takes a fraction of a second.
 //
-//   node examples/build-stale.mjs
+//   node examples/build-stale.mjs [--dry-run]     --dry-run: say what is stale, build nothing
 import { spawnSync } from 'node:child_process'
 import { existsSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-const root = fileURLToPath(new URL('..', import.meta.url))
+// BUILD_STALE_ROOT: another checkout's root (the test points it at a made-up tree).
+const root = process.env.BUILD_STALE_ROOT ?? fileURLToPath(new URL('..', import.meta.url))
+const dryRun = process.argv.includes('--dry-run')
 
 /** Newest modification time of the files under `path` (a file or a folder), 0 if none. */
 function newest(path) {
@@ -48,6 +50,7 @@ const stalePackages = readdirSync(join(root, 'packages'), { withFileTypes: true 
 const nestjsWhy = staleness(join(root, 'examples', 'nestjs'), ['src', 'package.json', 'tsconfig.json'])
 
 function run(args) {
+  if (dryRun) return
   const result = spawnSync('pnpm', args, { cwd: root, stdio: 'inherit' })
   if (result.status !== 0) process.exit(result.status ?? 1)
 }
