@@ -128,7 +128,17 @@ setInterval(async function readEveryonesHistory() {
 }, jobEverySeconds * 1000).unref()
 
 await store?.ready() // fail now, not on the first request, when Redis or PostgreSQL is unreachable
-app.listen(port, 'localhost', () => console.log(`express example: http://localhost:${port}`))
+app.listen(port, 'localhost', (error) => {
+  // Express 5 calls back with the listen error: a port in use is one line, not a stack trace.
+  if (error?.code === 'EADDRINUSE') {
+    console.error(
+      `express example: port ${port} is in use: stop what listens there, or start with another PORT`,
+    )
+    process.exit(1)
+  }
+  if (error) throw error
+  console.log(`express example: http://localhost:${port}`)
+})
 
 // Ctrl-C or SIGTERM: close the store's connections, then stop as the signal would have stopped us.
 for (const signal of ['SIGINT', 'SIGTERM'])

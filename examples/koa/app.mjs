@@ -135,7 +135,14 @@ setInterval(async function readEveryonesHistory() {
 }, jobEverySeconds * 1000).unref()
 
 await store?.ready() // fail now, not on the first request, when Redis or PostgreSQL is unreachable
-app.listen(port, 'localhost', () => console.log(`koa example: http://localhost:${port}`))
+app
+  .listen(port, 'localhost', () => console.log(`koa example: http://localhost:${port}`))
+  .on('error', (error) => {
+    // A port in use is one line, not a stack trace.
+    if (error.code !== 'EADDRINUSE') throw error
+    console.error(`koa example: port ${port} is in use: stop what listens there, or start with another PORT`)
+    process.exit(1)
+  })
 
 // Ctrl-C or SIGTERM: close the store's connections, then stop as the signal would have stopped us.
 for (const signal of ['SIGINT', 'SIGTERM'])

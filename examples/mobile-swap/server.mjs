@@ -65,4 +65,14 @@ function escapeHTML(text) {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 }
 
-app.listen(port, 'localhost', () => console.log(`mobile-swap example: http://localhost:${port}`))
+app.listen(port, 'localhost', (error) => {
+  // Express 5 calls back with the listen error: a port in use is one line, not a stack trace.
+  if (error?.code === 'EADDRINUSE') {
+    console.error(
+      `mobile-swap example: port ${port} is in use: stop what listens there, or start with another PORT`,
+    )
+    process.exit(1)
+  }
+  if (error) throw error
+  console.log(`mobile-swap example: http://localhost:${port}`)
+})

@@ -224,4 +224,63 @@ describeRequiring('pnpm demo', builtProblem(), () => {
       await new Promise((resolve) => holder.close(resolve))
     }
   })
+
+  it.each([
+    ['provider/server.mjs', 'PORT', /^provider: port (\d+) is in use: /],
+    ['express/app.mjs', 'PORT', /^express example: port (\d+) is in use: /],
+    ['koa/app.mjs', 'PORT', /^koa example: port (\d+) is in use: /],
+    ['nestjs/dist/main.js', 'PORT', /^nestjs example: port (\d+) is in use: /],
+    ['mobile-swap/server.mjs', 'PORT', /^mobile-swap example: port (\d+) is in use: /],
+    ['digime-service/server.mjs', 'PORT', /^digime service: port (\d+) is in use: /],
+    ['digime-service/server.mjs', 'API_PORT', /^digime service: port (\d+) is in use: /],
+    ['digime/app.mjs', 'PORT', /^digime example: port (\d+) is in use: /],
+  ])('%s alone, its %s in use, exits 1 with one line', async (script, variable, line) => {
+    const holder: Server = createServer()
+    await new Promise<void>((resolve) => holder.listen({ port: 0, host: '127.0.0.1' }, resolve))
+    const { port } = holder.address() as { port: number }
+    // The apps listen on localhost: hold that name's address too, where it is another one.
+    const holderLocalhost: Server = createServer()
+    await new Promise<void>((resolve) => {
+      holderLocalhost.once('error', () => resolve()) // the same address as 127.0.0.1: already held
+      holderLocalhost.listen({ port, host: 'localhost' }, resolve)
+    })
+    try {
+      const inherited = { ...process.env }
+      delete inherited.REDIS_URL
+      delete inherited.DATABASE_URL
+      const child = spawn(process.execPath, [root(`examples/${script}`)], {
+        cwd: root(`examples/${script.slice(0, script.indexOf('/'))}`),
+        env: {
+          ...inherited,
+          PORT: '0',
+          API_PORT: '0',
+          [variable]: String(port),
+          ISSUER: `http://127.0.0.1:${4000 + offset}`,
+          DIGIME_CONTRACT_FILE: join(
+            scratch,
+            script.startsWith('digime-service') ? 'other.json' : 'contract.json',
+          ),
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
+      let stderr = ''
+      child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+        stderr += chunk
+      })
+      const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
+      const lines = stderr
+        .trim()
+        .split('\n')
+        .filter((text) => !text.startsWith('oidc-provider WARNING'))
+      expect(code).toBe(1)
+      expect(lines.length, stderr).toBe(1)
+      expect(lines[0]).toMatch(line)
+      expect(Number(lines[0]!.match(line)![1])).toBe(port)
+    } finally {
+      await new Promise((resolve) => holder.close(resolve))
+      await new Promise((resolve) =>
+        holderLocalhost.listening ? holderLocalhost.close(resolve) : resolve(undefined),
+      )
+    }
+  })
 })
