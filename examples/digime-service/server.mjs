@@ -42,12 +42,14 @@ const digiMe = await startDigiMeServer({
   redirectUris: [new URL('/auth/callback', appUrl).href],
   accessTokenTTLSeconds: accessTokenTTL,
   refreshTokenTTLSeconds: refreshTokenTTL,
-})
+}).catch((error) => exitIfInUse(error, apiPort, 'API_PORT'))
 
 // The consent web client digi.me would show. The stand-in's own one answers at once with the
 // outcome it is set to; this page asks the user first, then has it answer.
 const front = createServer()
-await new Promise((resolve, reject) => front.once('error', reject).listen(port, '127.0.0.1', resolve))
+await new Promise((resolve, reject) => front.once('error', reject).listen(port, '127.0.0.1', resolve)).catch(
+  (error) => exitIfInUse(error, port, 'PORT'),
+)
 const origin = `http://127.0.0.1:${front.address().port}`
 const consentUrl = `${origin}/apps/saas/`
 
@@ -289,3 +291,12 @@ process.once('SIGTERM', stop)
 console.log(
   `digime service: ${origin}  (API ${digiMe.baseUrl}; access tokens live ${accessTokenTTL} s; consent as any name)`,
 )
+
+/** A port in use is one line, not a stack trace; any other error is thrown on. */
+function exitIfInUse(error, port, variable) {
+  if (error.code !== 'EADDRINUSE') throw error
+  console.error(
+    `digime service: port ${port} is in use: stop what listens there, or start with another ${variable}`,
+  )
+  process.exit(1)
+}

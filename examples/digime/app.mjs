@@ -9,7 +9,7 @@
 // DIGIME_CONTRACT_FILE, by default the one examples/digime-service writes: start that first.
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { OngoingAccess } from '@ongoing/core'
+import { OngoingAccess, OngoingRoutes } from '@ongoing/core'
 import { digiMe } from '@ongoing/digime'
 import { getOngoing, ongoingRouter, requireAccessToken } from '@ongoing/express'
 import { PostgresTokenStore } from '@ongoing/postgres'
@@ -81,8 +81,14 @@ const options = { cookieName: 'genrefy-digime' }
 app.use('/auth', ongoingRouter(access, options))
 
 const connectUrl = '/auth/consent?returnTo=/genres'
-app.get('/', (_req, res) => {
-  res.send(renderHomePage({ framework: 'digi.me', connectUrl, grantsUrl: '/grants' }))
+// The home page shows whether this browser's user is connected: the user key is the one the
+// router keeps in its sealed cookie, and inspect() reads the grant's health, never a token.
+const userKeys = new OngoingRoutes(access, options)
+app.get('/', async (req, res) => {
+  const userKey = userKeys.userKeyFromNodeRequest(req)
+  const grant = userKey === undefined ? undefined : await access.inspect(userKey)
+  res.set('cache-control', 'no-store')
+  res.send(renderHomePage({ framework: 'digi.me', connectUrl, grantsUrl: '/grants', grant }))
 })
 
 // 3. requireAccessToken: a fresh token for this user, refreshed when needed; getOngoing(req).fetch
@@ -206,7 +212,17 @@ function readContract(file) {
 }
 
 await store?.ready() // fail now, not on the first request, when Redis or PostgreSQL is unreachable
-app.listen(port, 'localhost', () => console.log(`digime example: http://localhost:${port}`))
+app.listen(port, 'localhost', (error) => {
+  // Express 5 calls back with the listen error: a port in use is one line, not a stack trace.
+  if (error?.code === 'EADDRINUSE') {
+    console.error(
+      `digime example: port ${port} is in use: stop what listens there, or start with another PORT`,
+    )
+    process.exit(1)
+  }
+  if (error) throw error
+  console.log(`digime example: http://localhost:${port}`)
+})
 
 // Ctrl-C or SIGTERM: close the store's connections, then stop as the signal would have stopped us.
 for (const signal of ['SIGINT', 'SIGTERM'])

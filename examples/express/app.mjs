@@ -3,7 +3,7 @@
 //
 //   node app.mjs     PORT=3001  ISSUER=http://127.0.0.1:4000  JOB_EVERY_SECONDS=10  REDIS_URL=redis://…
 //                    (or DATABASE_URL=postgres://… in place of REDIS_URL)
-import { OngoingAccess } from '@ongoing/core'
+import { OngoingAccess, OngoingRoutes } from '@ongoing/core'
 import { getOngoing, ongoingRouter, requireAccessToken } from '@ongoing/express'
 import { PostgresTokenStore } from '@ongoing/postgres'
 import { RedisTokenStore } from '@ongoing/redis'
@@ -64,8 +64,14 @@ const options = { cookieName: 'genrefy-express' }
 app.use('/auth', ongoingRouter(access, options))
 
 const connectUrl = '/auth/consent?returnTo=/genres'
-app.get('/', (_req, res) => {
-  res.send(renderHomePage({ framework: 'Express', connectUrl, grantsUrl: '/grants' }))
+// The home page shows whether this browser's user is connected: the user key is the one the
+// router keeps in its sealed cookie, and inspect() reads the grant's health, never a token.
+const userKeys = new OngoingRoutes(access, options)
+app.get('/', async (req, res) => {
+  const userKey = userKeys.userKeyFromNodeRequest(req)
+  const grant = userKey === undefined ? undefined : await access.inspect(userKey)
+  res.set('cache-control', 'no-store')
+  res.send(renderHomePage({ framework: 'Express', connectUrl, grantsUrl: '/grants', grant }))
 })
 
 // 3. requireAccessToken: a fresh token in req.ongoing (read it with getOngoing), refreshed when
@@ -122,7 +128,17 @@ setInterval(async function readEveryonesHistory() {
 }, jobEverySeconds * 1000).unref()
 
 await store?.ready() // fail now, not on the first request, when Redis or PostgreSQL is unreachable
-app.listen(port, 'localhost', () => console.log(`express example: http://localhost:${port}`))
+app.listen(port, 'localhost', (error) => {
+  // Express 5 calls back with the listen error: a port in use is one line, not a stack trace.
+  if (error?.code === 'EADDRINUSE') {
+    console.error(
+      `express example: port ${port} is in use: stop what listens there, or start with another PORT`,
+    )
+    process.exit(1)
+  }
+  if (error) throw error
+  console.log(`express example: http://localhost:${port}`)
+})
 
 // Ctrl-C or SIGTERM: close the store's connections, then stop as the signal would have stopped us.
 for (const signal of ['SIGINT', 'SIGTERM'])

@@ -18,12 +18,15 @@ function topGenres(history, limit = 8) {
     .slice(0, limit)
 }
 
-/** The landing page: a single "Connect" button that starts the consent, and the grants page. */
-function renderHomePage({ framework, connectUrl, grantsUrl }) {
+/**
+ * The landing page. Without a grant: a single "Connect" button that starts the consent. With one
+ * (`grant`, what `access.inspect(userKey)` says of this user's): the connected state, with a link
+ * to the genres, or, when the grant needs the user back, why and a button to connect again.
+ */
+function renderHomePage({ framework, connectUrl, grantsUrl, grant, genresUrl = '/genres' }) {
   return layout(
     framework,
-    `<p>See your most-listened genres. Connect once; the app keeps access from then on.</p>
-    <p><a class="button" id="connect" href="${escapeHTML(connectUrl)}">Connect</a></p>
+    `${grant === undefined ? notConnected(connectUrl) : connected(grant, connectUrl, genresUrl)}
     ${
       grantsUrl === undefined
         ? ''
@@ -31,6 +34,24 @@ function renderHomePage({ framework, connectUrl, grantsUrl }) {
       every connected user's access and how it is doing.</p>`
     }`,
   )
+}
+
+function notConnected(connectUrl) {
+  return `<p id="home" data-state="not-connected">See your most-listened genres. Connect once; the app keeps access from then on.</p>
+    <p><a class="button" id="connect" href="${escapeHTML(connectUrl)}">Connect</a></p>`
+}
+
+function connected(grant, connectUrl, genresUrl) {
+  if (grant.status === 'consent_required') {
+    return `<p id="home" data-state="consent_required">You were connected, but the music service no longer
+    accepts this app's access (<code class="reason">${escapeHTML(grant.consentRequired?.reason ?? 'consent_required')}</code>):
+    connect again to go on.</p>
+    <p><a class="button" id="connect" href="${escapeHTML(connectUrl)}">Connect again</a></p>`
+  }
+  return `<p id="home" data-state="connected"><span class="badge ${escapeHTML(grant.status)}">connected</span>
+    The app has ongoing access to your listening history (${escapeHTML(grant.status)}); it refreshes
+    the access token itself${grant.lastRefreshedAt === undefined ? '' : `, last at ${when(grant.lastRefreshedAt)}`}.</p>
+    <p><a class="button" id="see-genres" href="${escapeHTML(genresUrl)}">See your genres</a></p>`
 }
 
 /**

@@ -37,6 +37,10 @@ export function renderHomePage(options: {
   connectUrl: string
   /** Where the grants page is: linked for the operator when given. */
   grantsUrl?: string
+  /** This user's grant (`access.inspect(userKey)`): the page shows the connected state. */
+  grant?: Pick<GrantHealth, 'status' | 'lastRefreshedAt' | 'consentRequired'> | undefined
+  /** Where the genres are. Default `/genres`. */
+  genresUrl?: string
 }): string
 export function renderGenresPage(options: {
   framework: string

@@ -4,7 +4,7 @@
 //   node app.mjs     PORT=3002  ISSUER=http://127.0.0.1:4000  JOB_EVERY_SECONDS=10  REDIS_URL=redis://…
 //                    (or DATABASE_URL=postgres://… in place of REDIS_URL)
 import Router from '@koa/router'
-import { OngoingAccess } from '@ongoing/core'
+import { OngoingAccess, OngoingRoutes } from '@ongoing/core'
 import { ongoingRouter, requireAccessToken } from '@ongoing/koa'
 import { PostgresTokenStore } from '@ongoing/postgres'
 import { RedisTokenStore } from '@ongoing/redis'
@@ -77,8 +77,14 @@ const options = { prefix: '/auth', cookieName: 'genrefy-koa' }
 app.use(ongoingRouter(access, options))
 
 const router = new Router()
-router.get('/', (ctx) => {
-  ctx.body = renderHomePage({ framework: 'Koa', connectUrl, grantsUrl: '/grants' })
+// The home page shows whether this browser's user is connected: the user key is the one the
+// router keeps in its sealed cookie, and inspect() reads the grant's health, never a token.
+const userKeys = new OngoingRoutes(access, options)
+router.get('/', async (ctx) => {
+  const userKey = userKeys.userKeyFromNodeRequest(ctx.req)
+  const grant = userKey === undefined ? undefined : await access.inspect(userKey)
+  ctx.set('cache-control', 'no-store')
+  ctx.body = renderHomePage({ framework: 'Koa', connectUrl, grantsUrl: '/grants', grant })
 })
 
 // 3. requireAccessToken: a fresh token in ctx.state.ongoing, refreshed when needed. No grant yet
@@ -129,7 +135,14 @@ setInterval(async function readEveryonesHistory() {
 }, jobEverySeconds * 1000).unref()
 
 await store?.ready() // fail now, not on the first request, when Redis or PostgreSQL is unreachable
-app.listen(port, 'localhost', () => console.log(`koa example: http://localhost:${port}`))
+app
+  .listen(port, 'localhost', () => console.log(`koa example: http://localhost:${port}`))
+  .on('error', (error) => {
+    // A port in use is one line, not a stack trace.
+    if (error.code !== 'EADDRINUSE') throw error
+    console.error(`koa example: port ${port} is in use: stop what listens there, or start with another PORT`)
+    process.exit(1)
+  })
 
 // Ctrl-C or SIGTERM: close the store's connections, then stop as the signal would have stopped us.
 for (const signal of ['SIGINT', 'SIGTERM'])

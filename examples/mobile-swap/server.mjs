@@ -36,4 +36,43 @@ app.use((req, res, next) => {
 // 2. POST /swap and POST /refresh. Mounted before any body parser: it reads the body itself.
 app.use(tokenSwapRouter(access, { redirectUris: [appRedirectUri] }))
 
-app.listen(port, 'localhost', () => console.log(`mobile-swap example: http://localhost:${port}`))
+// What this server is, for whoever opens it in a browser: it has no pages of its own.
+app.get('/', (_req, res) => {
+  res.type('html').send(`<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Genrefy's token swap server</title>
+<style>body { font: 16px/1.5 system-ui, sans-serif; max-width: 40rem; margin: 3rem auto; padding: 0 1rem; }</style>
+</head>
+<body>
+<h1>Genrefy's token swap server</h1>
+<p>The mobile app's half of the server side: the app signs the user in at the authorization
+server (<code>${escapeHTML(issuer)}</code>) with PKCE and sends the code here. This
+server holds the client secret, exchanges the code, and hands the app a sealed handle in place
+of the refresh token. It has no pages: the app calls it.</p>
+<ul>
+  <li><code>POST /swap</code> with <code>code</code> and <code>code_verifier</code>: the access
+  token, its lifetime, and the handle</li>
+  <li><code>POST /refresh</code> with <code>refresh_token</code> set to the handle: a fresh access
+  token</li>
+</ul>
+<p>Walk it with curl as <code>examples/mobile-swap/README.md</code> shows.</p>
+</body>
+</html>
+`)
+})
+
+function escapeHTML(text) {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
+}
+
+app.listen(port, 'localhost', (error) => {
+  // Express 5 calls back with the listen error: a port in use is one line, not a stack trace.
+  if (error?.code === 'EADDRINUSE') {
+    console.error(
+      `mobile-swap example: port ${port} is in use: stop what listens there, or start with another PORT`,
+    )
+    process.exit(1)
+  }
+  if (error) throw error
+  console.log(`mobile-swap example: http://localhost:${port}`)
+})

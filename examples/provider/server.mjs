@@ -9,9 +9,13 @@
 //
 // POST /__ongoing/revoke-grants?accountId=<login name> revokes every grant of that user, as when
 // they withdraw the apps' access here (the same control as @ongoing/testing's test server has).
+//
+// The sign-in and consent pages are this server's own (interactions.mjs), and GET / says what the
+// server is.
 import { generateKeyPairSync } from 'node:crypto'
 import { createServer } from 'node:http'
 import Provider from 'oidc-provider'
+import { handleInteraction, renderHomePage } from './interactions.mjs'
 import { listeningHistory } from './listening-history.mjs'
 
 const env = process.env
@@ -22,6 +26,7 @@ const refreshTokenTTL = Number(env.REFRESH_TOKEN_TTL ?? 24 * 3600)
 // One client per example app. Web clients: the redirect URI must match exactly, port included.
 const client = (id, appUrl) => ({
   client_id: id,
+  client_name: 'Genrefy',
   client_secret: `${id}-dev-secret`,
   redirect_uris: [`${appUrl}/auth/callback`],
   grant_types: ['authorization_code', 'refresh_token'],
@@ -42,14 +47,22 @@ const clients = [
 
 // Listen first, so that PORT=0 (a free port, for tests) still gives the issuer its real port.
 const server = createServer()
-await new Promise((resolve, reject) => server.once('error', reject).listen(port, '127.0.0.1', resolve))
+try {
+  await new Promise((resolve, reject) => server.once('error', reject).listen(port, '127.0.0.1', resolve))
+} catch (error) {
+  if (error.code !== 'EADDRINUSE') throw error
+  console.error(`provider: port ${port} is in use: stop what listens there, or start with another PORT`)
+  process.exit(1)
+}
 const issuer = `http://127.0.0.1:${server.address().port}`
 
 const provider = new Provider(issuer, {
   clients,
   scopes: ['offline_access', 'api:read'],
+  // The sign-in and consent pages are ours (interactions.mjs), at /interaction/<uid>.
+  interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
   features: {
-    devInteractions: { enabled: true }, // oidc-provider's built-in login and consent pages
+    devInteractions: { enabled: false },
     revocation: { enabled: true }, // RFC 7009, used by access.revoke()
   },
   pkce: { required: () => true },
@@ -103,7 +116,16 @@ async function revokeGrantsOf(accountId) {
 const handleOAuth = provider.callback()
 server.on('request', (req, res) => {
   const [path, query = ''] = (req.url ?? '/').split('?')
-  if (path === '/api/me/listening-history') {
+  if (path === '/' && (req.method === 'GET' || req.method === 'HEAD')) {
+    res
+      .writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
+      .end(renderHomePage({ issuer, clients }))
+  } else if (path.startsWith('/interaction/')) {
+    handleInteraction(provider, req, res, path).catch((error) => {
+      console.error(`interaction: ${error.message}`)
+      if (!res.headersSent) res.writeHead(400, { 'content-type': 'text/plain' }).end(error.message)
+    })
+  } else if (path === '/api/me/listening-history') {
     serveListeningHistory(req, res).catch(() => send(res, 500, { error: 'server_error' }))
   } else if (path === '/__ongoing/revoke-grants' && req.method === 'POST') {
     const accountId = new URLSearchParams(query).get('accountId')

@@ -1,19 +1,13 @@
 import { defineConfig } from 'tsup'
 
-// Vitest can only be imported from ES modules: `require('vitest')` throws. The CommonJS build gets
-// a stand-in whose functions throw when called, so `require('@ongoing/testing')` still works for
-// the authorization server; the Vitest helpers need `import` (as Vitest test files use).
-const vitestStub = `
-const fail = () => {
-  throw new Error('@ongoing/testing: the Vitest helpers (runTokenStoreConformance, describeWithRedis, describeWithPostgres, describeRequiring, requireOrSkip) need import, not require')
+// Vitest can only be imported from ES modules: `require('vitest')` throws. The ES module build
+// loads it when it is installed (src/vitest-api.ts, with a top-level await); the CommonJS build
+// gets a stand-in whose `vitestFor` throws, so `require('@ongoing/testing')` still works for the
+// authorization server, and the Vitest helpers need `import` (as Vitest test files use).
+const vitestApiStub = `
+export function vitestFor(helper) {
+  throw new Error('@ongoing/testing: ' + helper + ' registers Vitest tests and needs import, not require')
 }
-export const describe = new Proxy(fail, { get: () => fail })
-export const it = describe
-export const beforeAll = fail
-export const afterAll = fail
-export const beforeEach = fail
-export const afterEach = fail
-export const expect = fail
 `
 
 export default defineConfig({
@@ -23,18 +17,17 @@ export default defineConfig({
   clean: true,
   target: 'node20',
   sourcemap: true,
-  // Resolved by the plugin below instead: external for ESM, the stand-in for CommonJS.
-  noExternal: [/^vitest$/],
   esbuildPlugins: [
     {
       name: 'vitest-esm-only',
       setup(build) {
-        const cjs = build.initialOptions.format === 'cjs'
-        build.onResolve({ filter: /^vitest$/ }, () =>
-          cjs ? { path: 'vitest', namespace: 'vitest-stub' } : { path: 'vitest', external: true },
-        )
+        if (build.initialOptions.format !== 'cjs') return
+        build.onResolve({ filter: /\/vitest-api\.js$/ }, () => ({
+          path: 'vitest-api',
+          namespace: 'vitest-stub',
+        }))
         build.onLoad({ filter: /.*/, namespace: 'vitest-stub' }, () => ({
-          contents: vitestStub,
+          contents: vitestApiStub,
           loader: 'js',
         }))
       },

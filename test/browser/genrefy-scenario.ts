@@ -1,4 +1,4 @@
-// The Genrefy scenario in a real Chromium: connect through the example provider's login and
+// The Genrefy scenario in a real Chromium: connect through the example provider's sign-in and
 // consent pages, see the genres, outlive the access token, reload, and still see them after
 // exactly one refresh (counted by the app and by the provider); then "Refresh now". Runs the
 // example as a user would (`node app.mjs` on the built packages), on free ports. The helpers below
@@ -87,12 +87,19 @@ export function testGenrefyExample(example: GenrefyExample): void {
     const { page, provider, appUrl, issuer } = await setUp(ctx)
     await screenshotOnFailure(page, `${example.slug}-example`, async () => {
       await page.goto(appUrl)
+      expect(await page.getAttribute('#home', 'data-state')).toBe('not-connected')
       await page.click('#connect')
       await page.waitForURL(`${issuer}/interaction/**`)
+      expect(await page.title()).toBe('Sign in: local music service') // the provider's own pages
       await page.fill('input[name=login]', 'alice')
       await page.fill('input[name=password]', 'any password')
-      await page.click('button[type=submit]') // the provider's login page
-      await page.click('button:has-text("Continue")') // its consent page
+      await page.click('#sign-in') // the provider's sign-in page
+      // Its consent page says what the user grants, offline_access included.
+      expect(await page.textContent('h1')).toMatch(
+        /^Genrefy wants ongoing access to your listening history, including when you\s+are not using it$/,
+      )
+      expect(await page.locator('.scopes code').allTextContents()).toEqual(['api:read', 'offline_access'])
+      await page.click('#allow')
       await page.waitForURL(`${appUrl}/genres`)
 
       const genres = await page.locator('#genres li .genre').allTextContents()
@@ -122,6 +129,15 @@ export function testGenrefyExample(example: GenrefyExample): void {
       expect(await page.textContent('#refresh-count')).toBe('2')
       await sleep(200)
       expect(provider.count(/grant_type=refresh_token .* 200$/)).toBe(2)
+
+      // Back home, the app shows the connected state, and links the genres.
+      await page.goto(appUrl)
+      expect(await page.getAttribute('#home', 'data-state')).toBe('connected')
+      expect(await page.locator('#connect').count()).toBe(0)
+      await page.click('#see-genres')
+      await page.waitForURL(`${appUrl}/genres`)
+      await sleep(200)
+      expect(provider.count(/grant_type=/)).toBe(3) // showing the state cost no token call
     })
   }, 120_000)
 
@@ -145,8 +161,8 @@ export function testGenrefyExample(example: GenrefyExample): void {
       await page.waitForURL(`${issuer}/interaction/**`)
       await page.fill('input[name=login]', 'alice')
       await page.fill('input[name=password]', 'any password')
-      await page.click('button[type=submit]')
-      await page.click('button:has-text("Continue")')
+      await page.click('#sign-in')
+      await page.click('#allow')
       await page.waitForURL(`${appUrl}/genres`)
 
       await page.goto(`${appUrl}/grants`)
@@ -181,13 +197,17 @@ export function testGenrefyExample(example: GenrefyExample): void {
       )
       expect(await page.textContent('#summary')).toBe('1 grant: 0 active, 0 failing, 1 consent required.')
       expectNoTokenMaterial(await page.content())
+      await page.goto(appUrl) // the home page says so too, and offers to connect again
+      expect(await page.getAttribute('#home', 'data-state')).toBe('consent_required')
+      expect(await page.textContent('#home .reason')).toBe('invalid_grant')
+      await page.goto(`${appUrl}/grants`)
       mkdirSync(root('test-results'), { recursive: true })
       await page.screenshot({ path: root(`test-results/${example.slug}-grants.png`), fullPage: true })
 
       // Back at the genres, alice is sent through consent again, and her new grant is active.
       await page.goto(`${appUrl}/genres`)
       await page.waitForURL(`${issuer}/interaction/**`)
-      await page.click('button:has-text("Continue")')
+      await page.click('#allow') // signed in still: only the consent page
       await page.waitForURL(`${appUrl}/genres`)
       await page.goto(`${appUrl}/grants`)
       expect(await rows.getAttribute('data-user-key')).toBe(userKey)
@@ -203,7 +223,7 @@ export function testGenrefyExample(example: GenrefyExample): void {
       await page.waitForURL(`${issuer}/interaction/**`)
       const [callback] = await Promise.all([
         page.waitForResponse((response) => response.url().startsWith(`${appUrl}/auth/callback?`)),
-        page.click('text=Cancel'), // the provider's login page: back to the app with error=access_denied
+        page.click('#cancel'), // the provider's sign-in page: back to the app with error=access_denied
       ])
       expect(callback.status()).toBe(403)
       expect(await page.textContent('#error')).toContain('You cancelled')
@@ -255,7 +275,7 @@ export function launchChromium(): Promise<Browser> {
 export async function openPage(ctx: TestContext, browser: Browser, slug: string): Promise<Page> {
   const page = await browser.newPage()
   page.setDefaultTimeout(10_000)
-  // Loopback only: the provider's dev pages link a web font, which must not leave the machine.
+  // Loopback only: nothing a page loads may leave the machine.
   await page.route(
     (url) => url.hostname !== 'localhost' && url.hostname !== '127.0.0.1',
     (route) => route.abort(),

@@ -18,6 +18,7 @@ interface PackageJson {
   bugs?: { url?: string }
   repository?: { type?: string; url?: string; directory?: string }
   files?: string[]
+  bin?: Record<string, string>
 }
 const read = (name: string): PackageJson =>
   JSON.parse(readFileSync(join(packagesDir, name, 'package.json'), 'utf8'))
@@ -65,9 +66,14 @@ describe('package metadata', () => {
     const [packed] = JSON.parse(out) as [{ files: { path: string }[] }]
     const paths = packed.files.map((file) => file.path)
     expect(paths).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'CHANGELOG.md', 'package.json']))
-    // Only what the package needs: no tests, sources or configs.
+    // Only what the package needs: no tests, sources or configs; its commands' entry points.
+    const commands = Object.values(read(name).bin ?? {}).map((path) => path.replace(/^\.\//, ''))
     expect(
-      paths.filter((path) => !/^(dist\/|LICENSE$|README\.md$|CHANGELOG\.md$|package\.json$)/.test(path)),
+      paths.filter(
+        (path) =>
+          !/^(dist\/|LICENSE$|README\.md$|CHANGELOG\.md$|package\.json$)/.test(path) &&
+          !commands.includes(path),
+      ),
     ).toEqual([])
   })
 })

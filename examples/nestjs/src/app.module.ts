@@ -1,7 +1,7 @@
 import { Module, type OnApplicationShutdown } from '@nestjs/common'
 import { APP_FILTER } from '@nestjs/core'
 import { OngoingAccessModule } from '@ongoing/nestjs'
-import { issuer, port, store } from './config'
+import { cookieName, issuer, port, store } from './config'
 import { OngoingErrorFilter } from './error.filter'
 import { GenresController } from './genres.controller'
 import { GrantsController } from './grants.controller'
@@ -20,7 +20,7 @@ import { ListeningService } from './listening.service'
       scope: 'offline_access api:read',
       // Seals the consent transaction and the user-key cookie, and encrypts tokens at rest.
       secret: process.env.ONGOING_SECRET ?? 'genrefy-nestjs development secret: set ONGOING_SECRET',
-      cookieName: 'genrefy-nestjs',
+      cookieName,
       store,
     }),
   ],

@@ -6,6 +6,8 @@ export const issuer = process.env.ISSUER ?? 'http://127.0.0.1:4000'
 export const jobEverySeconds = Number(process.env.JOB_EVERY_SECONDS ?? 10)
 export const historyUrl = new URL('/api/me/listening-history', issuer)
 export const connectUrl = '/auth/consent?returnTo=/genres'
+/** Names the cookies of the app's routes: the examples share the host name localhost. */
+export const cookieName = 'genrefy-nestjs'
 
 // Grants live in this process's memory by default: a restart forgets them. With REDIS_URL they
 // live in Redis (under a key prefix of this app's own), with DATABASE_URL in PostgreSQL (in tables

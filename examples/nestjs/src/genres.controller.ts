@@ -1,17 +1,33 @@
-import { Controller, Get, Header, Inject, UseGuards } from '@nestjs/common'
-import { AccessToken, AccessTokenGuard } from '@ongoing/nestjs'
+import { Controller, Get, Header, Inject, Req, UseGuards } from '@nestjs/common'
+import { OngoingRoutes } from '@ongoing/core'
+import { AccessToken, AccessTokenGuard, OngoingAccess } from '@ongoing/nestjs'
 import { renderGenresPage, renderHomePage } from 'example-genrefy'
-import { connectUrl } from './config'
+import type { Request } from 'express'
+import { connectUrl, cookieName } from './config'
 import { ListeningService } from './listening.service'
 
 @Controller()
 export class GenresController {
-  constructor(@Inject(ListeningService) private readonly listening: ListeningService) {}
+  // Reads the user key the module's routes keep in their sealed cookie (`cookieName` as given to
+  // OngoingAccessModule.forRoot).
+  private readonly userKeys: OngoingRoutes
 
+  constructor(
+    @Inject(ListeningService) private readonly listening: ListeningService,
+    @Inject(OngoingAccess) private readonly access: OngoingAccess,
+  ) {
+    this.userKeys = new OngoingRoutes(access, { cookieName })
+  }
+
+  // The home page shows whether this browser's user is connected: inspect() reads the grant's
+  // health, never a token.
   @Get()
   @Header('content-type', 'text/html; charset=utf-8')
-  home(): string {
-    return renderHomePage({ framework: 'NestJS', connectUrl, grantsUrl: '/grants' })
+  @Header('cache-control', 'no-store')
+  async home(@Req() req: Request): Promise<string> {
+    const userKey = this.userKeys.userKeyFromNodeRequest(req)
+    const grant = userKey === undefined ? undefined : await this.access.inspect(userKey)
+    return renderHomePage({ framework: 'NestJS', connectUrl, grantsUrl: '/grants', grant })
   }
 
   // 3. AccessTokenGuard: a fresh token for the caller's grant, refreshed when needed. No grant yet

@@ -1,4 +1,5 @@
-import { describe, it, type TestContext } from 'vitest'
+import type { TestContext } from 'vitest'
+import { vitestFor } from './vitest-api.js'
 
 /** True when `CI` is set to anything but `''`, `0` or `false`. */
 export function isCI(): boolean {
@@ -27,6 +28,7 @@ function skipping(name: string, problem: string): string {
  * ```
  */
 export function describeRequiring(name: string, problem: string | undefined, suite: () => void): void {
+  const { describe, it } = vitestFor('describeRequiring')
   if (problem === undefined) {
     describe(name, suite)
   } else if (isCI()) {

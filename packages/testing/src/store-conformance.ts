@@ -1,5 +1,6 @@
 import type { TokenStore, TokenStoreLock } from '@ongoing/core'
-import { afterEach, beforeEach, describe, expect, it, type TestContext } from 'vitest'
+import type { TestContext } from 'vitest'
+import { vitestFor } from './vitest-api.js'
 
 /** What the factory given to {@link runTokenStoreConformance} returns, once per test. */
 export interface TokenStoreConformanceFixture {
@@ -84,6 +85,7 @@ export function runTokenStoreConformance(
   factory: () => Promise<TokenStoreConformanceFixture>,
   options: TokenStoreConformanceOptions = {},
 ): void {
+  const { afterEach, beforeEach, describe, expect, it } = vitestFor('runTokenStoreConformance')
   const notificationTimeoutMs = options.notificationTimeoutMs ?? 2_000
   const complete = options.complete === true
 
