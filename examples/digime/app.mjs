@@ -9,7 +9,8 @@
 // DIGIME_CONTRACT_FILE, by default the one examples/digime-service writes: start that first.
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { OngoingAccess, OngoingRoutes } from '@ongoing/core'
+import { OngoingAccess } from '@ongoing/core'
+import { OngoingRoutes } from '@ongoing/core/adapter'
 import { digiMe } from '@ongoing/digime'
 import { getOngoing, ongoingRouter, requireAccessToken } from '@ongoing/express'
 import { PostgresTokenStore } from '@ongoing/postgres'

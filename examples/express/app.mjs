@@ -3,7 +3,8 @@
 //
 //   node app.mjs     PORT=3001  ISSUER=http://127.0.0.1:4000  JOB_EVERY_SECONDS=10  REDIS_URL=redis://…
 //                    (or DATABASE_URL=postgres://… in place of REDIS_URL)
-import { OngoingAccess, OngoingRoutes } from '@ongoing/core'
+import { OngoingAccess } from '@ongoing/core'
+import { OngoingRoutes } from '@ongoing/core/adapter'
 import { getOngoing, ongoingRouter, requireAccessToken } from '@ongoing/express'
 import { PostgresTokenStore } from '@ongoing/postgres'
 import { RedisTokenStore } from '@ongoing/redis'

@@ -4,7 +4,8 @@
 //   node app.mjs     PORT=3002  ISSUER=http://127.0.0.1:4000  JOB_EVERY_SECONDS=10  REDIS_URL=redis://…
 //                    (or DATABASE_URL=postgres://… in place of REDIS_URL)
 import Router from '@koa/router'
-import { OngoingAccess, OngoingRoutes } from '@ongoing/core'
+import { OngoingAccess } from '@ongoing/core'
+import { OngoingRoutes } from '@ongoing/core/adapter'
 import { ongoingRouter, requireAccessToken } from '@ongoing/koa'
 import { PostgresTokenStore } from '@ongoing/postgres'
 import { RedisTokenStore } from '@ongoing/redis'

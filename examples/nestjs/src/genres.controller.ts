@@ -1,5 +1,5 @@
 import { Controller, Get, Header, Inject, Req, UseGuards } from '@nestjs/common'
-import { OngoingRoutes } from '@ongoing/core'
+import { OngoingRoutes } from '@ongoing/core/adapter'
 import { AccessToken, AccessTokenGuard, OngoingAccess } from '@ongoing/nestjs'
 import { renderGenresPage, renderHomePage } from 'example-genrefy'
 import type { Request } from 'express'
