@@ -121,6 +121,31 @@ describe('snippet markers', () => {
     ])
   })
 
+  it('takes an excerpt of a file that a named test runs, and checks that test names the file', () => {
+    mkdirSync(join(root, 'test'), { recursive: true })
+    writeFileSync(join(root, 'test', 'full.test.ts'), "spawn('pkg/full.ts')\n")
+    writeFileSync(join(root, 'test', 'other.test.ts'), '// nothing\n')
+    const excerpt = (by: string) =>
+      [`<!-- snippet: full full.ts tested-by ${by} -->`, '```ts', 'console.log(url)', '```'].join('\n')
+    const [snippet] = parse(excerpt('test/full.test.ts')) as Snippet[]
+    expect(snippet).toMatchObject({
+      fullForm: 'pkg/full.ts',
+      what: { kind: 'tested', by: 'test/full.test.ts' },
+    })
+    expect(parse(excerpt('test/other.test.ts'))).toEqual([
+      'pkg/README.md:2: its test test/other.test.ts does not mention pkg/full.ts',
+    ])
+    expect(parse(excerpt('test/gone.test.ts'))).toEqual([
+      'pkg/README.md:2: its test test/gone.test.ts does not exist',
+    ])
+    expect(parse('<!-- snippet: tested-by test/full.test.ts -->\n```ts\nx\n```\n')).toEqual([
+      'pkg/README.md:2: "tested-by" goes after "full <file>" and names a test file',
+    ])
+    expect(parse(excerpt('test/full.test.ts').replace('url', 'uri'))[0]).toMatch(
+      /not an excerpt of pkg\/full\.ts/,
+    )
+  })
+
   it("keeps an excerpt's consecutive lines consecutive, and its order", () => {
     expect(excerptProblem('await access.ready()\nconsole.log(url)\n', FULL)).toMatch(/no run of lines/)
     expect(excerptProblem('console.log(url)\n// …\nawait access.ready()\n', FULL)).toMatch(/no run of lines/)

@@ -9,6 +9,8 @@ export type SnippetKind =
   | { kind: 'serve'; path: string | undefined }
   | { kind: 'typecheck' }
   | { kind: 'skip'; reason: string }
+  /** An excerpt of a file that a test of the repository runs (an example app, say). */
+  | { kind: 'tested'; by: string }
 
 export interface CodeBlock {
   /** The Markdown file, relative to the repository root. */
@@ -46,11 +48,14 @@ export const CODE_LANGUAGES = new Set([
   'cjs',
 ])
 
-/** The Markdown files whose blocks are checked: the root README, each package's, and docs/. */
+/** The Markdown files whose blocks are checked: the root README, each package's and example's, and docs/. */
 export function markdownFiles(root: string): string[] {
   const files = ['README.md']
-  for (const name of readdirSync(join(root, 'packages')).sort()) {
-    if (existsSync(join(root, 'packages', name, 'README.md'))) files.push(`packages/${name}/README.md`)
+  for (const dir of ['packages', 'examples']) {
+    if (existsSync(join(root, dir, 'README.md'))) files.push(`${dir}/README.md`)
+    for (const name of readdirSync(join(root, dir)).sort()) {
+      if (existsSync(join(root, dir, name, 'README.md'))) files.push(`${dir}/${name}/README.md`)
+    }
   }
   if (existsSync(join(root, 'docs'))) {
     for (const name of readdirSync(join(root, 'docs')).sort()) {
@@ -139,6 +144,17 @@ export function toSnippet(root: string, block: CodeBlock): Snippet | string {
       return isCode ? snippet({ kind: 'serve', path: args[0] }) : `${where}: "serve" on a ${block.lang} block`
     case 'typecheck':
       return isCode ? snippet({ kind: 'typecheck' }) : `${where}: "typecheck" on a ${block.lang} block`
+    case 'tested-by': {
+      // `full <file> tested-by <test>`: the file runs in <test> (relative to the repository root),
+      // which must exist and name the file; the block is checked to be a faithful excerpt of it.
+      const by = args[0]
+      if (fullForm === undefined || by === undefined)
+        return `${where}: "tested-by" goes after "full <file>" and names a test file`
+      if (!existsSync(join(root, by))) return `${where}: its test ${by} does not exist`
+      if (!readFileSync(join(root, by), 'utf8').includes(fullForm))
+        return `${where}: its test ${by} does not mention ${fullForm}`
+      return isCode ? snippet({ kind: 'tested', by }) : `${where}: "tested-by" on a ${block.lang} block`
+    }
     case 'skip':
       if (isCode) return `${where}: a ${block.lang} block cannot be skipped: run, serve, full or typecheck it`
       if (args.length === 0) return `${where}: "skip" needs a reason`

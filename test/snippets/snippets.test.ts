@@ -1,5 +1,6 @@
-// Every TypeScript or JavaScript block in README.md, packages/*/README.md and docs/*.md is run or
-// compiled here, as a user would paste it into a fresh project that installed the packed packages.
+// Every TypeScript or JavaScript block in README.md, packages/*/README.md, examples/**/README.md
+// and docs/*.md is run or compiled here, as a user would paste it into a fresh project that
+// installed the packed packages.
 //
 // The line right before each such block says what to do with it (a block without one fails):
 //
@@ -15,6 +16,9 @@
 //                                      the block is an excerpt of file.mjs (relative to the Markdown
 //                                      file; a `// …` line stands for lines left out), and the file
 //                                      is what runs (default `run`) or compiles
+//   <!-- snippet: full file.mjs tested-by test/x.test.ts -->
+//                                      an excerpt of a file that a test of the repository runs (an
+//                                      example app): checked to be faithful, not run again here
 //   <!-- snippet: skip reason -->      only for shell, SQL, config or output blocks
 //
 // A block whose first line is `// name.mjs` is written under that name (so the next block can
@@ -94,7 +98,8 @@ const parsed = markdownFiles(root).flatMap((file) =>
 )
 const markerProblems = parsed.filter((entry): entry is string => typeof entry === 'string')
 const snippets = parsed.filter((entry): entry is Snippet => typeof entry !== 'string')
-const checked = snippets.filter((snippet) => snippet.what.kind !== 'skip')
+// `tested` blocks were checked against their file when parsed; their file runs in its own test.
+const checked = snippets.filter((snippet) => snippet.what.kind !== 'skip' && snippet.what.kind !== 'tested')
 const label = (snippet: Snippet) =>
   `${snippet.readme}:${snippet.line} (${snippet.what.kind}${snippet.fullForm ? `, full form ${snippet.fullForm}` : ''})`
 
