@@ -13,7 +13,7 @@ import {
 } from './cookies.js'
 import { attachSetCookies, httpHeadersOf } from './http-status.js'
 import { type OngoingRequestState, requestStateOf } from './request-state.js'
-import { UserKeyCache } from './user-key-cache.js'
+import { type OpenedUserKeyCookie, UserKeyCache } from './user-key-cache.js'
 
 /** The little an adapter tells about a request. Header names are lower case. */
 export interface WebRequest {
@@ -131,14 +131,45 @@ export class OngoingRoutes {
 
   /** {@link OngoingRoutes.userKeyFromCookie} from the raw `Cookie` header: nothing to allocate on the hot path. */
   userKeyFromCookieHeader(cookieHeader: string | undefined): string | undefined {
+    return this.userKeyCookieFromHeader(cookieHeader)?.userKey
+  }
+
+  /**
+   * The request's user-key cookie, opened: its user key, and its `renewal` when it was sealed
+   * under a secret of the list that is not the current (first) one: the `Set-Cookie` value that
+   * seals the same user key under the current secret, with the attributes and lifetime the consent
+   * route gives the cookie. A protected route's middleware adds it to its answer, so that during a
+   * rotation every request of a user moves their cookie to the new secret before the old one is
+   * dropped. `undefined` when the request carries no cookie that opens.
+   *
+   * Cached like {@link OngoingRoutes.userKeyFromCookieHeader}: a cookie seen before costs no crypto
+   * and no allocation (the cached object is returned); the renewal is sealed once per old cookie.
+   *
+   * @example
+   * ```ts
+   * const cookie = routes.userKeyCookieFromNodeRequest(req) // Express, or Koa's ctx.req
+   * if (cookie?.renewal !== undefined) res.append('Set-Cookie', cookie.renewal)
+   * const state = routes.requestState(cookie?.userKey)
+   * ```
+   */
+  userKeyCookieFromNodeRequest(req: RequestWithHeaders): OpenedUserKeyCookie | undefined {
+    return this.userKeyCookieFromHeader(cookieHeaderOf(req))
+  }
+
+  /** {@link OngoingRoutes.userKeyCookieFromNodeRequest} from the raw `Cookie` header. */
+  userKeyCookieFromHeader(cookieHeader: string | undefined): OpenedUserKeyCookie | undefined {
     const sealed = findCookie(cookieHeader, this.#userCookieNeedle)
     if (sealed === undefined) return undefined
     const known = this.#userKeys.get(sealed)
     if (known !== undefined) return known
-    const userKey = this.#access.sealer.open('user-key-cookie', sealed)
+    const sealer = this.#access.sealer
+    const userKey = sealer.open('user-key-cookie', sealed)
     if (userKey === undefined) return undefined
-    this.#userKeys.set(sealed, userKey)
-    return userKey
+    // Opened under an older secret of the list: seal it again under the current one, once.
+    const renewal = sealer.isSealedUnderCurrentKey('user-key-cookie', sealed)
+      ? undefined
+      : this.#userKeyCookie(userKey)
+    return this.#userKeys.set(sealed, userKey, renewal)
   }
 
   /**
@@ -155,7 +186,12 @@ export class OngoingRoutes {
     // Grants keyed by the ID token's claims: the callback learns whose grant it is.
     let key: string | undefined
     if (!this.#access.keysGrantsByClaims) {
-      key = userKey ?? this.userKeyFromCookie(request)
+      key = userKey
+      if (key === undefined) {
+        const cookie = this.userKeyCookieFromHeader(request.header('cookie'))
+        if (cookie?.renewal !== undefined) cookies.push(cookie.renewal)
+        key = cookie?.userKey
+      }
       if (key === undefined) {
         key = generateRandomToken(16)
         cookies.push(this.#userKeyCookie(key))
@@ -216,8 +252,11 @@ export class OngoingRoutes {
       throw err
     }
     // Keyed by the claims: the user-key cookie names the grant just stored, in this browser as in any other.
-    if (this.#access.keysGrantsByClaims && this.userKeyFromCookie(request) !== result.userKey)
-      cookies.push(this.#userKeyCookie(result.userKey))
+    if (this.#access.keysGrantsByClaims) {
+      const cookie = this.userKeyCookieFromHeader(request.header('cookie'))
+      if (cookie?.userKey !== result.userKey) cookies.push(this.#userKeyCookie(result.userKey))
+      else if (cookie.renewal !== undefined) cookies.push(cookie.renewal)
+    }
     return {
       status: 303,
       headers: {
@@ -237,19 +276,24 @@ export class OngoingRoutes {
   async refresh(request: WebRequest, userKey: string | undefined): Promise<WebResponse> {
     const refused = this.#refuseCrossSite(request)
     if (refused !== undefined) return refused
-    const key = userKey ?? this.userKeyFromCookie(request)
+    const cookie = userKey === undefined ? this.userKeyCookieFromHeader(request.header('cookie')) : undefined
+    const key = userKey ?? cookie?.userKey
+    // A cookie under an older secret is sealed again under the current one, whatever the answer.
+    const renewal = cookie?.renewal === undefined ? [] : [cookie.renewal]
     if (key === undefined) return this.consentRequired(request, new ConsentRequiredError('', 'no_grant'))
     try {
       const token = await this.#access.getAccessToken(key, { forceRefresh: true })
       return {
         status: 200,
         headers: { 'cache-control': 'no-store' },
-        cookies: [],
+        cookies: renewal,
         json: { expiresAt: token.expiresAt, refreshed: token.refreshed },
       }
     } catch (err) {
-      if (err instanceof ConsentRequiredError) return this.consentRequired(request, err)
-      throw err
+      if (!(err instanceof ConsentRequiredError)) throw err
+      const answer = this.consentRequired(request, err)
+      answer.cookies.push(...renewal)
+      return answer
     }
   }
 
