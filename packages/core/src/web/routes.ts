@@ -178,7 +178,9 @@ export class OngoingRoutes {
    * `transactionTtlSeconds`, so a few tabs can consent at once: the newest transaction cookies are
    * kept (three live at most, the new one included), older, expired or unreadable ones are cleared.
    * A `returnTo` over 1024 characters becomes `defaultReturnTo`. Without an app-given `userKey`, a
-   * random one is kept in a sealed cookie. When the access keys grants by the ID token's claims
+   * random one is kept in a sealed cookie; a cookie sealed under an older secret of the list is
+   * sealed again under the current one (see {@link OngoingRoutes.userKeyCookieFromNodeRequest}).
+   * When the access keys grants by the ID token's claims
    * (`userKeyFromClaims`), no user key is given or made here: the callback learns it.
    */
   async consent(request: WebRequest, userKey: string | undefined): Promise<WebResponse> {
@@ -222,7 +224,8 @@ export class OngoingRoutes {
    * `GET callback`: finishes the consent whose transaction cookie matches `state`, clears that
    * cookie (and any expired or unreadable one; other tabs' live ones stay), and redirects (303) to
    * `returnTo`. With `userKeyFromClaims`, the user-key cookie is set to the key the claims gave
-   * (so every browser of that user reaches the same grant). `result` says whose grant was stored (a login strategy hands it to the app); it
+   * (so every browser of that user reaches the same grant), or sealed again under the current
+   * secret when it names that key under an older one. `result` says whose grant was stored (a login strategy hands it to the app); it
    * holds a token, so adapters never write it out. The transaction cookie is found even when the
    * `Cookie` header is over 8 KB.
    *
@@ -271,7 +274,8 @@ export class OngoingRoutes {
 
   /**
    * `POST refresh`: forces a refresh of the caller's grant. Answers `{ expiresAt, refreshed }`,
-   * never a token. Cross-site requests are refused (Fetch Metadata, then `Origin`).
+   * never a token. Cross-site requests are refused (Fetch Metadata, then `Origin`). A user-key
+   * cookie sealed under an older secret of the list is sealed again under the current one.
    */
   async refresh(request: WebRequest, userKey: string | undefined): Promise<WebResponse> {
     const refused = this.#refuseCrossSite(request)
