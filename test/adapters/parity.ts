@@ -3,7 +3,7 @@ import { createHook } from 'node:async_hooks'
 import { once } from 'node:events'
 import { createServer as createHttpServer, type RequestListener } from 'node:http'
 import { createServer } from 'node:net'
-import { OngoingAccess, type OngoingAccessOptions } from '@ongoing/core'
+import { MemoryTokenStore, OngoingAccess, type OngoingAccessOptions } from '@ongoing/core'
 import {
   driveConsent,
   startDPoPResourceServer,
@@ -169,7 +169,7 @@ export function runParitySuite(harness: AdapterHarness): void {
     async function start(extra: Partial<OngoingAccessOptions> = {}) {
       const port = await freePort()
       const redirectUri = `http://127.0.0.1:${port}/auth/callback`
-      app = await harness.start({
+      const options: OngoingAccessOptions = {
         issuer: as.issuer,
         client: as.clients.confidential,
         redirectUri,
@@ -177,11 +177,21 @@ export function runParitySuite(harness: AdapterHarness): void {
         secret: SECRET,
         refreshSkewSeconds: 0,
         ...extra,
-      })
-      return { app, redirectUri, http: request(app.baseUrl), jar: new CookieJar() }
+      }
+      app = await harness.start(options)
+      return { app, redirectUri, options, http: request(app.baseUrl), jar: new CookieJar() }
     }
 
     type Started = Awaited<ReturnType<typeof start>>
+
+    /** Stops the app and starts it again on the same port, with `extra` laid over its options; the browser keeps its cookies. */
+    async function restart(s: Started, extra: Partial<OngoingAccessOptions>): Promise<Started> {
+      await app?.close()
+      app = undefined
+      const options = { ...s.options, ...extra } as OngoingAccessOptions
+      app = await harness.start(options)
+      return { ...s, app, options, http: request(app.baseUrl) }
+    }
 
     function get(s: Started, path: string, accept = 'text/html') {
       const req = s.http.get(path).set('Accept', accept)
@@ -631,6 +641,72 @@ export function runParitySuite(harness: AdapterHarness): void {
       expect(again.body).toEqual({ disconnected: false, revokedAtServer: false })
       expect(setCookies(again)).toEqual([])
       expect(as.stats().revocationCalls).toBe(1)
+    })
+
+    it('rotating `secret`: a user-key cookie under the old secret is sealed again under the new one by a protected route, so the user keeps their grant once the old secret is dropped', async () => {
+      const OLD = SECRET
+      const NEW = 'parity suite new secret: also thirty-two characters'
+      const store = new MemoryTokenStore()
+      const uidLine = /^ongoing\.uid=[A-Za-z0-9_-]+; Path=\/; Max-Age=34560000; SameSite=Lax; HttpOnly$/
+      const json = (s: Started) => get(s, '/api/me', 'application/json')
+
+      const before = await start({ secret: [OLD], store })
+      const { consent } = await connect(before, { login: 'rosa' })
+      const oldCookie = before.jar.cookies.get('ongoing.uid') as string
+      // What the consent route set is what a renewal sets, but for the value.
+      const consentLine = setCookies(consent).find((c) => c.startsWith('ongoing.uid=')) as string
+      expect(consentLine).toMatch(uidLine)
+      // A cookie under the current (only) secret: no Set-Cookie.
+      const first = await json(before)
+      expect(first.status).toBe(200)
+      expect(setCookies(first)).toEqual([])
+      const { userKey } = first.body as { userKey: string }
+
+      // Step 2 of the rotation: the new secret seals, the old one still opens.
+      const during = await restart(before, { secret: [NEW, OLD] })
+      const renewing = await json(during)
+      expect(renewing.status).toBe(200)
+      expect(renewing.body).toMatchObject({ userKey })
+      expect((renewing.body as { accessToken: string }).accessToken).toBe(
+        (await during.app.access.getAccessToken(userKey)).value,
+      )
+      const renewal = setCookies(renewing)
+      expect(renewal).toHaveLength(1)
+      expect(renewal[0]).toMatch(uidLine)
+      during.jar.store(renewal)
+      const newCookie = during.jar.cookies.get('ongoing.uid') as string
+      expect(newCookie).not.toBe(oldCookie)
+      // The renewed cookie is under the current secret: not renewed again.
+      const renewed = await json(during)
+      expect(renewed.status).toBe(200)
+      expect(renewed.body).toMatchObject({ userKey })
+      expect(setCookies(renewed)).toEqual([])
+      // Step 3: the grant record is rewritten under the new secret (a forced refresh writes it).
+      const refreshed = await during.http
+        .post('/auth/refresh')
+        .set('Origin', new URL(during.redirectUri).origin)
+        .set('Cookie', during.jar.header('/auth/refresh'))
+      expect(refreshed.status).toBe(200)
+      expect(refreshed.body).toMatchObject({ refreshed: true })
+      expect(setCookies(refreshed)).toEqual([])
+
+      // Step 4: the old secret is dropped. The renewed cookie still finds the grant.
+      const after = await restart(during, { secret: [NEW] })
+      const served = await json(after)
+      expect(served.status).toBe(200)
+      expect(served.body).toMatchObject({ userKey })
+      expect((served.body as { accessToken: string }).accessToken).toBe(
+        (await after.app.access.getAccessToken(userKey)).value,
+      )
+      expect(setCookies(served)).toEqual([])
+      // The cookie as it was before the rotation would not have.
+      const stale = await after.http
+        .get('/api/me')
+        .set('Accept', 'application/json')
+        .set('Cookie', `ongoing.uid=${oldCookie}`)
+      expect(stale.status).toBe(401)
+      expect(stale.body).toMatchObject({ error: 'consent_required', reason: 'no_grant' })
+      expect(setCookies(stale)).toEqual([])
     })
 
     it("a browser's form post to /auth/disconnect is redirected (303) to returnTo, a same-origin path", async () => {

@@ -59,3 +59,4 @@ export {
   type WebRequest,
   type WebResponse,
 } from './web/routes.js'
+export type { OpenedUserKeyCookie } from './web/user-key-cache.js'

@@ -73,6 +73,26 @@ export class Sealer {
   }
 
   /**
+   * Whether `sealed` carries the id of the current key for `purpose` (the first secret's): `false`
+   * when it was sealed under another secret of the list, so an app can seal it again before that
+   * secret is retired. Reads the header only: it neither opens nor authenticates, so call it on a
+   * value {@link Sealer.open} has opened.
+   *
+   * @example
+   * ```ts
+   * const userKey = sealer.open('user-key-cookie', cookie)
+   * if (userKey !== undefined && !sealer.isSealedUnderCurrentKey('user-key-cookie', cookie))
+   *   setCookie(sealer.seal('user-key-cookie', userKey)) // the same user key, under the new secret
+   * ```
+   */
+  isSealedUnderCurrentKey(purpose: SealPurpose, sealed: string): boolean {
+    // Eight base64url characters are six bytes: the version, the key id, a byte of the IV.
+    const head = Buffer.from(sealed.slice(0, 8), 'base64url')
+    if (head.length < 1 + KID_BYTES || head[0] !== VERSION) return false
+    return this.#keysFor(purpose)[0]!.kid.equals(head.subarray(1, 1 + KID_BYTES))
+  }
+
+  /**
    * Opens a value sealed by {@link Sealer.seal}. Returns `undefined` for anything that does not open:
    * malformed, tampered, truncated, sealed under an unknown or retired key, for another purpose, or
    * bound to other associated data.

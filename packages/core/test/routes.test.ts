@@ -213,3 +213,97 @@ describe('OngoingRoutes disconnect', () => {
     expect(fake.calls.revocation).toBe(0)
   })
 })
+
+describe('OngoingRoutes user-key cookie under a rotated secret', () => {
+  const OLD = 'routes-test-old-secret-of-at-least-32-chars'
+  const NEW = 'routes-test-new-secret-of-at-least-32-chars'
+  const ORIGIN = 'https://app.test'
+  const uidLine = /^ongoing\.uid=([A-Za-z0-9_-]+); Path=\/; Max-Age=34560000; SameSite=Lax; HttpOnly; Secure$/
+  const refreshRequest = (cookie: string): WebRequest => ({
+    method: 'POST',
+    url: '/auth/refresh',
+    header: (name) => ({ origin: ORIGIN, cookie })[name],
+  })
+
+  it('is sealed again under the current secret, once, by the lookup and the consent and refresh routes; the new cookie outlives the old secret', async () => {
+    const fake = createFakeAS()
+    const store = new MemoryTokenStore()
+    // Consent under the old secret: the consent route makes the user key and its cookie.
+    const before = createAccess(fake, { secret: [OLD], store })
+    const started = await new OngoingRoutes(before).consent(webRequest('/auth/consent'), undefined)
+    const consentLine = started.cookies.find((c) => c.startsWith('ongoing.uid=')) as string
+    expect(consentLine).toMatch(uidLine)
+    const oldHeader = `theme=dark; ${consentLine.split(';')[0]}`
+    const userKey = new OngoingRoutes(before).userKeyFromCookieHeader(oldHeader) as string
+    expect(userKey).toMatch(/^[A-Za-z0-9_-]{16,}$/)
+    expect(new OngoingRoutes(before).userKeyCookieFromHeader(oldHeader)).toEqual({
+      sealed: expect.any(String),
+      userKey,
+      renewal: undefined,
+    })
+    await consent(before, userKey)
+    before.close()
+
+    // The new secret first, the old one still listed.
+    const during = createAccess(fake, { secret: [NEW, OLD], store })
+    const routes = new OngoingRoutes(during)
+    const open = vi.spyOn(during.sealer, 'open')
+    const seal = vi.spyOn(during.sealer, 'seal')
+    const cookie = routes.userKeyCookieFromHeader(oldHeader)
+    expect(cookie?.userKey).toBe(userKey)
+    const renewal = cookie?.renewal as string
+    expect(renewal).toMatch(uidLine)
+    // Same name and attributes as the consent route's line; another value.
+    const attributes = (line: string) => line.slice(line.indexOf(';'))
+    expect(attributes(renewal)).toBe(attributes(consentLine))
+    expect(attributes(renewal)).toBe('; Path=/; Max-Age=34560000; SameSite=Lax; HttpOnly; Secure')
+    expect(renewal).not.toBe(consentLine)
+    // Cached: the same answer again, opened and sealed once.
+    expect(routes.userKeyCookieFromHeader(oldHeader)).toBe(cookie)
+    expect(routes.userKeyFromCookieHeader(oldHeader)).toBe(userKey)
+    expect(open).toHaveBeenCalledTimes(1)
+    expect(seal).toHaveBeenCalledTimes(1)
+    const newHeader = renewal.split(';')[0] as string
+    expect(
+      during.sealer.isSealedUnderCurrentKey('user-key-cookie', newHeader.slice('ongoing.uid='.length)),
+    ).toBe(true)
+    // The renewed cookie is under the current secret: no renewal.
+    expect(routes.userKeyCookieFromHeader(newHeader)).toEqual({
+      sealed: expect.any(String),
+      userKey,
+      renewal: undefined,
+    })
+
+    // The consent route re-seals it too, and keeps the user key.
+    const again = await routes.consent(webRequest('/auth/consent', oldHeader), undefined)
+    expect(again.cookies.filter((c) => c.startsWith('ongoing.uid='))).toEqual([renewal])
+    expect(again.cookies.filter((c) => c.startsWith('ongoing.uid=')).length).toBe(1)
+    const fresh = await routes.consent(webRequest('/auth/consent', newHeader), undefined)
+    expect(fresh.cookies.filter((c) => c.startsWith('ongoing.uid='))).toEqual([])
+    // So does POST refresh, which also writes the grant under the new secret.
+    const refreshed = await routes.refresh(refreshRequest(oldHeader), undefined)
+    expect(refreshed).toMatchObject({ status: 200, cookies: [renewal], json: { refreshed: true } })
+    expect(fake.calls.refresh_token).toBe(1)
+    const quiet = await routes.refresh(refreshRequest(newHeader), undefined)
+    expect(quiet).toMatchObject({ status: 200, cookies: [] })
+    // An app-given user key: the cookie is not read, nothing is renewed.
+    expect((await routes.refresh(refreshRequest(oldHeader), userKey)).cookies).toEqual([])
+    during.close()
+
+    // The old secret dropped: the renewed cookie still finds the grant, the old one finds nobody.
+    const after = createAccess(fake, { secret: [NEW], store })
+    const afterRoutes = new OngoingRoutes(after)
+    expect(afterRoutes.userKeyCookieFromHeader(newHeader)).toMatchObject({ userKey, renewal: undefined })
+    const state = await afterRoutes.requestState(afterRoutes.userKeyFromCookieHeader(newHeader))
+    expect(state.userKey).toBe(userKey)
+    expect(state.accessToken).toBe((await after.getAccessToken(userKey)).value)
+    expect(afterRoutes.userKeyCookieFromHeader(oldHeader)).toBeUndefined()
+    await expect(
+      afterRoutes.requestState(afterRoutes.userKeyFromCookieHeader(oldHeader)),
+    ).rejects.toMatchObject({
+      code: 'ERR_CONSENT_REQUIRED',
+      reason: 'no_grant',
+    })
+    after.close()
+  })
+})

@@ -35,6 +35,20 @@ describe('Sealer', () => {
     expect(new Sealer([B]).open('token-store', old, 'k')).toBeUndefined()
   })
 
+  it('tells a value sealed under the current key from one under an older key of the list, per purpose', () => {
+    const old = new Sealer([A]).seal('user-key-cookie', 'alice')
+    const rotated = new Sealer([B, A])
+    const fresh = rotated.seal('user-key-cookie', 'alice')
+    expect(rotated.isSealedUnderCurrentKey('user-key-cookie', fresh)).toBe(true)
+    expect(rotated.isSealedUnderCurrentKey('user-key-cookie', old)).toBe(false)
+    expect(new Sealer([A, B]).isSealedUnderCurrentKey('user-key-cookie', old)).toBe(true)
+    // Another purpose has other keys: the same secret's value is not under its current key.
+    expect(rotated.isSealedUnderCurrentKey('transaction', fresh)).toBe(false)
+    for (const bad of ['', 'AQ', 'not base64!', `B${fresh.slice(1)}`]) {
+      expect(rotated.isSealedUnderCurrentKey('user-key-cookie', bad)).toBe(false)
+    }
+  })
+
   it('rejects short secrets at construction', () => {
     expect(() => new Sealer(['short'])).toThrow(TypeError)
     expect(() => new Sealer([])).toThrow(TypeError)

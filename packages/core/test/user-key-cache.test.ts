@@ -14,28 +14,29 @@ describe('UserKeyCache', () => {
   it('finds a cached value only when the whole sealed value matches', () => {
     const cache = new UserKeyCache(10)
     const sealed = sealer.seal('user-key-cookie', 'alice')
-    cache.set(sealed, 'alice')
+    cache.set(sealed, 'alice', undefined)
     // A fresh string of the same characters, as the HTTP parser gives it.
-    expect(cache.get(Buffer.from(sealed).toString('latin1'))).toBe('alice')
+    expect(cache.get(Buffer.from(sealed).toString('latin1'))?.userKey).toBe('alice')
     // The same characters 7 to 11 (what the key hashes), another value: not alice's.
-    for (const at of [0, 6, 12, sealed.length - 1]) expect(cache.get(withCharAt(sealed, at))).toBeUndefined()
-    expect(cache.get(`${sealed}x`)).toBeUndefined()
-    expect(cache.get(sealed.slice(0, -1))).toBeUndefined()
+    for (const at of [0, 6, 12, sealed.length - 1])
+      expect(cache.get(withCharAt(sealed, at))?.userKey).toBeUndefined()
+    expect(cache.get(`${sealed}x`)?.userKey).toBeUndefined()
+    expect(cache.get(sealed.slice(0, -1))?.userKey).toBeUndefined()
     // Short values and the empty string are keys like any other, and find nothing.
-    for (const junk of ['', 'x', '1234567', 'abcdefghijk']) expect(cache.get(junk)).toBeUndefined()
+    for (const junk of ['', 'x', '1234567', 'abcdefghijk']) expect(cache.get(junk)?.userKey).toBeUndefined()
   })
 
   it('keeps two values that share a key apart: the later replaces the earlier', () => {
     const cache = new UserKeyCache(10)
     const sealed = sealer.seal('user-key-cookie', 'alice')
     const twin = withCharAt(sealed, 30) // same characters 7 to 11, so the same key
-    cache.set(sealed, 'alice')
-    cache.set(twin, 'bob')
-    expect(cache.get(twin)).toBe('bob')
-    expect(cache.get(sealed)).toBeUndefined()
-    cache.set(sealed, 'alice')
-    expect(cache.get(sealed)).toBe('alice')
-    expect(cache.get(twin)).toBeUndefined()
+    cache.set(sealed, 'alice', undefined)
+    cache.set(twin, 'bob', undefined)
+    expect(cache.get(twin)?.userKey).toBe('bob')
+    expect(cache.get(sealed)?.userKey).toBeUndefined()
+    cache.set(sealed, 'alice', undefined)
+    expect(cache.get(sealed)?.userKey).toBe('alice')
+    expect(cache.get(twin)?.userKey).toBeUndefined()
   })
 
   it('holds at most its bound, dropping the oldest', () => {
@@ -44,11 +45,11 @@ describe('UserKeyCache', () => {
       user,
       sealed: sealer.seal('user-key-cookie', user),
     }))
-    for (const { user, sealed } of values) cache.set(sealed, user)
-    expect(values.map(({ sealed }) => cache.get(sealed))).toEqual([undefined, 'u1', 'u2', 'u3'])
+    for (const { user, sealed } of values) cache.set(sealed, user, undefined)
+    expect(values.map(({ sealed }) => cache.get(sealed)?.userKey)).toEqual([undefined, 'u1', 'u2', 'u3'])
     // Replacing an entry's value does not evict another.
-    cache.set(values[3]!.sealed, 'u3')
-    expect(values.map(({ sealed }) => cache.get(sealed))).toEqual([undefined, 'u1', 'u2', 'u3'])
+    cache.set(values[3]!.sealed, 'u3', undefined)
+    expect(values.map(({ sealed }) => cache.get(sealed)?.userKey)).toEqual([undefined, 'u1', 'u2', 'u3'])
   })
 })
 

@@ -52,7 +52,14 @@ export function requireAccessToken(
   }
 
   function withUserKey(req: Request, res: Response, next: NextFunction, given: string | undefined): void {
-    const state = routes.requestState(given ?? routes.userKeyFromNodeRequest(req))
+    let userKey = given
+    if (userKey === undefined) {
+      const cookie = routes.userKeyCookieFromNodeRequest(req)
+      // Sealed under an older secret (rotation): the answer seals it again under the current one.
+      if (cookie?.renewal !== undefined) res.append('Set-Cookie', cookie.renewal)
+      userKey = cookie?.userKey
+    }
+    const state = routes.requestState(userKey)
     // The cached path allocates nothing but the state: no closure, no promise, no property added
     // to req (see RequestProperty).
     if (!isPromiseLike(state)) {

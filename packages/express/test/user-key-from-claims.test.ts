@@ -1,4 +1,5 @@
 import { type FinishConsentResult, type IdTokenClaims, MemoryTokenStore, OngoingAccess } from '@ongoing/core'
+import { Sealer } from '@ongoing/core/adapter'
 import { driveConsent, startTestAuthorizationServer, type TestAuthorizationServer } from '@ongoing/testing'
 import express from 'express'
 import session from 'express-session'
@@ -31,7 +32,7 @@ describe('one user at the authorization server is one grant, from any browser (u
     close = undefined
   })
 
-  async function start(options: { keyByClaims: boolean; passport: boolean }) {
+  async function start(options: { keyByClaims: boolean; passport: boolean; secret?: string[] }) {
     const port = await freePort()
     const redirectUri = `http://127.0.0.1:${port}/auth/callback`
     const store = new MemoryTokenStore()
@@ -40,7 +41,7 @@ describe('one user at the authorization server is one grant, from any browser (u
       client: as.clients.confidential,
       redirectUri,
       scope: 'openid offline_access api:read',
-      secret: SECRET,
+      secret: options.secret ?? SECRET,
       store,
       ...(options.keyByClaims ? { userKeyFromClaims: (claims: IdTokenClaims) => claims.sub } : {}),
     })
@@ -153,5 +154,29 @@ describe('one user at the authorization server is one grant, from any browser (u
       expect(me.status).toBe(200)
       expect(me.body).toEqual({ userKey: 'kim', accessToken: token.value })
     }
+  })
+
+  it("rotating `secret`: signing in again seals a cookie under the old secret again under the new one, even when it already names the claims' key", async () => {
+    const NEW = 'user-key-from-claims new secret, thirty-two characters'
+    const before = await start({ keyByClaims: true, passport: false, secret: [SECRET] })
+    const laptop = before.browser()
+    await before.signIn(laptop, 'lev')
+    const oldCookie = laptop.jar.cookies.get('ongoing.uid') as string
+    expect(new Sealer([SECRET]).open('user-key-cookie', oldCookie)).toBe('lev')
+    await close?.()
+    close = undefined
+
+    const during = await start({ keyByClaims: true, passport: false, secret: [NEW, SECRET] })
+    const same = during.browser()
+    same.jar.cookies.set('ongoing.uid', oldCookie)
+    await during.signIn(same, 'lev')
+    const newCookie = same.jar.cookies.get('ongoing.uid') as string
+    expect(newCookie).not.toBe(oldCookie)
+    expect(new Sealer([NEW]).open('user-key-cookie', newCookie)).toBe('lev')
+    expect(new Sealer([NEW]).open('user-key-cookie', oldCookie)).toBeUndefined()
+    const me = await same.get('/api/me', 'application/json')
+    expect(me.status).toBe(200)
+    expect(me.body).toMatchObject({ userKey: 'lev' })
+    expect(me.headers['set-cookie']).toBeUndefined()
   })
 })

@@ -49,7 +49,14 @@ export function requireAccessToken(
   }
 
   function withUserKey(ctx: Context, next: Next, given: string | undefined) {
-    const state = routes.requestState(given ?? routes.userKeyFromNodeRequest(ctx.req))
+    let userKey = given
+    if (userKey === undefined) {
+      const cookie = routes.userKeyCookieFromNodeRequest(ctx.req)
+      // Sealed under an older secret (rotation): the answer seals it again under the current one.
+      if (cookie?.renewal !== undefined) ctx.append('Set-Cookie', cookie.renewal)
+      userKey = cookie?.userKey
+    }
+    const state = routes.requestState(userKey)
     // The cached path allocates nothing but ctx.state.ongoing: no closure, no promise of ours.
     if (!isPromiseLike(state)) return attach(ctx, next, state)
     return state.then(

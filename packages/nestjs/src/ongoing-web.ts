@@ -59,7 +59,14 @@ export class OngoingWeb {
     res: ServerResponse,
     given: string | undefined,
   ): boolean | Promise<boolean> {
-    const state = this.routes.requestState(given ?? this.routes.userKeyFromNodeRequest(req))
+    let userKey = given
+    if (userKey === undefined) {
+      const cookie = this.routes.userKeyCookieFromNodeRequest(req)
+      // Sealed under an older secret (rotation): the answer seals it again under the current one.
+      if (cookie?.renewal !== undefined) res.appendHeader('set-cookie', cookie.renewal)
+      userKey = cookie?.userKey
+    }
+    const state = this.routes.requestState(userKey)
     // The cached path allocates nothing but the state: no closure, no promise, no property added
     // to req (see RequestProperty).
     if (!isPromiseLike(state)) return attach(req, res, state)

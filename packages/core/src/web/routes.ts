@@ -13,7 +13,7 @@ import {
 } from './cookies.js'
 import { attachSetCookies, httpHeadersOf } from './http-status.js'
 import { type OngoingRequestState, requestStateOf } from './request-state.js'
-import { UserKeyCache } from './user-key-cache.js'
+import { type OpenedUserKeyCookie, UserKeyCache } from './user-key-cache.js'
 
 /** The little an adapter tells about a request. Header names are lower case. */
 export interface WebRequest {
@@ -131,14 +131,45 @@ export class OngoingRoutes {
 
   /** {@link OngoingRoutes.userKeyFromCookie} from the raw `Cookie` header: nothing to allocate on the hot path. */
   userKeyFromCookieHeader(cookieHeader: string | undefined): string | undefined {
+    return this.userKeyCookieFromHeader(cookieHeader)?.userKey
+  }
+
+  /**
+   * The request's user-key cookie, opened: its user key, and its `renewal` when it was sealed
+   * under a secret of the list that is not the current (first) one: the `Set-Cookie` value that
+   * seals the same user key under the current secret, with the attributes and lifetime the consent
+   * route gives the cookie. A protected route's middleware adds it to its answer, so that during a
+   * rotation every request of a user moves their cookie to the new secret before the old one is
+   * dropped. `undefined` when the request carries no cookie that opens.
+   *
+   * Cached like {@link OngoingRoutes.userKeyFromCookieHeader}: a cookie seen before costs no crypto
+   * and no allocation (the cached object is returned); the renewal is sealed once per old cookie.
+   *
+   * @example
+   * ```ts
+   * const cookie = routes.userKeyCookieFromNodeRequest(req) // Express, or Koa's ctx.req
+   * if (cookie?.renewal !== undefined) res.append('Set-Cookie', cookie.renewal)
+   * const state = routes.requestState(cookie?.userKey)
+   * ```
+   */
+  userKeyCookieFromNodeRequest(req: RequestWithHeaders): OpenedUserKeyCookie | undefined {
+    return this.userKeyCookieFromHeader(cookieHeaderOf(req))
+  }
+
+  /** {@link OngoingRoutes.userKeyCookieFromNodeRequest} from the raw `Cookie` header. */
+  userKeyCookieFromHeader(cookieHeader: string | undefined): OpenedUserKeyCookie | undefined {
     const sealed = findCookie(cookieHeader, this.#userCookieNeedle)
     if (sealed === undefined) return undefined
     const known = this.#userKeys.get(sealed)
     if (known !== undefined) return known
-    const userKey = this.#access.sealer.open('user-key-cookie', sealed)
+    const sealer = this.#access.sealer
+    const userKey = sealer.open('user-key-cookie', sealed)
     if (userKey === undefined) return undefined
-    this.#userKeys.set(sealed, userKey)
-    return userKey
+    // Opened under an older secret of the list: seal it again under the current one, once.
+    const renewal = sealer.isSealedUnderCurrentKey('user-key-cookie', sealed)
+      ? undefined
+      : this.#userKeyCookie(userKey)
+    return this.#userKeys.set(sealed, userKey, renewal)
   }
 
   /**
@@ -147,7 +178,9 @@ export class OngoingRoutes {
    * `transactionTtlSeconds`, so a few tabs can consent at once: the newest transaction cookies are
    * kept (three live at most, the new one included), older, expired or unreadable ones are cleared.
    * A `returnTo` over 1024 characters becomes `defaultReturnTo`. Without an app-given `userKey`, a
-   * random one is kept in a sealed cookie. When the access keys grants by the ID token's claims
+   * random one is kept in a sealed cookie; a cookie sealed under an older secret of the list is
+   * sealed again under the current one (see {@link OngoingRoutes.userKeyCookieFromNodeRequest}).
+   * When the access keys grants by the ID token's claims
    * (`userKeyFromClaims`), no user key is given or made here: the callback learns it.
    */
   async consent(request: WebRequest, userKey: string | undefined): Promise<WebResponse> {
@@ -155,7 +188,12 @@ export class OngoingRoutes {
     // Grants keyed by the ID token's claims: the callback learns whose grant it is.
     let key: string | undefined
     if (!this.#access.keysGrantsByClaims) {
-      key = userKey ?? this.userKeyFromCookie(request)
+      key = userKey
+      if (key === undefined) {
+        const cookie = this.userKeyCookieFromHeader(request.header('cookie'))
+        if (cookie?.renewal !== undefined) cookies.push(cookie.renewal)
+        key = cookie?.userKey
+      }
       if (key === undefined) {
         key = generateRandomToken(16)
         cookies.push(this.#userKeyCookie(key))
@@ -186,7 +224,8 @@ export class OngoingRoutes {
    * `GET callback`: finishes the consent whose transaction cookie matches `state`, clears that
    * cookie (and any expired or unreadable one; other tabs' live ones stay), and redirects (303) to
    * `returnTo`. With `userKeyFromClaims`, the user-key cookie is set to the key the claims gave
-   * (so every browser of that user reaches the same grant). `result` says whose grant was stored (a login strategy hands it to the app); it
+   * (so every browser of that user reaches the same grant), or sealed again under the current
+   * secret when it names that key under an older one. `result` says whose grant was stored (a login strategy hands it to the app); it
    * holds a token, so adapters never write it out. The transaction cookie is found even when the
    * `Cookie` header is over 8 KB.
    *
@@ -216,8 +255,11 @@ export class OngoingRoutes {
       throw err
     }
     // Keyed by the claims: the user-key cookie names the grant just stored, in this browser as in any other.
-    if (this.#access.keysGrantsByClaims && this.userKeyFromCookie(request) !== result.userKey)
-      cookies.push(this.#userKeyCookie(result.userKey))
+    if (this.#access.keysGrantsByClaims) {
+      const cookie = this.userKeyCookieFromHeader(request.header('cookie'))
+      if (cookie?.userKey !== result.userKey) cookies.push(this.#userKeyCookie(result.userKey))
+      else if (cookie.renewal !== undefined) cookies.push(cookie.renewal)
+    }
     return {
       status: 303,
       headers: {
@@ -232,24 +274,30 @@ export class OngoingRoutes {
 
   /**
    * `POST refresh`: forces a refresh of the caller's grant. Answers `{ expiresAt, refreshed }`,
-   * never a token. Cross-site requests are refused (Fetch Metadata, then `Origin`).
+   * never a token. Cross-site requests are refused (Fetch Metadata, then `Origin`). A user-key
+   * cookie sealed under an older secret of the list is sealed again under the current one.
    */
   async refresh(request: WebRequest, userKey: string | undefined): Promise<WebResponse> {
     const refused = this.#refuseCrossSite(request)
     if (refused !== undefined) return refused
-    const key = userKey ?? this.userKeyFromCookie(request)
+    const cookie = userKey === undefined ? this.userKeyCookieFromHeader(request.header('cookie')) : undefined
+    const key = userKey ?? cookie?.userKey
+    // A cookie under an older secret is sealed again under the current one, whatever the answer.
+    const renewal = cookie?.renewal === undefined ? [] : [cookie.renewal]
     if (key === undefined) return this.consentRequired(request, new ConsentRequiredError('', 'no_grant'))
     try {
       const token = await this.#access.getAccessToken(key, { forceRefresh: true })
       return {
         status: 200,
         headers: { 'cache-control': 'no-store' },
-        cookies: [],
+        cookies: renewal,
         json: { expiresAt: token.expiresAt, refreshed: token.refreshed },
       }
     } catch (err) {
-      if (err instanceof ConsentRequiredError) return this.consentRequired(request, err)
-      throw err
+      if (!(err instanceof ConsentRequiredError)) throw err
+      const answer = this.consentRequired(request, err)
+      answer.cookies.push(...renewal)
+      return answer
     }
   }
 

@@ -1,4 +1,27 @@
 /**
+ * A user-key cookie the routes have opened: whose it is, and, when it was sealed under a secret
+ * that is not the current one (rotation), the `Set-Cookie` value that seals the same user key under
+ * the current secret (same name, path and lifetime). An adapter adds that header to its answer.
+ *
+ * @example
+ * ```ts
+ * const cookie = routes.userKeyCookieFromNodeRequest(req)
+ * if (cookie?.renewal !== undefined) res.appendHeader('set-cookie', cookie.renewal)
+ * const userKey = cookie?.userKey
+ * ```
+ */
+export interface OpenedUserKeyCookie {
+  /** The user key the cookie holds. */
+  readonly userKey: string
+  /** `Set-Cookie` re-sealing the cookie under the current secret; `undefined` when it is under it already. */
+  readonly renewal: string | undefined
+}
+
+interface Entry extends OpenedUserKeyCookie {
+  readonly sealed: string
+}
+
+/**
  * The user keys of sealed user-key cookies already opened, so a protected request opens none: a
  * bounded map from the sealed value to its user key, oldest out first.
  *
@@ -14,24 +37,29 @@
  */
 export class UserKeyCache {
   readonly #max: number
-  readonly #entries = new Map<number, { sealed: string; userKey: string }>()
+  readonly #entries = new Map<number, Entry>()
 
   constructor(max: number) {
     this.#max = max
   }
 
-  /** The user key `sealed` opened to, if it is cached. */
-  get(sealed: string): string | undefined {
+  /** What `sealed` opened to, if it is cached: the cached object itself, nothing allocated. */
+  get(sealed: string): OpenedUserKeyCookie | undefined {
     const entry = this.#entries.get(keyOf(sealed))
-    return entry !== undefined && entry.sealed === sealed ? entry.userKey : undefined
+    return entry !== undefined && entry.sealed === sealed ? entry : undefined
   }
 
-  /** Caches what `sealed` opened to (only ever a value that did open). */
-  set(sealed: string, userKey: string): void {
+  /**
+   * Caches what `sealed` opened to (only ever a value that did open), with its renewal when it was
+   * sealed under an older secret, and returns it.
+   */
+  set(sealed: string, userKey: string, renewal: string | undefined): OpenedUserKeyCookie {
     const key = keyOf(sealed)
     if (!this.#entries.has(key) && this.#entries.size >= this.#max)
       this.#entries.delete(this.#entries.keys().next().value as number)
-    this.#entries.set(key, { sealed, userKey })
+    const entry: Entry = { sealed, userKey, renewal }
+    this.#entries.set(key, entry)
+    return entry
   }
 }
 
