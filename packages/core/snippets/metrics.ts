@@ -4,6 +4,8 @@
 // tokens from a consent made without ongoing (the headless consent driver of @ongoing/testing plays
 // the user). test/snippets runs it against a local authorization server (ISSUER, CLIENT_ID,
 // CLIENT_SECRET and ONGOING_SECRET from the environment).
+// The snippet's imports stand where it has them; imports run first wherever they stand, then the
+// statements in order, so the lines above the snippet run before it.
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 

@@ -2,6 +2,8 @@
 // the constructor refusing the standard profile's options next to a `profile`. It makes no call:
 // the profile's default URLs are digi.me's real API (the digi.me README's snippets run against
 // the stand-in of @ongoing/testing). ONGOING_SECRET comes from the environment.
+// The snippet's imports stand where it has them; imports run first wherever they stand, then the
+// statements in order, so the lines above the snippet run before it.
 import assert from 'node:assert/strict'
 import { generateKeyPairSync } from 'node:crypto'
 import { OngoingAccess } from '@ongoing/core'

@@ -2,6 +2,8 @@
 // place of digi.me: its URLs, its contract's ids and key (in `contract.key`, as the snippet reads
 // it) go where the snippet reads them, and its consent driver plays the user. ONGOING_SECRET comes
 // from the environment.
+// The snippet's imports stand where it has them; imports run first wherever they stand, then the
+// statements in order, so the lines above the snippet run before it.
 import assert from 'node:assert/strict'
 import { rm, writeFile } from 'node:fs/promises'
 

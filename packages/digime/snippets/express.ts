@@ -2,6 +2,8 @@
 // in place of digi.me: a signed-in user (here always "user-42") consents through the router's
 // routes, with the stand-in's consent driver in the user's place, then GET /library triggers a
 // data session with the user's fresh token. ONGOING_SECRET comes from the environment.
+// The snippet's imports stand where it has them; imports run first wherever they stand, then the
+// statements in order, so the lines above the snippet run before it.
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'

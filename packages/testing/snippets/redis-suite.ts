@@ -1,6 +1,8 @@
 // The full form of the README's Redis suite: a test in the place the snippet leaves for one, then
 // the file runs under Vitest with the Redis that test/snippets starts (REDIS_URL from the
 // environment; without it, startRedisServer starts redis-server).
+// The snippet's imports stand where it has them; imports run first wherever they stand, then the
+// statements in order, so the lines above the snippet run before it.
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { basename, dirname } from 'node:path'

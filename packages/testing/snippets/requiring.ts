@@ -1,6 +1,8 @@
 // The full form of the README's `describeRequiring` snippet: the file runs under Vitest in a
 // project with no `dist/index.cjs`, and, outside CI, the suite is reported skipped with the reason
 // in its name (under CI=true it would fail).
+// The snippet's imports stand where it has them; imports run first wherever they stand, then the
+// statements in order, so the lines above the snippet run before it.
 import assert from 'node:assert/strict'
 import { basename, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
