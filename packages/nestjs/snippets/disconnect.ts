@@ -1,11 +1,13 @@
 // The full form of the README's "Disconnect" example (NestJS): the same server, then a user who consents
 // (the headless consent driver of @ongoing/testing signs in and approves), opens /settings and
-// presses the button; the grant is gone afterwards. test/snippets runs it against a local
-// authorization server (ISSUER, CLIENT_ID, CLIENT_SECRET and ONGOING_SECRET from the environment).
+// presses the button; the grant is gone afterwards. Then the Accounts service imports tokens
+// obtained before (a code exchanged at the server directly) and closes that account. test/snippets
+// runs it against a local authorization server (ISSUER, CLIENT_ID, CLIENT_SECRET and
+// ONGOING_SECRET from the environment).
 import assert from 'node:assert/strict'
 import { request } from 'node:http'
 import { createServer } from 'node:net'
-import { driveConsent } from '@ongoing/testing'
+import { authorizeAsNativeApp, driveConsent } from '@ongoing/testing'
 
 // The test runs this with PORT=0; the redirect URI needs the real port, so take a free one.
 if (process.env.PORT === '0') {
@@ -130,4 +132,29 @@ assert.equal(after.status, 401)
 // From script, a second click is harmless.
 const again = await browse('/auth/disconnect', { method: 'POST', headers: { origin } })
 assert.deepEqual(await again.json(), { disconnected: false, revokedAtServer: false })
+
+// Tokens from before ongoing: a code exchanged at the token endpoint by the app of old.
+const redirectUri = 'http://127.0.0.1/callback'
+const { code, codeVerifier } = await authorizeAsNativeApp(process.env.ISSUER!, {
+  clientId: process.env.CLIENT_ID!,
+  redirectUri,
+})
+const exchanged = await fetch(`${process.env.ISSUER}/token`, {
+  method: 'POST',
+  headers: { authorization: `Basic ${btoa(`${process.env.CLIENT_ID}:${process.env.CLIENT_SECRET}`)}` },
+  body: new URLSearchParams({
+    grant_type: 'authorization_code',
+    code,
+    redirect_uri: redirectUri,
+    code_verifier: codeVerifier,
+  }),
+})
+assert.equal(exchanged.status, 200)
+const old = (await exchanged.json()) as { access_token: string; refresh_token: string }
+const accounts = app.get(Accounts)
+const ongoing = app.get(OngoingAccess)
+await accounts.importTokens('carol', old.access_token, old.refresh_token)
+assert.equal((await ongoing.getAccessToken('carol')).refreshed, true, 'refreshed at first use')
+assert.equal(await accounts.close('carol'), true)
+await assert.rejects(ongoing.getAccessToken('carol'), { code: 'ERR_CONSENT_REQUIRED' })
 await app.close()
