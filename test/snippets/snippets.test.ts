@@ -266,6 +266,9 @@ async function run(command: string, args: string[], cwd: string): Promise<string
 
 /** Writes each snippet into `project/snippets/<markdown file>/`, under its own name or its line. */
 function writeSnippets(project: string, written: Map<Snippet, Written>) {
+  // What the full forms share, as `../harness.js` from each snippet folder (see harness.ts).
+  mkdirSync(join(project, 'snippets'), { recursive: true })
+  writeFileSync(join(project, 'snippets', 'harness.ts'), readFileSync(join(here, 'harness.ts'), 'utf8'))
   for (const snippet of checked) {
     const dir = `snippets/${snippet.readme.replace(/\.md$/, '').replace(/[^\w]+/g, '-')}`
     mkdirSync(join(project, dir), { recursive: true })

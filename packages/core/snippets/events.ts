@@ -4,10 +4,13 @@
 // out). The user is played by the headless consent driver of @ongoing/testing. test/snippets runs it against a local authorization server (ISSUER,
 // CLIENT_ID, CLIENT_SECRET and ONGOING_SECRET from the environment).
 // biome-ignore-all lint/correctness/noUnusedFunctionParameters: the listeners name what each event carries, as the README shows
+// ../harness.js is test/snippets/harness.ts, written beside this file's folder in the project the test makes.
+
 import assert from 'node:assert/strict'
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { MemoryTokenStore, OngoingAccess, type OngoingAccessOptions } from '@ongoing/core'
 import { driveConsent } from '@ongoing/testing'
+import { tokensFromBefore } from '../harness.js'
 
 // The app's logger and metrics, here writing down what they are given.
 const lines: { level: string; message: string; fields: object }[] = []
@@ -54,7 +57,7 @@ const { url, transaction } = await access.startConsent({ userKey: 'user-42' })
 const callbackUrl = await driveConsent(url, { redirectUriPrefix: 'http://localhost:3000/auth/callback' })
 await access.finishConsent({ callbackUrl, transaction })
 // 'consent' (source 'restore'), then 'refresh' at first use.
-const tokens = await consentWithoutOngoing()
+const tokens = await tokensFromBefore()
 await access.restore('user-7', {
   accessToken: tokens.access_token,
   refreshToken: tokens.refresh_token,
@@ -88,36 +91,3 @@ assert.deepEqual(
   [{ userKey: 'user-42', revokedAtServer: true }],
 )
 access.close()
-
-/** An authorization code grant made by hand (RFC 6749 §4.1, PKCE): tokens ongoing did not get. */
-async function consentWithoutOngoing() {
-  const issuer = process.env.ISSUER!
-  const redirectUri = 'http://127.0.0.1:3000/callback'
-  const verifier = randomBytes(32).toString('base64url')
-  const authorize = new URL('/auth', issuer)
-  authorize.search = new URLSearchParams({
-    response_type: 'code',
-    client_id: process.env.CLIENT_ID!,
-    redirect_uri: redirectUri,
-    scope: 'offline_access api:read',
-    state: randomBytes(16).toString('base64url'),
-    code_challenge: createHash('sha256').update(verifier).digest('base64url'),
-    code_challenge_method: 'S256',
-  }).toString()
-  const callback = await driveConsent(authorize, { redirectUriPrefix: redirectUri })
-  const response = await fetch(new URL('/token', issuer), {
-    method: 'POST',
-    headers: {
-      authorization: `Basic ${btoa(`${process.env.CLIENT_ID}:${process.env.CLIENT_SECRET}`)}`,
-      'content-type': 'application/x-www-form-urlencoded',
-    },
-    body: new URLSearchParams({
-      grant_type: 'authorization_code',
-      code: callback.searchParams.get('code')!,
-      redirect_uri: redirectUri,
-      code_verifier: verifier,
-    }),
-  })
-  assert.equal(response.status, 200)
-  return (await response.json()) as { access_token: string; refresh_token: string }
-}

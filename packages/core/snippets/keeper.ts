@@ -3,10 +3,11 @@
 // from a consent made without ongoing (the headless consent driver of @ongoing/testing plays the
 // user). test/snippets runs it against a local authorization server (ISSUER, CLIENT_ID,
 // CLIENT_SECRET and ONGOING_SECRET from the environment).
+// ../harness.js is test/snippets/harness.ts, written beside this file's folder in the project the test makes.
+
 import assert from 'node:assert/strict'
-import { createHash, randomBytes } from 'node:crypto'
 import { OngoingAccess } from '@ongoing/core'
-import { driveConsent } from '@ongoing/testing'
+import { tokensFromBefore } from '../harness.js'
 
 const access = new OngoingAccess({
   issuer: process.env.ISSUER!,
@@ -15,7 +16,7 @@ const access = new OngoingAccess({
   scope: 'offline_access api:read',
   secret: process.env.ONGOING_SECRET!,
 })
-const tokens = await consentWithoutOngoing()
+const tokens = await tokensFromBefore()
 await access.restore('user-42', {
   accessToken: tokens.access_token,
   refreshToken: tokens.refresh_token,
@@ -41,36 +42,3 @@ assert.equal(token.refreshed, false) // the keeper did it
 assert.notEqual(token.value, tokens.access_token)
 keeper.stop()
 access.close()
-
-/** An authorization code grant made by hand (RFC 6749 §4.1, PKCE): tokens ongoing did not get. */
-async function consentWithoutOngoing() {
-  const issuer = process.env.ISSUER!
-  const redirectUri = 'http://127.0.0.1:3000/callback'
-  const verifier = randomBytes(32).toString('base64url')
-  const authorize = new URL('/auth', issuer)
-  authorize.search = new URLSearchParams({
-    response_type: 'code',
-    client_id: process.env.CLIENT_ID!,
-    redirect_uri: redirectUri,
-    scope: 'offline_access api:read',
-    state: randomBytes(16).toString('base64url'),
-    code_challenge: createHash('sha256').update(verifier).digest('base64url'),
-    code_challenge_method: 'S256',
-  }).toString()
-  const callback = await driveConsent(authorize, { redirectUriPrefix: redirectUri })
-  const response = await fetch(new URL('/token', issuer), {
-    method: 'POST',
-    headers: {
-      authorization: `Basic ${btoa(`${process.env.CLIENT_ID}:${process.env.CLIENT_SECRET}`)}`,
-      'content-type': 'application/x-www-form-urlencoded',
-    },
-    body: new URLSearchParams({
-      grant_type: 'authorization_code',
-      code: callback.searchParams.get('code')!,
-      redirect_uri: redirectUri,
-      code_verifier: verifier,
-    }),
-  })
-  assert.equal(response.status, 200)
-  return (await response.json()) as { access_token: string; refresh_token: string }
-}

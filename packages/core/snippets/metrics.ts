@@ -6,8 +6,10 @@
 // CLIENT_SECRET and ONGOING_SECRET from the environment).
 // The snippet's imports stand where it has them; imports run first wherever they stand, then the
 // statements in order, so the lines above the snippet run before it.
+// ../harness.js is test/snippets/harness.ts, written beside this file's folder in the project the test makes.
+
 import assert from 'node:assert/strict'
-import { createHash, randomBytes } from 'node:crypto'
+import { tokensFromBefore } from '../harness.js'
 
 // The app's options.
 const options = {
@@ -41,7 +43,7 @@ metrics.setGlobalMeterProvider(
 const access = new OngoingAccess(options) // records through the global meter provider
 const keeper = access.keepFresh() // …and reports grants by status after each walk
 
-const tokens = await consentWithoutOngoing()
+const tokens = await tokensFromBefore()
 await access.restore('user-42', {
   accessToken: tokens.access_token,
   refreshToken: tokens.refresh_token,
@@ -62,37 +64,3 @@ assert.ok(names.includes('ongoing.grant.count'), names.join(', '))
 keeper.stop()
 access.close()
 await provider.shutdown()
-
-/** An authorization code grant made by hand (RFC 6749 §4.1, PKCE): tokens ongoing did not get. */
-async function consentWithoutOngoing() {
-  const { driveConsent } = await import('@ongoing/testing')
-  const issuer = process.env.ISSUER!
-  const redirectUri = 'http://127.0.0.1:3000/callback'
-  const verifier = randomBytes(32).toString('base64url')
-  const authorize = new URL('/auth', issuer)
-  authorize.search = new URLSearchParams({
-    response_type: 'code',
-    client_id: process.env.CLIENT_ID!,
-    redirect_uri: redirectUri,
-    scope: 'offline_access api:read',
-    state: randomBytes(16).toString('base64url'),
-    code_challenge: createHash('sha256').update(verifier).digest('base64url'),
-    code_challenge_method: 'S256',
-  }).toString()
-  const callback = await driveConsent(authorize, { redirectUriPrefix: redirectUri })
-  const response = await fetch(new URL('/token', issuer), {
-    method: 'POST',
-    headers: {
-      authorization: `Basic ${btoa(`${process.env.CLIENT_ID}:${process.env.CLIENT_SECRET}`)}`,
-      'content-type': 'application/x-www-form-urlencoded',
-    },
-    body: new URLSearchParams({
-      grant_type: 'authorization_code',
-      code: callback.searchParams.get('code')!,
-      redirect_uri: redirectUri,
-      code_verifier: verifier,
-    }),
-  })
-  assert.equal(response.status, 200)
-  return (await response.json()) as { access_token: string; refresh_token: string }
-}

@@ -5,10 +5,12 @@
 // from the environment).
 // The snippet's imports stand where it has them; imports run first wherever they stand, then the
 // statements in order, so the lines above the snippet run before it.
-import assert from 'node:assert/strict'
-import { createHash, randomBytes } from 'node:crypto'
+// ../harness.js is test/snippets/harness.ts, written beside this file's folder in the project the test makes.
 
-const legacy = await consentWithoutOngoing()
+import assert from 'node:assert/strict'
+import { tokensFromBefore } from '../harness.js'
+
+const legacy = await tokensFromBefore()
 process.env.LEGACY_ACCESS_TOKEN = legacy.access_token
 process.env.LEGACY_REFRESH_TOKEN = legacy.refresh_token
 // What the snippet prints, kept to be checked.
@@ -66,37 +68,3 @@ const refresh = await fetch(new URL('/token', process.env.ISSUER), {
 assert.equal(refresh.status, 400)
 assert.equal(((await refresh.json()) as { error: string }).error, 'invalid_grant')
 access.close()
-
-/** An authorization code grant made by hand (RFC 6749 §4.1, PKCE): tokens ongoing did not get. */
-async function consentWithoutOngoing() {
-  const { driveConsent } = await import('@ongoing/testing')
-  const issuer = process.env.ISSUER!
-  const redirectUri = 'http://127.0.0.1:3000/callback'
-  const verifier = randomBytes(32).toString('base64url')
-  const authorize = new URL('/auth', issuer)
-  authorize.search = new URLSearchParams({
-    response_type: 'code',
-    client_id: process.env.CLIENT_ID!,
-    redirect_uri: redirectUri,
-    scope: 'offline_access api:read',
-    state: randomBytes(16).toString('base64url'),
-    code_challenge: createHash('sha256').update(verifier).digest('base64url'),
-    code_challenge_method: 'S256',
-  }).toString()
-  const callback = await driveConsent(authorize, { redirectUriPrefix: redirectUri })
-  const response = await fetch(new URL('/token', issuer), {
-    method: 'POST',
-    headers: {
-      authorization: `Basic ${btoa(`${process.env.CLIENT_ID}:${process.env.CLIENT_SECRET}`)}`,
-      'content-type': 'application/x-www-form-urlencoded',
-    },
-    body: new URLSearchParams({
-      grant_type: 'authorization_code',
-      code: callback.searchParams.get('code')!,
-      redirect_uri: redirectUri,
-      code_verifier: verifier,
-    }),
-  })
-  assert.equal(response.status, 200)
-  return (await response.json()) as { access_token: string; refresh_token: string }
-}
