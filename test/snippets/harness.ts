@@ -4,6 +4,8 @@
 import assert from 'node:assert/strict'
 import { type IncomingMessage, request } from 'node:http'
 import { createServer } from 'node:net'
+import { basename, dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { authorizeAsNativeApp, driveConsent } from '@ongoing/testing'
 
 /** With PORT=0 (as the test runs a full form), a free port in PORT: a redirect URI needs the real one. */
@@ -158,4 +160,39 @@ export async function swapAndRefresh(
   const refused = await fetch(`${base}/refresh`, form({ refresh_token: tampered }))
   assert.equal(refused.status, 400)
   assert.equal(((await refused.json()) as { error: string }).error, 'invalid_grant')
+}
+
+/** A test as Vitest reported it: its full name, its mode (`run`, `skip`…), its state (`pass`…). */
+export interface ReportedTest {
+  name: string
+  mode: string
+  state: string | undefined
+}
+
+/**
+ * Run with node, a full form that registers Vitest tests runs itself under Vitest (as `vitest run`
+ * would) and gets what Vitest reported; under Vitest (`VITEST` set) this returns `undefined`.
+ */
+export async function runUnderVitest(moduleUrl: string): Promise<ReportedTest[] | undefined> {
+  if (process.env.VITEST !== undefined) return undefined
+  const { startVitest } = await import('vitest/node')
+  const file = fileURLToPath(moduleUrl)
+  const vitest = await startVitest('test', [], {
+    watch: false,
+    config: false,
+    root: dirname(file),
+    include: [basename(file)],
+  })
+  type Task = { name: string; mode: string; result?: { state?: string }; tasks?: Task[] }
+  const reported: ReportedTest[] = []
+  const walk = (task: Task, path: string[]) => {
+    const names = [...path, task.name]
+    if (task.tasks === undefined)
+      reported.push({ name: names.join(' > '), mode: task.mode, state: task.result?.state })
+    else for (const child of task.tasks) walk(child, names)
+  }
+  for (const file of vitest.state.getFiles() as unknown as Task[])
+    for (const task of file.tasks ?? []) walk(task, [])
+  await vitest.close()
+  return reported
 }
